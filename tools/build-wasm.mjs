@@ -1,0 +1,1 @@
+// Placeholder until the WebAssembly kernel set lands: builds nothing.
