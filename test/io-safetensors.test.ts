@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { readSafetensors, writeSafetensors, f16ToF32 } from '../src/io/safetensors.js';
 
 /** Builds a file from a raw header string and data bytes (no padding: the reader must not need it). */
@@ -62,6 +63,29 @@ test('reads from a Uint8Array at an odd byteOffset', () => {
   shifted.set(file, 1);
   const { tensors } = readSafetensors(shifted.subarray(1));
   assert.deepEqual([...tensors.get('w')!.data], [1, 2, 3]);
+});
+
+test('reads from a pooled Node Buffer (whose slice() is a view into a shared ArrayBuffer)', () => {
+  const file = writeSafetensors([
+    ['w', { shape: [3], data: new Float32Array([1, 2, 3]) }],
+    ['n', { shape: [], data: new Float32Array([9]) }],
+  ]);
+  const pooled = Buffer.from(file); // small Buffers live inside a larger shared pool
+  assert.ok(pooled.buffer.byteLength > pooled.length, 'the test needs a pooled Buffer');
+  const { tensors } = readSafetensors(pooled);
+  assert.deepEqual([...tensors.get('w')!.data], [1, 2, 3]);
+  assert.deepEqual([...tensors.get('n')!.data], [9]);
+});
+
+test('reads a fixture written by tools/fixture_io.py (F32 and I64, metadata)', () => {
+  const path = new URL('../../test/fixtures/parity/resnet20_A_eval.safetensors', import.meta.url);
+  const { metadata, tensors } = readSafetensors(readFileSync(path), 'resnet20_A_eval.safetensors');
+  assert.equal(metadata.net, 'resnet20');
+  const conv1 = tensors.get('conv1.weight')!;
+  assert.deepEqual([conv1.dtype, conv1.shape, conv1.data.length], ['F32', [16, 3, 3, 3], 432]);
+  const tracked = tensors.get('bn1.num_batches_tracked')!;
+  assert.deepEqual([tracked.dtype, tracked.shape, [...tracked.data]], ['I64', [], [7]]); // fixture_io.py: 7
+  assert.deepEqual([...tensors.keys()].slice(0, 2), ['conv1.weight', 'bn1.weight'], 'file order');
 });
 
 test('writer refuses data that does not match the shape', () => {

@@ -58,7 +58,7 @@ export function readSafetensors(
 
   const tensors = new Map<string, StoredTensor>();
   for (const e of ordered) {
-    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end); // copy: aligned, owned
+    const raw = copyOf(bytes.subarray(dataStart + e.begin, dataStart + e.end));
     const data = decode(e.dtype, raw, (problem) => fail(`tensor '${e.name}': ${problem}`));
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data });
   }
@@ -162,6 +162,16 @@ function checkTiling(entries: Entry[], dataLength: number, fail: (p: string) => 
   }
   if (cursor !== dataLength) fail(`data section has ${dataLength - cursor} trailing bytes that belong to no tensor`);
   return ordered;
+}
+
+/**
+ * An owned copy at byteOffset 0, so that typed views of it are aligned. (Not `bytes.slice`: on a
+ * Node Buffer, slice returns a view into a shared, possibly pooled, ArrayBuffer.)
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
 }
 
 function isPlainObject(v: unknown): boolean {
