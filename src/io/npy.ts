@@ -112,8 +112,8 @@ function readHeader(text: string, fail: (p: string) => never): { dtype: NpyDType
 /** Only the little-endian dtypes we use; big-endian data would read as garbage. */
 function checkDescr(descr: string, fail: (p: string) => never): NpyDType {
   if (Object.hasOwn(ITEM_SIZE, descr)) return descr as NpyDType;
+  if (/^[<>=]u1$/.test(descr)) return '|u1'; // one byte has no byte order
   if (descr.startsWith('>')) fail(`big-endian dtype '${descr}' is not supported (use '<' byte order)`);
-  if (descr === '<u1' || descr === '>u1') return '|u1'; // one byte has no byte order
   return fail(`unknown dtype '${descr}' (supported: <f4, <f8, <i8, |u1)`);
 }
 
