@@ -94,10 +94,10 @@ export interface KernelSet<B extends Buffer = Buffer> {
   sumRows(p: { dy: B; db: B; rows: number; cols: number }): void;
 
   // ---- convolution (no bias; ResNet convs have none) ----
-  /** y = conv(x, w) */
-  conv2d(p: Conv2dShape & { x: B; w: B; y: B }): void;
+  /** y = conv(x, weight); the weight buffer is named `weight` because `w` is the input width */
+  conv2d(p: Conv2dShape & { x: B; weight: B; y: B }): void;
   /** dx = conv_transpose(dy, w); overwrites dx */
-  conv2dBackwardInput(p: Conv2dShape & { dy: B; w: B; dx: B }): void;
+  conv2dBackwardInput(p: Conv2dShape & { dy: B; weight: B; dx: B }): void;
   /** dw = correlation of x with dy; overwrites dw */
   conv2dBackwardWeight(p: Conv2dShape & { dy: B; x: B; dw: B }): void;
 

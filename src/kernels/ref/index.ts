@@ -340,8 +340,8 @@ export const refKernels: KernelSet<RefBuffer> = {
     for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) db.data[j] += dy.data[i * cols + j];
   },
 
-  conv2d: (p) => conv2d(p.x.data, p.w.data, p.y.data, p),
-  conv2dBackwardInput: (p) => conv2dBackwardInput(p.dy.data, p.w.data, p.dx.data, p),
+  conv2d: (p) => conv2d(p.x.data, p.weight.data, p.y.data, p),
+  conv2dBackwardInput: (p) => conv2dBackwardInput(p.dy.data, p.weight.data, p.dx.data, p),
   conv2dBackwardWeight: (p) => conv2dBackwardWeight(p.dy.data, p.x.data, p.dw.data, p),
 
   batchNormTrain: (p) => batchNormTrain({
