@@ -1,0 +1,98 @@
+// Image/label IDX pairs: MNIST and Fashion-MNIST (train-images-idx3-ubyte[.gz] with
+// train-labels-idx1-ubyte[.gz], and t10k-* for the test set). Images are 1×28×28 grayscale.
+//
+// Grayscale on our networks: we use `--in-channels 1` (the network's first conv takes one channel)
+// rather than replicating the gray channel three times. Replicating carries no information — a
+// 3-channel conv on three equal channels is exactly a 1-channel conv whose weights are the sum of the
+// three — while it triples the first layer's memory traffic and multiply-accumulates. Replicate only
+// to feed weights trained on RGB (transforms.ts `replicateChannels`). The CIFAR nets are fully
+// convolutional up to the global average pool, so 28×28 inputs need no padding to 32×32 (the maps are
+// 28, 14, 7 instead of 32, 16, 8).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readIdx } from '../io/idx.js';
+import { ArrayDataset, sharedBytes } from './dataset.js';
+
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+];
+export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+export type IdxSplit = 'train' | 'test';
+
+/** Where Debian's dataset-fashion-mnist package puts the full set. */
+export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** The subset committed with the project (assets/fashion-mnist: 10,000 train, 2,000 test images). */
+export function bundledFashionMnistDir(): string {
+  // dist/src/data/idx-dataset.js → <package root>/assets/fashion-mnist
+  return fileURLToPath(new URL('../../../assets/fashion-mnist/', import.meta.url));
+}
+
+function idxPrefix(split: IdxSplit): string {
+  return split === 'train' ? 'train' : 't10k';
+}
+
+/** The path of `name` or `name.gz` in dir, or null. */
+function findFile(dir: string, name: string): string | null {
+  for (const f of [name, `${name}.gz`]) if (existsSync(join(dir, f))) return join(dir, f);
+  return null;
+}
+
+/** The image and label files of a split in dir, or null when either is missing. */
+export function findIdxPair(dir: string, split: IdxSplit): { images: string; labels: string } | null {
+  const images = findFile(dir, `${idxPrefix(split)}-images-idx3-ubyte`);
+  const labels = findFile(dir, `${idxPrefix(split)}-labels-idx1-ubyte`);
+  return images && labels ? { images, labels } : null;
+}
+
+/**
+ * The directory holding the full Fashion-MNIST (all four files), looked up in order: `dir` if
+ * given, $FASHION_MNIST_DIR, the Debian package's directory. Null when none has it; the bundled
+ * subset is not "the full dataset" and is not returned here.
+ */
+export function findFashionMnist(dir?: string): string | null {
+  const candidates = [dir, process.env.FASHION_MNIST_DIR, DEBIAN_FASHION_MNIST_DIR];
+  for (const d of candidates) {
+    if (d && findIdxPair(d, 'train') && findIdxPair(d, 'test')) return d;
+  }
+  return null;
+}
+
+/** An IDX image file [n, h, w] with its label file [n], as a 1-channel dataset. */
+export function openIdxPair(imagesPath: string, labelsPath: string, classes: string[]): ArrayDataset {
+  const img = readIdx(readFileSync(imagesPath), imagesPath);
+  const lab = readIdx(readFileSync(labelsPath), labelsPath);
+  if (img.shape.length !== 3) throw new Error(`${imagesPath}: expected images of shape [n, h, w], got [${img.shape.join(', ')}]`);
+  if (lab.shape.length !== 1) throw new Error(`${labelsPath}: expected labels of shape [n], got [${lab.shape.join(', ')}]`);
+  const [n, h, w] = img.shape;
+  if (lab.shape[0] !== n) throw new Error(`${imagesPath} has ${n} images but ${labelsPath} has ${lab.shape[0]} labels`);
+  for (let i = 0; i < n; i++) {
+    if (lab.data[i] >= classes.length) throw new Error(`${labelsPath}: label ${lab.data[i]} at ${i} ≥ ${classes.length} classes`);
+  }
+  const images = sharedBytes(n * h * w); // [n, 1, h, w]
+  images.set(img.data);
+  const labels = sharedBytes(n); // [n]
+  labels.set(lab.data);
+  return new ArrayDataset(images, labels, 1, h, w, classes);
+}
+
+function openIdxDir(dir: string, split: IdxSplit, classes: string[], what: string): ArrayDataset {
+  const pair = findIdxPair(dir, split);
+  if (!pair) {
+    const p = idxPrefix(split);
+    throw new Error(`${what} ${split} files not found in ${dir}: need ${p}-images-idx3-ubyte[.gz] and ${p}-labels-idx1-ubyte[.gz]`);
+  }
+  return openIdxPair(pair.images, pair.labels, classes);
+}
+
+/** Fashion-MNIST from dir; default: the bundled subset. */
+export function openFashionMnist(split: IdxSplit, dir: string = bundledFashionMnistDir()): ArrayDataset {
+  return openIdxDir(dir, split, FASHION_MNIST_CLASSES, 'Fashion-MNIST');
+}
+
+export function openMnist(dir: string, split: IdxSplit): ArrayDataset {
+  return openIdxDir(dir, split, MNIST_CLASSES, 'MNIST');
+}

@@ -1,0 +1,83 @@
+// Image folders, as torchvision's ImageFolder: root/<class>/<image>. Class index = position of the
+// folder name in the sorted list of sub-folders; samples are ordered by class, then by file name.
+// JPEG and PNG files are read (by extension, any case); other files are ignored. Every image is
+// decoded with sharp to 8-bit RGB (grayscale is expanded, alpha dropped), so channels is always 3,
+// while height and width vary per sample.
+
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { checkIndex, type Dataset, type DatasetSpec, type Sample } from './dataset.js';
+
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
+
+function isImageFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return IMAGE_EXTENSIONS.some((e) => lower.endsWith(e));
+}
+
+/** Code-unit order, like Python's sorted() on names in the Basic Multilingual Plane. */
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Decodes a JPEG/PNG file (or bytes) to RGB bytes in CHW order. */
+export async function decodeImage(input: string | Uint8Array): Promise<{ image: Uint8Array; height: number; width: number }> {
+  const { data, info } = await sharp(input).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { height, width, channels } = info;
+  if (channels !== 3) throw new Error(`decodeImage: expected 3 channels after conversion to RGB, got ${channels}`);
+  const hw = height * width;
+  const image = new Uint8Array(3 * hw); // [3, height, width]; sharp gives [height, width, 3]
+  for (let p = 0; p < hw; p++) {
+    image[p] = data[3 * p];
+    image[hw + p] = data[3 * p + 1];
+    image[2 * hw + p] = data[3 * p + 2];
+  }
+  return { image, height, width };
+}
+
+export class ImageFolderDataset implements Dataset {
+  readonly channels = 3;
+  readonly height = null;
+  readonly width = null;
+  readonly classes: string[];
+  readonly files: string[]; // [size], absolute paths
+  readonly labels: Int32Array; // [size]
+
+  constructor(readonly root: string) {
+    this.classes = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(root, e.name)).isDirectory()))
+      .map((e) => e.name)
+      .sort(byName);
+    if (this.classes.length === 0) throw new Error(`${root}: no class folders (expected root/<class>/<image>.jpg|.png)`);
+    const files: string[] = [];
+    const labels: number[] = [];
+    this.classes.forEach((c, label) => {
+      for (const f of readdirSync(join(root, c)).filter(isImageFile).sort(byName)) {
+        files.push(join(root, c, f));
+        labels.push(label);
+      }
+    });
+    if (files.length === 0) throw new Error(`${root}: no ${IMAGE_EXTENSIONS.join('/')} files in the class folders`);
+    this.files = files;
+    this.labels = Int32Array.from(labels);
+  }
+
+  get size(): number {
+    return this.files.length;
+  }
+
+  async get(i: number): Promise<Sample> {
+    checkIndex(i, this.size);
+    try {
+      const { image, height, width } = await decodeImage(this.files[i]);
+      return { image, label: this.labels[i], height, width };
+    } catch (e) {
+      throw new Error(`${this.files[i]}: cannot decode image (${(e as Error).message})`);
+    }
+  }
+
+  spec(): DatasetSpec {
+    return { kind: 'imageFolder', root: this.root };
+  }
+}
