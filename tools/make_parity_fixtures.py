@@ -15,6 +15,7 @@ Each fixture is one safetensors file (see tools/fixture_io.py) holding
 """
 
 import json
+import copy
 import os
 import sys
 
@@ -423,14 +424,36 @@ def fx_imagenet_eval(fname, net, block, layers, width, shortcut, stride_in, seed
                   f"strideIn {stride_in}, 64x64 input"))
 
 
+def relu_margin(model, x):
+    """Smallest |BN output| in a train-mode forward. A ReLU input within float32 noise of
+    zero can flip between implementations and move the gradients by percents, so the
+    train fixtures use a seed whose margin is comfortably above that noise."""
+    smallest = [float("inf")]
+    hooks = [mod.register_forward_hook(lambda _m, _i, out: smallest.__setitem__(
+        0, min(smallest[0], out.detach().abs().min().item())))
+        for mod in model.modules() if isinstance(mod, nn.BatchNorm2d)]
+    saved = copy.deepcopy(model.state_dict())
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.load_state_dict(saved)
+    for h in hooks:
+        h.remove()
+    return smallest[0]
+
+
 def fx_resnet18_C_train():
     seed = 7
-    torch.manual_seed(seed)
-    m = ImageNetResNet(BasicBlock, [2, 2, 2, 2], width=8, classes=10, shortcut="C",
-                       stride_in="1x1")
-    init_weights(m)
-    x = torch.randn(4, 3, 64, 64)
-    labels = torch.randint(0, 10, (4,), dtype=torch.int64)
+    while True:  # the first seed from 7 on whose ReLU inputs keep a margin of 1e-5
+        torch.manual_seed(seed)
+        m = ImageNetResNet(BasicBlock, [2, 2, 2, 2], width=8, classes=10, shortcut="C",
+                           stride_in="1x1")
+        init_weights(m)
+        x = torch.randn(4, 3, 64, 64)
+        labels = torch.randint(0, 10, (4,), dtype=torch.int64)
+        if relu_margin(m, x) > 1e-5:
+            break
+        seed += 1
     t = state_tensors(m)
     t["input"] = f32(x)
     t["labels"] = labels.numpy().astype(np.int64)

@@ -1,0 +1,8 @@
+// The kernel sets every conformance and parity test runs on. One list, no exclusions.
+
+import type { KernelSet } from '../src/kernels/contract.js';
+import { refKernels } from '../src/kernels/ref/index.js';
+
+export async function kernelSetsUnderTest(): Promise<KernelSet[]> {
+  return [refKernels as KernelSet];
+}
