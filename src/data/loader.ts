@@ -108,8 +108,11 @@ export class Loader {
     const w = this.worker;
     this.worker = null;
     this.ahead = [];
-    if (w) await w.terminate();
-    this.rejectAll(new Error('Loader closed'));
+    this.rejectAll(new Error('Loader closed')); // first: late answers then find nothing pending and leave the ref alone
+    if (w) {
+      w.ref(); // an unref'd worker would let the process exit before terminate() settles
+      await w.terminate();
+    }
   }
 
   private after(pos: LoaderPosition): LoaderPosition {
@@ -133,7 +136,7 @@ export class Loader {
     w.unref(); // referenced only while a request is pending (see request()), so idle loaders never hold the process
     w.on('message', (msg: { id: number; batch?: BatchData; error?: string }) => {
       const p = this.pending.get(msg.id);
-      if (!p) return;
+      if (!p || this.worker !== w) return;
       this.pending.delete(msg.id);
       if (this.pending.size === 0) w.unref();
       if (msg.batch) p.resolve(msg.batch);
