@@ -27,7 +27,12 @@ export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 /** The subset committed with the project (assets/fashion-mnist: 10,000 train, 2,000 test images). */
 export function bundledFashionMnistDir(): string {
-  // dist/src/data/idx-dataset.js → <package root>/assets/fashion-mnist
+  // Compiled: dist/src/data/idx-dataset.js → <package root>/assets/fashion-mnist (three levels up);
+  // run from the sources (src/data/idx-dataset.ts) it is two levels up.
+  for (const up of ['../../../', '../../']) {
+    const dir = fileURLToPath(new URL(`${up}assets/fashion-mnist/`, import.meta.url));
+    if (existsSync(join(dir, 'train-images-idx3-ubyte.gz'))) return dir;
+  }
   return fileURLToPath(new URL('../../../assets/fashion-mnist/', import.meta.url));
 }
 

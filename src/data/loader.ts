@@ -7,6 +7,8 @@
 //   await loader.close();
 //   // resume: new Loader({ ..., start: checkpoint.loader })
 
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildBatch, epochOrder, type BatchData } from './batch.js';
 import type { Dataset } from './dataset.js';
@@ -27,7 +29,10 @@ export interface LoaderOptions {
   seed: number;
   shuffle?: boolean; // default true
   dropLast?: boolean; // default false: the last batch of an epoch may be smaller
-  /** Prepare batches in a worker thread (default: when the dataset has spec()); false: in process. */
+  /**
+   * Prepare batches in a worker thread. Default: yes when the dataset has a working spec() and the
+   * compiled worker file exists, else in process (same batches either way). true: a worker or an error.
+   */
   worker?: boolean;
   prefetch?: number; // batches prepared ahead by the worker, default 2
   start?: LoaderPosition; // the first batch to give, default { epoch: 0, batchIndex: 0 }
@@ -54,8 +59,7 @@ export class Loader {
     this.prefetch = Math.max(1, opts.prefetch ?? 2);
     this.pos = { epoch: 0, batchIndex: 0 };
     this.seek(opts.start ?? this.pos);
-    const useWorker = opts.worker ?? dataset.spec !== undefined;
-    if (useWorker) this.startWorker();
+    if (opts.worker ?? workerPossible(dataset)) this.startWorker();
   }
 
   /** The position of the batch that next() gives; save it after using a batch to resume after it. */
@@ -132,7 +136,7 @@ export class Loader {
     const spec = this.opts.dataset.spec?.();
     if (!spec) throw new Error('Loader: worker requested but the dataset has no spec(); pass worker: false');
     const init: WorkerInit = { dataset: spec, transform: this.opts.transform, seed: this.opts.seed };
-    const w = new Worker(new URL('./loader-worker.js', import.meta.url), { workerData: init });
+    const w = new Worker(WORKER_URL, { workerData: init });
     w.unref(); // referenced only while a request is pending (see request()), so idle loaders never hold the process
     w.on('message', (msg: { id: number; batch?: BatchData; error?: string }) => {
       const p = this.pending.get(msg.id);
@@ -169,6 +173,18 @@ export class Loader {
   private rejectAll(e: Error): void {
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+  }
+}
+
+const WORKER_URL = new URL('./loader-worker.js', import.meta.url);
+
+/** The default: a worker when the dataset can be described and the compiled worker file exists (not when run from .ts sources). */
+function workerPossible(dataset: Dataset): boolean {
+  if (!existsSync(fileURLToPath(WORKER_URL))) return false;
+  try {
+    return dataset.spec?.() !== undefined;
+  } catch {
+    return false;
   }
 }
 
