@@ -228,6 +228,8 @@ class Stage extends Module {
 export interface CreateOptions extends Partial<NetOptions>, Placement {
   /** Seed of the initialization. */
   seed?: number;
+  /** Leave the weights at zero: they are about to be loaded, or only shapes matter. */
+  skipInit?: boolean;
 }
 
 export class ResNet extends Module {
@@ -243,7 +245,7 @@ export class ResNet extends Module {
     super();
     this.name = name;
     this.spec = netSpec(name);
-    this.options = { ...defaultOptions(name), ...definedOnly(options) };
+    this.options = netOptions(name, options);
     validateOptions(name, this.options);
     const ctx = layerContext(options);
     const o = this.options;
@@ -303,8 +305,13 @@ export function createNet(name: NetName, options: CreateOptions = {}): ResNet {
   return new ResNet(name, options);
 }
 
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** The network options among `options` (which may also hold placement and seed), over the defaults. */
+export function netOptions(name: NetName, options: Partial<NetOptions>): NetOptions {
+  const o = defaultOptions(name);
+  for (const key of Object.keys(o) as (keyof NetOptions)[]) {
+    if (options[key] !== undefined) (o as unknown as Record<string, unknown>)[key] = options[key];
+  }
+  return o;
 }
 
 function validateOptions(name: NetName, o: NetOptions): void {

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// The `resnet` command: a thin layer over the library.
+
+import { type Command, UsageError } from './command.js';
+import { forwardCommand } from './forward.js';
+import { infoCommand, listCommand } from './info.js';
+
+const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand];
+
+function help(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `resnet: the networks of "Deep Residual Learning for Image Recognition" (He et al., 2015)
+
+Usage: resnet COMMAND [options]     (resnet COMMAND --help for its options)
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    console.log('resnet-ts 0.1.0');
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(`resnet: unknown command '${name}'\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    await command.run(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`resnet ${name}: ${e.message}\n(resnet ${name} --help for usage)`);
+      return 2;
+    }
+    // Errors that name a file or a problem are for the user; keep the stack for a debug run.
+    console.error(`resnet ${name}: ${(e as Error).message}`);
+    if (process.env.RESNET_DEBUG) console.error((e as Error).stack);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,91 @@
+// Network weights on disk: safetensors (ours and others'), and PyTorch .pth files.
+// Files written here carry the network name, its options and its preprocessing in
+// the safetensors metadata, so a later command needs no flags to rebuild the net.
+
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { readPth } from '../io/pth.js';
+import { type StoredTensor, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { type CreateOptions, type NetOptions, type ResNet, createNet } from './resnet.js';
+import { isNetName } from './registry.js';
+
+export interface WeightsFile {
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** The network and options recorded in the file, when it was written by resnet-ts. */
+  net?: string;
+  options?: Partial<NetOptions>;
+  metadata: Record<string, string>;
+}
+
+/** Reads a .safetensors or .pth/.pt file. */
+export function readWeights(path: string): WeightsFile {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read weights '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const ext = extname(path).toLowerCase();
+  if (ext === '.pth' || ext === '.pt' || ext === '.bin') {
+    return { tensors: stripStored(readPth(bytes, path)), metadata: {} };
+  }
+  if (ext !== '.safetensors') throw new Error(`unknown weights format '${ext}' for '${path}': use .safetensors, .pth or .pt`);
+  const { metadata, tensors } = readSafetensors(bytes, path);
+  const out: WeightsFile = { tensors: stripStored(tensors), metadata };
+  if (metadata.net) out.net = metadata.net;
+  if (metadata.options) {
+    try {
+      out.options = JSON.parse(metadata.options) as Partial<NetOptions>;
+    } catch {
+      throw new Error(`${path}: metadata 'options' is not valid JSON`);
+    }
+  }
+  return out;
+}
+
+function stripStored(m: Map<string, StoredTensor | { shape: number[]; data: Float32Array }>): WeightsFile['tensors'] {
+  return new Map([...m].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+}
+
+/**
+ * Builds the network a weights file describes and loads it. `net` and `options`
+ * given here win over the file's metadata; a file without metadata needs `net`.
+ */
+export function loadNet(path: string, net?: string, options: CreateOptions = {}): ResNet {
+  const file = readWeights(path);
+  const name = net ?? file.net;
+  if (name === undefined) throw new Error(`'${path}' does not say which network it holds: pass --net`);
+  if (!isNetName(name)) throw new Error(`unknown network '${name}'`);
+  const model = createNet(name, { ...file.options, ...withoutUndefined(options), skipInit: true });
+  try {
+    model.loadStateDict(file.tensors);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  return model;
+}
+
+/** Metadata that lets `predict` and `forward` rebuild the net without flags. */
+export function netMetadata(model: ResNet, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    format: 'resnet-ts',
+    net: model.name,
+    options: JSON.stringify(model.options),
+    ...extra,
+  };
+}
+
+/** Writes the network's state dict as safetensors, atomically (temporary file, then rename). */
+export function saveWeights(path: string, model: ResNet, extra: Record<string, string> = {}): void {
+  writeFileAtomic(path, writeSafetensors(model.stateDictArrays(), netMetadata(model, extra)));
+}
+
+export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
