@@ -35,11 +35,12 @@ export function findCifar10Dir(dir: string): string | null {
   return null;
 }
 
-export function missingCifar10Message(dir: string): string {
+export function missingCifar10Message(dir: string, suggestDownload = true): string {
   return (
     `CIFAR-10 binary files not found in ${dir}. Put ${CIFAR10_TRAIN_FILES.join(', ')}, ${CIFAR10_TEST_FILE} ` +
     `and batches.meta.txt there (extract https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, ` +
-    `e.g. \`tar xzf cifar-10-binary.tar.gz --strip-components=1 -C ${dir}\`), or run \`resnet data get cifar10 --dir ${dir}\`.`
+    `e.g. \`tar xzf cifar-10-binary.tar.gz --strip-components=1 -C ${dir}\`)` +
+    (suggestDownload ? `, or run \`resnet data get cifar10 --dir ${dir}\` where the network allows.` : '.')
   );
 }
 

@@ -96,7 +96,7 @@ export async function downloadCifar10(dir: string, options: DownloadOptions = {}
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
-    throw new Error(`Cannot download ${url} (${why}). ${missingCifar10Message(dir)}`);
+    throw new Error(`Cannot download ${url} (${why}). ${missingCifar10Message(dir, false)}`);
   } finally {
     clearTimeout(timer);
   }
@@ -111,7 +111,7 @@ export async function downloadCifar10(dir: string, options: DownloadOptions = {}
     await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(partial));
   } catch (e) {
     await rm(partial, { force: true });
-    throw new Error(`Download of ${url} failed (${(e as Error).message}). ${missingCifar10Message(dir)}`);
+    throw new Error(`Download of ${url} failed (${(e as Error).message}). ${missingCifar10Message(dir, false)}`);
   }
   const actual = hash.digest('hex');
   if (actual !== expected) {
@@ -121,6 +121,6 @@ export async function downloadCifar10(dir: string, options: DownloadOptions = {}
   await rename(partial, archive);
   await safeExtractTarGz(archive, dir, 1); // cifar-10-batches-bin/data_batch_1.bin → dir/data_batch_1.bin
   const found = findCifar10Dir(dir);
-  if (!found) throw new Error(`${archive} did not contain the expected files. ${missingCifar10Message(dir)}`);
+  if (!found) throw new Error(`${archive} did not contain the expected files. ${missingCifar10Message(dir, false)}`);
   return found;
 }
