@@ -1,0 +1,28 @@
+// resnet-ts: the library. Everything the `resnet` command does is reachable from here.
+
+// engine
+export type { Buffer, DType, KernelSet, Lifetime } from './kernels/contract.js';
+export { refKernels } from './kernels/ref/index.js';
+export { BACKENDS, type BackendName, type BackendOptions, loadKernels } from './kernels/select.js';
+export { endStep, getKernels, setKernels } from './tensor/engine.js';
+export { Tensor, type Shape, empty, fromArray, full, zeros } from './tensor/tensor.js';
+export { Random } from './tensor/random.js';
+export { noGrad, isGradEnabled } from './autograd/tape.js';
+export * as ops from './ops/index.js';
+export { crossEntropy } from './ops/index.js';
+
+// modules, networks, weights
+export { Module } from './nn/module.js';
+export { BatchNorm2d, Conv2d, Linear } from './nn/layers.js';
+export { NET_NAMES, NETS, type NetName, type NetSpec, isNetName } from './models/registry.js';
+export { type CreateOptions, type NetOptions, type Probe, ResNet, createNet, defaultOptions } from './models/resnet.js';
+export { type NetSummary, type StageSummary, summarize } from './models/summary.js';
+export { loadNet, readWeights, saveWeights } from './models/weights.js';
+
+// training
+export { SGD, type SgdOptions } from './optim/sgd.js';
+
+// files
+export { readSafetensors, writeSafetensors } from './io/safetensors.js';
+export { readNpy, writeNpy } from './io/npy.js';
+export { readPth } from './io/pth.js';
