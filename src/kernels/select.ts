@@ -14,15 +14,30 @@ export interface BackendOptions {
 
 const loaded = new Map<string, KernelSet>();
 
+/**
+ * The kernel set to compute on. Without a choice, the fastest that loads here: the
+ * wasm set, or the reference set (with a one-line warning) where WebAssembly SIMD
+ * is unavailable. An explicit choice that cannot load is an error.
+ */
 export async function loadKernels(options: BackendOptions = {}): Promise<KernelSet> {
-  const name = options.backend ?? 'wasm';
-  if (!BACKENDS.includes(name)) throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
+  const name = options.backend;
+  if (name !== undefined && !BACKENDS.includes(name)) throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   if (name === 'ref') return refKernels as KernelSet;
-  const key = `wasm:${options.threads ?? 'auto'}`;
+  try {
+    return await loadWasm(options.threads);
+  } catch (e) {
+    if (name === 'wasm') throw new Error(`the wasm kernel set did not load: ${(e as Error).message}`);
+    console.warn(`resnet-ts: using the slow reference kernels (wasm kernel set unavailable: ${(e as Error).message})`);
+    return refKernels as KernelSet;
+  }
+}
+
+async function loadWasm(threads: number | undefined): Promise<KernelSet> {
+  const key = `wasm:${threads ?? 'auto'}`;
   let set = loaded.get(key);
-  if (!set) {
+  if (set === undefined) {
     const wasm = await import('./wasm/index.js');
-    set = await wasm.createWasmKernels({ threads: options.threads });
+    set = await wasm.createWasmKernels({ threads });
     loaded.set(key, set);
   }
   return set;
