@@ -1,0 +1,365 @@
+// conv.ts: 2-D convolution forward and backward as matrix multiplies (gemm.ts).
+//
+// For one image, with K = cIn·kh·kw and P = hOut·wOut output pixels:
+//   forward          y[cOut, P]  = W[cOut, K] · col[K, P]             (implicit GEMM: im2col is
+//                    folded into the packing of B, so the K×P matrix never exists in memory;
+//                    1×1 stride-1 unpadded convolutions pack x itself as B)
+//   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
+//                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
+//                    one column block at a time, scattered back into dx (col2im)
+//   backward weight  dW[cOut, K] += dy[cOut, P] · colᵀ[P, K], summed over the images
+//                    (colᵀ again packed straight from x)
+// Shapes come in a ConvShape block written by the host (src/kernels/wasm/index.ts).
+
+import {
+  KC_MAX, NC_MAX, NR, blockCount, multiplyPacked, packA, packB, packedASize,
+  panelCount, panelHeight, panelStart, roundUp8,
+} from './gemm';
+import { rangeStart, zero4 } from './util';
+
+/** The fields of the contract's Conv2dShape, as i32s in this order (the host writes them). */
+@unmanaged export class ConvShape {
+  n: i32; cIn: i32; h: i32; w: i32;
+  cOut: i32; kh: i32; kw: i32;
+  sh: i32; sw: i32; ph: i32; pw: i32; dh: i32; dw: i32;
+  hOut: i32; wOut: i32;
+}
+
+/** Columns of dW packed at once by the backward-weight kernel. */
+const BW_NC: i32 = 512;
+
+// ---------------------------------------------------------------------------------------------
+// Packing im2col blocks straight from the image.
+
+/**
+ * dst[t] = x[iy, ix0 + t·sw] for t = 0..8, 0 outside the image (eight outputs of one output row).
+ * plane: one channel [h, w]; dst: 8 floats.
+ */
+function packRow8(plane: usize, h: i32, w: i32, sw: i32, iy: i32, ix0: i32, dst: usize): void {
+  if (<u32>iy >= <u32>h) {
+    v128.store(dst, zero4());
+    v128.store(dst, zero4(), 16);
+    return;
+  }
+  const row = plane + (<usize>(iy * w) << 2);
+  if (ix0 >= 0) {
+    if (sw == 1 && ix0 + 8 <= w) {
+      const src = row + (<usize>ix0 << 2);
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+      return;
+    }
+    if (sw == 2 && ix0 + 16 <= w) { // keep the even lanes of four loads
+      const src = row + (<usize>ix0 << 2);
+      v128.store(dst, v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
+      v128.store(dst, v128.shuffle<f32>(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
+      return;
+    }
+  }
+  let ix = ix0;
+  for (let t = 0; t < NR; t++) {
+    store<f32>(dst + (<usize>t << 2), <u32>ix < <u32>w ? load<f32>(row + (<usize>ix << 2)) : 0);
+    ix += sw;
+  }
+}
+
+/**
+ * Packs an im2col block of one image into strips of 8 columns:
+ * B[k, j] = x[ci, oy·sh - ph + ky·dh, ox·sw - pw + kx·dw] (0 outside the image)
+ * for rows k = (ci·kh + ky)·kw + kx in [pc, pc+kc) and columns j = oy·wOut + ox in [j0, j0+ncols).
+ * x: one image [cIn, h, w]; dst: ceil(ncols/8) strips of kc × 8 floats.
+ */
+function packConvB(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+  const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
+  const strips = (ncols + NR - 1) / NR;
+  const stripBytes = <usize>(kc * NR) << 2;
+  let ci = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
+  for (let k = 0; k < kc; k++) {
+    const plane = x + (<usize>(ci * h * w) << 2);
+    const rowOff = ky * s.dh - s.ph, colOff = kx * s.dw - s.pw;
+    let oy = j0 / wOut, ox = j0 % wOut;
+    let d = dst + (<usize>k << 5);
+    for (let st = 0; st < strips; st++) {
+      const cols = min(NR, ncols - st * NR);
+      if (cols == NR && ox + NR <= wOut) { // eight outputs on one output row
+        packRow8(plane, h, w, sw, oy * sh + rowOff, ox * sw + colOff, d);
+        ox += NR;
+        if (ox == wOut) { ox = 0; oy++; }
+      } else {
+        for (let t = 0; t < NR; t++) {
+          let v: f32 = 0;
+          if (t < cols) {
+            const iy = oy * sh + rowOff, ix = ox * sw + colOff;
+            if (<u32>iy < <u32>h && <u32>ix < <u32>w) v = load<f32>(plane + (<usize>(iy * w + ix) << 2));
+            if (++ox == wOut) { ox = 0; oy++; }
+          }
+          store<f32>(d + (<usize>t << 2), v);
+        }
+      }
+      d += stripBytes;
+    }
+    if (++kx == kw) { kx = 0; if (++ky == kh) { ky = 0; ci++; } }
+  }
+}
+
+/**
+ * Packs a block of the transposed im2col matrix of one image into strips of 8 columns:
+ * B[p, j] = col[j, p] for rows p = oy·wOut + ox in [pc, pc+kc) and columns j = (ci·kh + ky)·kw + kx
+ * in [j0, j0+ncols). x: one image [cIn, h, w]; dst: ceil(ncols/8) strips of kc × 8 floats.
+ */
+function packConvBT(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+  const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
+  const strips = (ncols + NR - 1) / NR;
+  for (let st = 0; st < strips; st++) {
+    for (let t = 0; t < NR; t++) {
+      let d = dst + (<usize>(st * kc * NR + t) << 2);
+      const j = j0 + st * NR + t;
+      if (j >= j0 + ncols) {
+        for (let p = 0; p < kc; p++) { store<f32>(d, 0); d += 32; }
+        continue;
+      }
+      const ci = j / (kh * kw), ky = (j / kw) % kh, kx = j % kw;
+      const plane = x + (<usize>(ci * h * w) << 2);
+      const rowOff = ky * s.dh - s.ph, colOff = kx * s.dw - s.pw;
+      let oy = pc / wOut, ox = pc % wOut;
+      let p = 0;
+      while (p < kc) { // one output row at a time
+        const run = min(wOut - ox, kc - p);
+        const iy = oy * sh + rowOff;
+        if (<u32>iy >= <u32>h) {
+          for (let r = 0; r < run; r++) { store<f32>(d, 0); d += 32; }
+        } else {
+          const row = plane + (<usize>(iy * w) << 2);
+          let ix = ox * sw + colOff;
+          for (let r = 0; r < run; r++) {
+            store<f32>(d, <u32>ix < <u32>w ? load<f32>(row + (<usize>ix << 2)) : 0);
+            d += 32; ix += sw;
+          }
+        }
+        p += run; ox = 0; oy++;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward.
+
+/** Columns per work item of the forward kernel: whole 8-column strips, at most NC_MAX. */
+function forwardBlockCols(pixels: i32): i32 {
+  return roundUp8((pixels + blockCount(pixels, NC_MAX) - 1) / blockCount(pixels, NC_MAX));
+}
+
+/** Floats of per-thread scratch that conv2dForward needs. */
+export function conv2dForwardScratch(shape: usize): i32 {
+  const s = changetype<ConvShape>(shape);
+  return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
+}
+
+/**
+ * y = conv(x, w) for the whole batch. x: [n, cIn, h, w]; ap: packA of the weights [cOut, K];
+ * y: [n, cOut, hOut, wOut]. Work items are (image, block of output pixels), and when there are
+ * fewer of them than threads also parts of the output channels.
+ */
+export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
+  const pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  const bp = scratch + <usize>tid * <usize>scratchStride;
+  const blockCols = forwardBlockCols(pixels);
+  const colBlocks = (pixels + blockCols - 1) / blockCols;
+  const units = s.n * colBlocks;
+  const panels = panelCount(M);
+  const rowParts = units >= nt ? 1 : min(panels, (nt + units - 1) / units);
+  const items = units * rowParts;
+  const kBlocks = blockCount(K, KC_MAX);
+  const xImage = <usize>(s.cIn * s.h * s.w) << 2, yImage = <usize>(M * pixels) << 2;
+  const i1 = rangeStart(items, tid + 1, nt);
+  for (let it = rangeStart(items, tid, nt); it < i1; it++) {
+    const unit = it / rowParts, rp = it % rowParts;
+    const image = unit / colBlocks, j0 = (unit % colBlocks) * blockCols;
+    const ncols = min(blockCols, pixels - j0);
+    const r0 = panelStart(M, rangeStart(panels, rp, rowParts));
+    const r1 = panelStart(M, rangeStart(panels, rp + 1, rowParts));
+    if (r0 >= r1) continue;
+    const xi = x + <usize>image * xImage, yi = y + <usize>image * yImage;
+    for (let kb = 0; kb < kBlocks; kb++) {
+      const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+      if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
+      else packConvB(s, xi, pc, kc, j0, ncols, bp);
+      multiplyPacked(ap, M, K, r0, r1, pc, kc, bp, ncols, yi + (<usize>(r0 * pixels + j0) << 2), pixels, kb > 0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward input.
+
+/**
+ * Packs the weights of the stride-1 backward-input convolution: A[ci, (co·kh + ky)·kw + kx] =
+ * w[co, ci, kh-1-ky, kw-1-kx], i.e. the transposed kernel rotated by 180°, as row panels
+ * (cIn rows, cOut·kh·kw columns). w: [cOut, cIn, kh, kw]; dst: packedASize(cIn, cOut·kh·kw) floats.
+ */
+export function packFlippedWeights(w: usize, cOut: i32, cIn: i32, kh: i32, kw: i32, dst: usize, tid: i32, nt: i32): void {
+  const K = cOut * kh * kw, khkw = kh * kw;
+  const panels = panelCount(cIn);
+  const p0 = rangeStart(panels, tid, nt), p1 = rangeStart(panels, tid + 1, nt);
+  let r0 = panelStart(cIn, p0);
+  for (let p = p0; p < p1; p++) {
+    const mr = panelHeight(cIn - r0);
+    let d = dst + (<usize>(r0 * K) << 2);
+    for (let co = 0; co < cOut; co++) {
+      for (let ky = 0; ky < kh; ky++) {
+        for (let kx = 0; kx < kw; kx++) {
+          const tap = (kh - 1 - ky) * kw + (kw - 1 - kx);
+          for (let i = 0; i < mr; i++) {
+            const ci = r0 + i;
+            store<f32>(d, ci < cIn ? load<f32>(w + (<usize>((co * cIn + ci) * khkw + tap) << 2)) : 0);
+            d += 4;
+          }
+        }
+      }
+    }
+    r0 += mr;
+  }
+}
+
+/** Channel parts per image for the col2im backward input (more than one only for tiny batches). */
+function col2imParts(s: ConvShape, nt: i32): i32 {
+  return s.n >= nt ? 1 : min(s.cIn, (nt + s.n - 1) / s.n);
+}
+
+/** Output pixels per dcol block of the col2im backward input (scratch ≈ 256K floats). */
+function col2imBlockCols(s: ConvShape, rows: i32): i32 {
+  const pixels = s.hOut * s.wOut;
+  const most = max(NR, min(NC_MAX, ((1 << 18) / max(rows, 1)) & ~7));
+  return roundUp8((pixels + blockCount(pixels, most) - 1) / blockCount(pixels, most));
+}
+
+/** Largest number of dcol rows (channels·kh·kw) one thread handles. */
+function col2imMaxRows(s: ConvShape, nt: i32): i32 {
+  const parts = col2imParts(s, nt);
+  return ((s.cIn + parts - 1) / parts) * s.kh * s.kw;
+}
+
+/** Floats of per-thread scratch that conv2dBackwardInputCol2im needs. */
+export function conv2dBackwardInputScratch(shape: usize, nt: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  const rows = col2imMaxRows(s, nt);
+  const cols = col2imBlockCols(s, rows);
+  return packedASize(rows, s.cOut) + KC_MAX * cols + rows * cols;
+}
+
+/**
+ * dx[ci, iy, ix] += dcol[r, j] for the dcol rows r = ((ci - c0)·kh + ky)·kw + kx of channels
+ * [c0, c1) and the output pixels j0 .. j0+ncols. dcol: [rows, ncols]; dx: one image [cIn, h, w].
+ */
+function col2im(s: ConvShape, dcol: usize, c0: i32, c1: i32, j0: i32, ncols: i32, dx: usize): void {
+  const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
+  const rows = (c1 - c0) * kh * kw;
+  for (let r = 0; r < rows; r++) {
+    const ci = c0 + r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+    const plane = dx + (<usize>(ci * h * w) << 2);
+    const rowOff = ky * s.dh - s.ph, colOff = kx * s.dw - s.pw;
+    let src = dcol + (<usize>(r * ncols) << 2);
+    let oy = j0 / wOut, ox = j0 % wOut;
+    let j = 0;
+    while (j < ncols) { // one output row at a time
+      const run = min(wOut - ox, ncols - j);
+      const iy = oy * sh + rowOff;
+      if (<u32>iy < <u32>h) {
+        const row = plane + (<usize>(iy * w) << 2);
+        let ix = ox * sw + colOff;
+        for (let t = 0; t < run; t++) {
+          if (<u32>ix < <u32>w) {
+            const p = row + (<usize>ix << 2);
+            store<f32>(p, load<f32>(p) + load<f32>(src + (<usize>t << 2)));
+          }
+          ix += sw;
+        }
+      }
+      src += <usize>run << 2;
+      j += run; ox = 0; oy++;
+    }
+  }
+}
+
+/**
+ * dx = conv_transpose(dy, w) for any stride, by dcol = Wᵀ·dy and col2im.
+ * w: [cOut, cIn, kh, kw]; dy: [n, cOut, hOut, wOut]; dx: [n, cIn, h, w] (overwritten).
+ * Work items are (image, part of the input channels); each thread packs its own rows of Wᵀ.
+ */
+export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const khkw = s.kh * s.kw, K = s.cIn * khkw, pixels = s.hOut * s.wOut, cOut = s.cOut;
+  const parts = col2imParts(s, nt);
+  const maxRows = col2imMaxRows(s, nt);
+  const blockCols = col2imBlockCols(s, maxRows);
+  const ap = scratch + <usize>tid * <usize>scratchStride;
+  const bp = ap + (<usize>packedASize(maxRows, cOut) << 2);
+  const dcol = bp + (<usize>(KC_MAX * blockCols) << 2);
+  const items = s.n * parts;
+  const kBlocks = blockCount(cOut, KC_MAX);
+  let packedC0 = -1;
+  const i1 = rangeStart(items, tid + 1, nt);
+  for (let it = rangeStart(items, tid, nt); it < i1; it++) {
+    const image = it / parts, part = it % parts;
+    const c0 = rangeStart(s.cIn, part, parts), c1 = rangeStart(s.cIn, part + 1, parts);
+    const rows = (c1 - c0) * khkw;
+    if (rows == 0) continue;
+    if (packedC0 != c0) { // Wᵀ[r, co] = w[co, c0·kh·kw + r]
+      packA(w + (<usize>(c0 * khkw) << 2), K, true, rows, cOut, ap, 0, 1);
+      packedC0 = c0;
+    }
+    const dxi = dx + (<usize>(image * s.cIn * s.h * s.w) << 2);
+    memory.fill(dxi + (<usize>(c0 * s.h * s.w) << 2), 0, <usize>((c1 - c0) * s.h * s.w) << 2);
+    const dyi = dy + (<usize>(image * cOut * pixels) << 2);
+    for (let j0 = 0; j0 < pixels; j0 += blockCols) {
+      const ncols = min(blockCols, pixels - j0);
+      for (let kb = 0; kb < kBlocks; kb++) {
+        const pc = rangeStart(cOut, kb, kBlocks), kc = rangeStart(cOut, kb + 1, kBlocks) - pc;
+        packB(dyi, pixels, false, pc, kc, j0, ncols, bp);
+        multiplyPacked(ap, rows, cOut, 0, rows, pc, kc, bp, ncols, dcol, ncols, kb > 0);
+      }
+      col2im(s, dcol, c0, c1, j0, ncols, dxi);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward weight.
+
+/** Floats of per-thread scratch that conv2dBackwardWeight needs. */
+export function conv2dBackwardWeightScratch(shape: usize): i32 {
+  const s = changetype<ConvShape>(shape);
+  return packedASize(s.cOut, KC_MAX) + KC_MAX * BW_NC;
+}
+
+/**
+ * dw = Σ over images of dy · colᵀ. x: [n, cIn, h, w]; dy: [n, cOut, hOut, wOut];
+ * dw: [cOut, K] (overwritten). Threads split the columns of dw (8-column strips), so that each
+ * sums over the whole batch with no reduction between threads.
+ */
+export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
+  const strips = (K + NR - 1) / NR;
+  const c0 = rangeStart(strips, tid, nt) * NR, c1 = min(K, rangeStart(strips, tid + 1, nt) * NR);
+  if (c0 >= c1) return;
+  const ap = scratch + <usize>tid * <usize>scratchStride;
+  const bp = ap + (<usize>packedASize(M, KC_MAX) << 2);
+  const kBlocks = blockCount(pixels, KC_MAX);
+  const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * pixels) << 2;
+  for (let jb = c0; jb < c1; jb += BW_NC) {
+    const ncols = min(BW_NC, c1 - jb);
+    for (let image = 0; image < s.n; image++) {
+      const xi = x + <usize>image * xImage, dyi = dy + <usize>image * dyImage;
+      for (let kb = 0; kb < kBlocks; kb++) {
+        const pc = rangeStart(pixels, kb, kBlocks), kc = rangeStart(pixels, kb + 1, kBlocks) - pc;
+        packA(dyi + (<usize>pc << 2), pixels, false, M, kc, ap, 0, 1);
+        packConvBT(s, xi, pc, kc, jb, ncols, bp);
+        multiplyPacked(ap, M, kc, 0, M, 0, kc, bp, ncols, dw + (<usize>jb << 2), K, image > 0 || kb > 0);
+      }
+    }
+  }
+}

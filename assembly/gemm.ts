@@ -1,0 +1,290 @@
+// gemm.ts: the packed, register-blocked matrix multiply under every heavy kernel.
+//
+// C (+)= A · B is computed in three layers, after BLIS:
+//   * A is packed once into row panels of MR rows (MR = 6 or 4 with relaxed SIMD, 4 without).
+//     The panel that starts at row r0 holds A[r0 .. r0+MR, 0 .. K] as K groups of MR floats
+//     (k-major) at dst[r0*K ..]; only the last panel is zero-padded past row M.
+//   * B is packed per k-block into strips of NR = 8 columns: strip s holds
+//     B[pc .. pc+kc, 8s .. 8s+8] as kc groups of 8 floats, zero-padded past the last column.
+//   * a micro-kernel multiplies one A panel by one B strip into an MR×8 tile of C kept in
+//     registers (12 f32x4 accumulators for 6×8, 8 for 4×8).
+// Convolutions (conv.ts) reuse the A panels and the micro-kernels with their own B packers.
+//
+// All pointers are byte addresses in the shared memory; all sizes are counts of floats.
+
+import { madd, rangeStart, storeCols, store8, zero4 } from './util';
+
+/** Columns of a B strip and of a micro-tile. */
+export const NR: i32 = 8;
+/** Longest k-block: a 6×KC A slice and a KC×8 B strip stay in L1. */
+export const KC_MAX: i32 = 320;
+/** Rows of A multiplied against one B strip before moving on (an L2-sized block of A). */
+export const MC_MAX: i32 = 120;
+/** Columns of B packed at once (one work item of the plain matrix multiply). */
+export const NC_MAX: i32 = 256;
+
+/** Height of the next row panel when `rem` rows are left. */
+export function panelHeight(rem: i32): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // 6-row tiles, with 4-row tiles where they fit exactly: 16 = 6+6+4, 32 = 6·4+4+4, 64 = 6·10+4.
+    if (rem >= 6 && rem != 8) return 6;
+    if (rem == 5) return 6;
+  }
+  return 4;
+}
+
+/** Number of row panels of an m-row matrix. */
+export function panelCount(m: i32): i32 {
+  let r = 0, p = 0;
+  while (r < m) { r += panelHeight(m - r); p++; }
+  return p;
+}
+
+/** First row of panel `p` (p may equal panelCount(m), giving m). */
+export function panelStart(m: i32, p: i32): i32 {
+  let r = 0;
+  for (let i = 0; i < p && r < m; i++) r += panelHeight(m - r);
+  return min(r, m);
+}
+
+/** Floats written by packA for an m × k matrix. */
+export function packedASize(m: i32, k: i32): i32 {
+  return (m + 5) * k;
+}
+
+/** n rounded up to a multiple of 8. */
+// @ts-ignore: decorator
+@inline export function roundUp8(n: i32): i32 {
+  return (n + 7) & ~7;
+}
+
+/** Splits k into nearly equal blocks of at most `most`: the number of blocks. */
+// @ts-ignore: decorator
+@inline export function blockCount(k: i32, most: i32): i32 {
+  return max(1, (k + most - 1) / most);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernels.
+// a: packed A slice, kc groups of MR floats; b: packed B strip, kc groups of 8 floats;
+// c: the tile's first element in C, rows `ldc` bytes apart. Writes rows < `rows`, columns < `cols`,
+// adding to C when `add`, overwriting it otherwise.
+
+/** C[0..6, 0..8] (+)= A[0..6, 0..kc] · B[0..kc, 0..8] */
+function tile6x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32): void {
+  let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4(), c20 = zero4(), c21 = zero4();
+  let c30 = zero4(), c31 = zero4(), c40 = zero4(), c41 = zero4(), c50 = zero4(), c51 = zero4();
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = madd(av, b0, c40); c41 = madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = madd(av, b0, c50); c51 = madd(av, b1, c51);
+    a += 24; b += 32;
+  }
+  if (rows == 6 && cols == NR) {
+    store8(c, c00, c01, add); store8(c + ldc, c10, c11, add); store8(c + 2 * ldc, c20, c21, add);
+    store8(c + 3 * ldc, c30, c31, add); store8(c + 4 * ldc, c40, c41, add); store8(c + 5 * ldc, c50, c51, add);
+    return;
+  }
+  storeCols(c, c00, c01, cols, add);
+  if (rows > 1) storeCols(c + ldc, c10, c11, cols, add);
+  if (rows > 2) storeCols(c + 2 * ldc, c20, c21, cols, add);
+  if (rows > 3) storeCols(c + 3 * ldc, c30, c31, cols, add);
+  if (rows > 4) storeCols(c + 4 * ldc, c40, c41, cols, add);
+  if (rows > 5) storeCols(c + 5 * ldc, c50, c51, cols, add);
+}
+
+/** C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8] */
+function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32): void {
+  let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
+  let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    a += 16; b += 32;
+  }
+  if (rows == 4 && cols == NR) {
+    store8(c, c00, c01, add); store8(c + ldc, c10, c11, add);
+    store8(c + 2 * ldc, c20, c21, add); store8(c + 3 * ldc, c30, c31, add);
+    return;
+  }
+  storeCols(c, c00, c01, cols, add);
+  if (rows > 1) storeCols(c + ldc, c10, c11, cols, add);
+  if (rows > 2) storeCols(c + 2 * ldc, c20, c21, cols, add);
+  if (rows > 3) storeCols(c + 3 * ldc, c30, c31, cols, add);
+}
+
+/**
+ * C[r0..r1, 0..ncols] (+)= A[r0..r1, pc..pc+kc] · B[pc..pc+kc, 0..ncols]
+ * ap: packed A of the whole m × kTot matrix (r0 and r1 start panels, or r1 = m);
+ * bp: packed B block, ceil(ncols/8) strips of kc × 8 floats;
+ * c: the address of C[r0, 0], rows `ldc` floats apart. Overwrites C unless `add`.
+ */
+export function multiplyPacked(
+  ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
+  bp: usize, ncols: i32, c: usize, ldc: i32, add: bool,
+): void {
+  const ldcBytes = <usize>ldc << 2;
+  const strips = (ncols + NR - 1) / NR;
+  let g0 = r0;
+  while (g0 < r1) {
+    let g1 = g0; // the row group [g0, g1): whole panels, about MC_MAX rows
+    while (g1 < r1 && g1 - g0 < MC_MAX) g1 += panelHeight(m - g1);
+    for (let s = 0; s < strips; s++) {
+      const b = bp + (<usize>(s * kc * NR) << 2);
+      const cols = min(NR, ncols - s * NR);
+      let r = g0;
+      while (r < g1) {
+        const mr = panelHeight(m - r);
+        const a = ap + (<usize>(r * kTot + pc * mr) << 2);
+        const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
+        const rows = min(mr, m - r);
+        if (mr == 6) tile6x8(kc, a, b, ct, ldcBytes, add, rows, cols);
+        else tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols);
+        r += mr;
+      }
+    }
+    g0 = g1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing plain matrices.
+
+/** Packs one panel: rows r0..r0+mr of op(A) (see packA) into dst (k groups of mr floats). */
+function packAPanel(a: usize, lda: i32, trans: bool, m: i32, k: i32, r0: i32, mr: i32, dst: usize): void {
+  const dStep = <usize>mr << 2;
+  if (trans) { // op(A)[i, j] = a[j*lda + i]: row j of the stored matrix gives mr consecutive values
+    const valid = min(mr, m - r0);
+    for (let j = 0; j < k; j++) {
+      const src = a + (<usize>(j * lda + r0) << 2);
+      const d = dst + <usize>j * dStep;
+      for (let i = 0; i < mr; i++) store<f32>(d + (<usize>i << 2), i < valid ? load<f32>(src + (<usize>i << 2)) : 0);
+    }
+    return;
+  }
+  for (let i = 0; i < mr; i++) {
+    let d = dst + (<usize>i << 2);
+    if (r0 + i >= m) {
+      for (let j = 0; j < k; j++) { store<f32>(d, 0); d += dStep; }
+      continue;
+    }
+    let src = a + (<usize>((r0 + i) * lda) << 2);
+    for (let j = 0; j < k; j++) { store<f32>(d, load<f32>(src)); src += 4; d += dStep; }
+  }
+}
+
+/**
+ * Packs op(A), m × k, into row panels (layout at the top of this file).
+ * op(A)[i, j] = trans ? a[j*lda + i] : a[i*lda + j]; dst: packedASize(m, k) floats.
+ * Threads split the panels.
+ */
+export function packA(a: usize, lda: i32, trans: bool, m: i32, k: i32, dst: usize, tid: i32, nt: i32): void {
+  const panels = panelCount(m);
+  const p0 = rangeStart(panels, tid, nt), p1 = rangeStart(panels, tid + 1, nt);
+  let r = panelStart(m, p0);
+  for (let p = p0; p < p1; p++) {
+    const mr = panelHeight(m - r);
+    packAPanel(a, lda, trans, m, k, r, mr, dst + (<usize>(r * k) << 2));
+    r += mr;
+  }
+}
+
+/**
+ * Packs op(B)[pc..pc+kc, j0..j0+ncols] into strips of 8 columns (kc × 8 floats each).
+ * op(B)[i, j] = trans ? b[j*ldb + i] : b[i*ldb + j]; dst: ceil(ncols/8) · kc · 8 floats.
+ */
+export function packB(b: usize, ldb: i32, trans: bool, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+  const strips = (ncols + NR - 1) / NR;
+  for (let s = 0; s < strips; s++) {
+    const cols = min(NR, ncols - s * NR);
+    const d = dst + (<usize>(s * kc * NR) << 2);
+    const jc = j0 + s * NR;
+    if (!trans) {
+      let src = b + (<usize>(pc * ldb + jc) << 2);
+      const sStep = <usize>ldb << 2;
+      if (cols == NR) {
+        for (let i = 0; i < kc; i++) {
+          const p = d + (<usize>i << 5);
+          v128.store(p, v128.load(src));
+          v128.store(p, v128.load(src, 16), 16);
+          src += sStep;
+        }
+      } else {
+        for (let i = 0; i < kc; i++) {
+          const p = d + (<usize>i << 5);
+          for (let t = 0; t < NR; t++) store<f32>(p + (<usize>t << 2), t < cols ? load<f32>(src + (<usize>t << 2)) : 0);
+          src += sStep;
+        }
+      }
+    } else {
+      for (let t = 0; t < NR; t++) {
+        let p = d + (<usize>t << 2);
+        if (t >= cols) {
+          for (let i = 0; i < kc; i++) { store<f32>(p, 0); p += 32; }
+          continue;
+        }
+        let src = b + (<usize>((jc + t) * ldb + pc) << 2);
+        for (let i = 0; i < kc; i++) { store<f32>(p, load<f32>(src)); src += 4; p += 32; }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plain matrix multiply: c[m, n] = beta·c + op(a)·op(b), op(a) m × k, op(b) k × n.
+// The host first runs packA over op(a) into `ap` (all threads), then matmulPacked.
+
+/** Floats of per-thread scratch that matmulPacked needs. */
+export function matmulScratch(): i32 {
+  return KC_MAX * NC_MAX;
+}
+
+/**
+ * Second phase of the matrix multiply. Work items are blocks of NC_MAX columns (and, when there
+ * are fewer of them than threads, row parts of whole panels); each thread packs its own B blocks.
+ * ap: packA(op(a)) (m × k); b: stored [k, n], or [n, k] when transB; c: [m, n];
+ * scratch: this thread's matmulScratch() floats is at scratch + tid·scratchStride bytes.
+ */
+export function matmulPacked(
+  ap: usize, b: usize, c: usize, m: i32, n: i32, k: i32, transB: bool, beta: i32,
+  scratch: usize, scratchStride: i32, tid: i32, nt: i32,
+): void {
+  const bp = scratch + <usize>tid * <usize>scratchStride;
+  const ldb = transB ? k : n;
+  const colBlocks = blockCount(n, NC_MAX);
+  const blockCols = roundUp8((n + colBlocks - 1) / colBlocks);
+  const panels = panelCount(m);
+  const rowParts = colBlocks >= nt ? 1 : min(panels, (nt + colBlocks - 1) / colBlocks);
+  const items = colBlocks * rowParts;
+  const kBlocks = blockCount(k, KC_MAX);
+  const i1 = rangeStart(items, tid + 1, nt);
+  for (let it = rangeStart(items, tid, nt); it < i1; it++) {
+    const cb = it / rowParts, rp = it % rowParts;
+    const j0 = cb * blockCols, ncols = min(blockCols, n - j0);
+    const r0 = panelStart(m, rangeStart(panels, rp, rowParts));
+    const r1 = panelStart(m, rangeStart(panels, rp + 1, rowParts));
+    if (r0 >= r1 || ncols <= 0) continue;
+    for (let kb = 0; kb < kBlocks; kb++) {
+      const pc = rangeStart(k, kb, kBlocks), kc = rangeStart(k, kb + 1, kBlocks) - pc;
+      packB(b, ldb, transB, pc, kc, j0, ncols, bp);
+      multiplyPacked(ap, m, k, r0, r1, pc, kc, bp, ncols, c + (<usize>(r0 * n + j0) << 2), n, beta != 0 || kb > 0);
+    }
+  }
+}

@@ -1,0 +1,20 @@
+// index.ts: the entry of the WebAssembly kernel module (built twice by tools/build-wasm.mjs:
+// with SIMD128, and with relaxed SIMD for fused multiply-add).
+//
+// The module imports its memory (shared between the threads of src/kernels/wasm/pool.ts) and
+// owns no data: every buffer, scratch area and shape block is placed by the host. Kernels that
+// can run on several threads end with (tid, nt) and do their share of the work.
+
+export { packA, matmulPacked, matmulScratch } from './gemm';
+export {
+  conv2dForward, conv2dForwardScratch, packFlippedWeights,
+  conv2dBackwardInputCol2im, conv2dBackwardInputScratch,
+  conv2dBackwardWeight, conv2dBackwardWeightScratch,
+} from './conv';
+export {
+  fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep,
+} from './elementwise';
+export { batchNormTrain, batchNormEval, batchNormBackward } from './norm';
+export {
+  maxPool2d, maxPool2dBackward, globalAvgPool, globalAvgPoolBackward, shortcutA, shortcutABackward,
+} from './pool';

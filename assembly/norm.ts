@@ -1,0 +1,163 @@
+// norm.ts: batch normalization over N, H, W for each channel (x is [n, c, hw] in memory).
+//
+// Training forward and backward split the channels over threads (each channel's statistics
+// need the whole batch); eval mode splits the (image, channel) planes and can fuse a ReLU.
+// Sums are taken in f32 lanes per plane and added up in f64.
+
+import { madd, rangeStart, zero4 } from './util';
+
+/** Σ x[i] over one plane. x: [hw] */
+function planeSum(x: usize, hw: i32): f64 {
+  let acc = zero4();
+  let i = 0;
+  for (; i + 4 <= hw; i += 4) acc = f32x4.add(acc, v128.load(x + (<usize>i << 2)));
+  let s: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1)
+    + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+  for (; i < hw; i++) s += <f64>load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+/** Σ (x[i] - mean)² over one plane. x: [hw] */
+function planeSquares(x: usize, hw: i32, mean: f32): f64 {
+  const m = f32x4.splat(mean);
+  let acc = zero4();
+  let i = 0;
+  for (; i + 4 <= hw; i += 4) {
+    const d = f32x4.sub(v128.load(x + (<usize>i << 2)), m);
+    acc = madd(d, d, acc);
+  }
+  let s: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1)
+    + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+  for (; i < hw; i++) {
+    const d = load<f32>(x + (<usize>i << 2)) - mean;
+    s += <f64>(d * d);
+  }
+  return s;
+}
+
+/** y = x·a + b over one plane, then max(·, 0) when `relu`. x, y: [hw] */
+function planeAffine(x: usize, y: usize, hw: i32, a: f32, b: f32, relu: bool): void {
+  const av = f32x4.splat(a), bv = f32x4.splat(b), z = zero4();
+  let i = 0;
+  for (; i + 4 <= hw; i += 4) {
+    const o = <usize>i << 2;
+    let v = madd(v128.load(x + o), av, bv);
+    if (relu) v = f32x4.pmax(z, v);
+    v128.store(y + o, v);
+  }
+  for (; i < hw; i++) {
+    const o = <usize>i << 2;
+    let v = load<f32>(x + o) * a + b;
+    if (relu && !(v > 0)) v = 0;
+    store<f32>(y + o, v);
+  }
+}
+
+/**
+ * Training mode. x, y: [n, c, hw]; gamma, beta, mean, invStd, runningMean, runningVar: [c].
+ * Saves the batch mean and 1/sqrt(var + eps) (biased variance); updates the running statistics
+ * with `momentum` and the unbiased variance.
+ */
+export function batchNormTrain(
+  x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize,
+  runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64,
+  tid: i32, nt: i32,
+): void {
+  const count = <f64>n * <f64>hw;
+  const c1 = rangeStart(c, tid + 1, nt);
+  for (let ch = rangeStart(c, tid, nt); ch < c1; ch++) {
+    let s: f64 = 0;
+    for (let i = 0; i < n; i++) s += planeSum(x + (<usize>((i * c + ch) * hw) << 2), hw);
+    const mu = s / count;
+    let q: f64 = 0;
+    for (let i = 0; i < n; i++) q += planeSquares(x + (<usize>((i * c + ch) * hw) << 2), hw, <f32>mu);
+    const variance = q / count;
+    const inv = 1 / Math.sqrt(variance + eps);
+    const o = <usize>ch << 2;
+    store<f32>(mean + o, <f32>mu);
+    store<f32>(invStd + o, <f32>inv);
+    const unbiased = count > 1 ? variance * count / (count - 1) : variance;
+    store<f32>(runningMean + o, <f32>((1 - momentum) * <f64>load<f32>(runningMean + o) + momentum * mu));
+    store<f32>(runningVar + o, <f32>((1 - momentum) * <f64>load<f32>(runningVar + o) + momentum * unbiased));
+    const a = <f64>load<f32>(gamma + o) * inv;
+    const b = <f64>load<f32>(beta + o) - mu * a;
+    for (let i = 0; i < n; i++) {
+      const p = <usize>((i * c + ch) * hw) << 2;
+      planeAffine(x + p, y + p, hw, <f32>a, <f32>b, false);
+    }
+  }
+}
+
+/** Eval mode: y = (x - runningMean)/sqrt(runningVar + eps)·gamma + beta, then ReLU when `relu`. */
+export function batchNormEval(
+  x: usize, gamma: usize, beta: usize, y: usize, runningMean: usize, runningVar: usize,
+  n: i32, c: i32, hw: i32, eps: f64, relu: bool, tid: i32, nt: i32,
+): void {
+  const planes = n * c;
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const o = <usize>(pl % c) << 2;
+    const a = <f64>load<f32>(gamma + o) / Math.sqrt(<f64>load<f32>(runningVar + o) + eps);
+    const b = <f64>load<f32>(beta + o) - <f64>load<f32>(runningMean + o) * a;
+    const p = <usize>(pl * hw) << 2;
+    planeAffine(x + p, y + p, hw, <f32>a, <f32>b, relu);
+  }
+}
+
+/**
+ * Training-mode backward. x, dy, dx: [n, c, hw]; gamma, mean, invStd, dgamma, dbeta: [c].
+ * dbeta = Σ dy; dgamma = Σ dy·x̂; dx = gamma·invStd·(dy - dbeta/N - x̂·dgamma/N), x̂ = (x - mean)·invStd.
+ */
+export function batchNormBackward(
+  x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize, dx: usize, dgamma: usize, dbeta: usize,
+  n: i32, c: i32, hw: i32, tid: i32, nt: i32,
+): void {
+  const count = <f64>n * <f64>hw;
+  const c1 = rangeStart(c, tid + 1, nt);
+  for (let ch = rangeStart(c, tid, nt); ch < c1; ch++) {
+    const o = <usize>ch << 2;
+    const mu = load<f32>(mean + o), inv = <f64>load<f32>(invStd + o);
+    const muv = f32x4.splat(mu);
+    let sdy: f64 = 0, sdyx: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const p = <usize>((i * c + ch) * hw) << 2;
+      let a1 = zero4(), a2 = zero4();
+      let j = 0;
+      for (; j + 4 <= hw; j += 4) {
+        const q = p + (<usize>j << 2);
+        const g = v128.load(dy + q);
+        a1 = f32x4.add(a1, g);
+        a2 = madd(g, f32x4.sub(v128.load(x + q), muv), a2);
+      }
+      sdy += <f64>f32x4.extract_lane(a1, 0) + <f64>f32x4.extract_lane(a1, 1) + <f64>f32x4.extract_lane(a1, 2) + <f64>f32x4.extract_lane(a1, 3);
+      sdyx += <f64>f32x4.extract_lane(a2, 0) + <f64>f32x4.extract_lane(a2, 1) + <f64>f32x4.extract_lane(a2, 2) + <f64>f32x4.extract_lane(a2, 3);
+      for (; j < hw; j++) {
+        const q = p + (<usize>j << 2);
+        const g = <f64>load<f32>(dy + q);
+        sdy += g;
+        sdyx += g * <f64>(load<f32>(x + q) - mu);
+      }
+    }
+    const dg = sdyx * inv;
+    store<f32>(dbeta + o, <f32>sdy);
+    store<f32>(dgamma + o, <f32>dg);
+    // dx = a·dy + b·(x - mean) + k
+    const a = <f64>load<f32>(gamma + o) * inv;
+    const b = -a * inv * dg / count;
+    const k = -a * sdy / count;
+    const av = f32x4.splat(<f32>a), bv = f32x4.splat(<f32>b), kv = f32x4.splat(<f32>k);
+    for (let i = 0; i < n; i++) {
+      const p = <usize>((i * c + ch) * hw) << 2;
+      let j = 0;
+      for (; j + 4 <= hw; j += 4) {
+        const q = p + (<usize>j << 2);
+        const v = madd(av, v128.load(dy + q), madd(bv, f32x4.sub(v128.load(x + q), muv), kv));
+        v128.store(dx + q, v);
+      }
+      for (; j < hw; j++) {
+        const q = p + (<usize>j << 2);
+        store<f32>(dx + q, <f32>a * load<f32>(dy + q) + <f32>b * (load<f32>(x + q) - mu) + <f32>k);
+      }
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// pool.ts: max pooling, global average pooling and the option-A shortcut, forward and backward.
+//
+// Threads split the (image, channel) planes.
+
+import { rangeStart } from './util';
+
+/**
+ * Max pool with padding (padded cells never win). x: [planes, h, w]; y, argmax: [planes, hOut, wOut];
+ * argmax holds i32 flat indices iy·w + ix within the plane; ties keep the first in row-major order.
+ */
+export function maxPool2d(
+  x: usize, y: usize, argmax: usize, planes: i32, h: i32, w: i32, k: i32, stride: i32, pad: i32,
+  hOut: i32, wOut: i32, tid: i32, nt: i32,
+): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const xp = x + (<usize>(pl * h * w) << 2);
+    let o = <usize>(pl * hOut * wOut) << 2;
+    for (let oy = 0; oy < hOut; oy++) {
+      const y0 = max(0, oy * stride - pad), y1 = min(h, oy * stride - pad + k);
+      for (let ox = 0; ox < wOut; ox++) {
+        const x0 = max(0, ox * stride - pad), x1 = min(w, ox * stride - pad + k);
+        let best = -Infinity as f32, at = -1;
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const v = load<f32>(xp + (<usize>(iy * w + ix) << 2));
+            if (v > best || at < 0) { best = v; at = iy * w + ix; }
+          }
+        }
+        store<f32>(y + o, best);
+        store<i32>(argmax + o, at);
+        o += 4;
+      }
+    }
+  }
+}
+
+/** dx[argmax[i]] += dy[i] within each plane; dx is zeroed first. dy, argmax: [planes, hOut·wOut]; dx: [planes, hw] */
+export function maxPool2dBackward(dy: usize, argmax: usize, dx: usize, planes: i32, hw: i32, hwOut: i32, tid: i32, nt: i32): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const dxp = dx + (<usize>(pl * hw) << 2);
+    memory.fill(dxp, 0, <usize>hw << 2);
+    const o = <usize>(pl * hwOut) << 2;
+    for (let i = 0; i < hwOut; i++) {
+      const at = load<i32>(argmax + o + (<usize>i << 2));
+      if (at < 0) continue;
+      const p = dxp + (<usize>at << 2);
+      store<f32>(p, load<f32>(p) + load<f32>(dy + o + (<usize>i << 2)));
+    }
+  }
+}
+
+/** y[p] = mean of x[p, 0..hw). x: [planes, hw]; y: [planes] */
+export function globalAvgPool(x: usize, y: usize, planes: i32, hw: i32, tid: i32, nt: i32): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const xp = x + (<usize>(pl * hw) << 2);
+    let acc = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) acc = f32x4.add(acc, v128.load(xp + (<usize>i << 2)));
+    let s: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1)
+      + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+    for (; i < hw; i++) s += <f64>load<f32>(xp + (<usize>i << 2));
+    store<f32>(y + (<usize>pl << 2), <f32>(s / <f64>hw));
+  }
+}
+
+/** dx[p, i] = dy[p] / hw. dy: [planes]; dx: [planes, hw] */
+export function globalAvgPoolBackward(dy: usize, dx: usize, planes: i32, hw: i32, tid: i32, nt: i32): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const v = <f32>(<f64>load<f32>(dy + (<usize>pl << 2)) / <f64>hw);
+    const vv = f32x4.splat(v);
+    const dxp = dx + (<usize>(pl * hw) << 2);
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) v128.store(dxp + (<usize>i << 2), vv);
+    for (; i < hw; i++) store<f32>(dxp + (<usize>i << 2), v);
+  }
+}
+
+/**
+ * Option-A shortcut: y[i, co, oy, ox] = x[i, co, oy·stride, ox·stride] for co < cIn, else 0.
+ * x: [n, cIn, h, w]; y: [n, cOut, hOut, wOut]. Threads split the output planes.
+ */
+export function shortcutA(
+  x: usize, y: usize, n: i32, cIn: i32, h: i32, w: i32, cOut: i32, stride: i32, hOut: i32, wOut: i32,
+  tid: i32, nt: i32,
+): void {
+  const planes = n * cOut;
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const i = pl / cOut, co = pl % cOut;
+    const yp = y + (<usize>(pl * hOut * wOut) << 2);
+    if (co >= cIn) {
+      memory.fill(yp, 0, <usize>(hOut * wOut) << 2);
+      continue;
+    }
+    const xp = x + (<usize>((i * cIn + co) * h * w) << 2);
+    for (let oy = 0; oy < hOut; oy++) {
+      const iy = oy * stride;
+      for (let ox = 0; ox < wOut; ox++) {
+        const ix = ox * stride;
+        const v: f32 = iy < h && ix < w ? load<f32>(xp + (<usize>(iy * w + ix) << 2)) : 0;
+        store<f32>(yp + (<usize>(oy * wOut + ox) << 2), v);
+      }
+    }
+  }
+}
+
+/** Backward of shortcutA: dx[i, ci, oy·stride, ox·stride] = dy[i, ci, oy, ox], 0 elsewhere. Threads split the input planes. */
+export function shortcutABackward(
+  dy: usize, dx: usize, n: i32, cIn: i32, h: i32, w: i32, cOut: i32, stride: i32, hOut: i32, wOut: i32,
+  tid: i32, nt: i32,
+): void {
+  const planes = n * cIn;
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const i = pl / cIn, ci = pl % cIn;
+    const dxp = dx + (<usize>(pl * h * w) << 2);
+    memory.fill(dxp, 0, <usize>(h * w) << 2);
+    const dyp = dy + (<usize>((i * cOut + ci) * hOut * wOut) << 2);
+    for (let oy = 0; oy < hOut; oy++) {
+      const iy = oy * stride;
+      if (iy >= h) break;
+      for (let ox = 0; ox < wOut; ox++) {
+        const ix = ox * stride;
+        if (ix >= w) break;
+        store<f32>(dxp + (<usize>(iy * w + ix) << 2), load<f32>(dyp + (<usize>(oy * wOut + ox) << 2)));
+      }
+    }
+  }
+}

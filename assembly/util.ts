@@ -1,0 +1,59 @@
+// util.ts: small helpers shared by every kernel file.
+//
+// * `madd` is the one multiply-add of the project: a fused f32x4.relaxed_madd when the module is
+//   built with relaxed SIMD (the "relaxed" variant), a separate multiply and add otherwise (the
+//   "simd" variant). tools/build-wasm.mjs builds both; the loader picks one at run time.
+// * `rangeStart` splits `total` work items into `nt` nearly equal contiguous parts, so that a
+//   kernel called on thread `tid` of `nt` knows its share: [rangeStart(t, tid, nt), rangeStart(t, tid + 1, nt)).
+
+/** a * b + c on four lanes. */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** First item of thread `tid`'s share of `total` items split over `nt` threads. */
+// @ts-ignore: decorator
+@inline export function rangeStart(total: i32, tid: i32, nt: i32): i32 {
+  return <i32>((<i64>total * <i64>tid) / <i64>nt);
+}
+
+/** Four zero lanes. */
+// @ts-ignore: decorator
+@inline export function zero4(): v128 {
+  return f32x4.splat(0);
+}
+
+/** Writes the first `n` (0..4) lanes of `v` to p[0..n), adding to what is there when `add`. */
+export function storeLanes(p: usize, v: v128, n: i32, add: bool): void {
+  if (n <= 0) return;
+  store<f32>(p, f32x4.extract_lane(v, 0) + (add ? load<f32>(p) : 0));
+  if (n == 1) return;
+  store<f32>(p + 4, f32x4.extract_lane(v, 1) + (add ? load<f32>(p + 4) : 0));
+  if (n == 2) return;
+  store<f32>(p + 8, f32x4.extract_lane(v, 2) + (add ? load<f32>(p + 8) : 0));
+  if (n == 3) return;
+  store<f32>(p + 12, f32x4.extract_lane(v, 3) + (add ? load<f32>(p + 12) : 0));
+}
+
+/** Writes eight lanes (v0, v1) to p[0..8), adding to what is there when `add`. */
+// @ts-ignore: decorator
+@inline export function store8(p: usize, v0: v128, v1: v128, add: bool): void {
+  if (add) {
+    v0 = f32x4.add(v0, v128.load(p));
+    v1 = f32x4.add(v1, v128.load(p, 16));
+  }
+  v128.store(p, v0);
+  v128.store(p, v1, 16);
+}
+
+/** Writes the first `cols` (0..8) of eight lanes (v0, v1) to p, adding when `add`. */
+export function storeCols(p: usize, v0: v128, v1: v128, cols: i32, add: bool): void {
+  if (cols >= 8) {
+    store8(p, v0, v1, add);
+  } else {
+    storeLanes(p, v0, min(cols, 4), add);
+    storeLanes(p + 16, v1, cols - 4, add);
+  }
+}

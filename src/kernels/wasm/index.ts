@@ -1,0 +1,447 @@
+// The WebAssembly kernel set: SIMD (and relaxed-SIMD fused multiply-add) kernels written in
+// AssemblyScript (assembly/), run on a pool of threads that share one WebAssembly memory.
+//
+//   const kernels = await createWasmKernels({ threads: 2 });
+//
+// Buffers live in the WebAssembly memory (memory.ts); heavy kernels split their work over the
+// threads of the pool (pool.ts), light ones run on the calling thread. Float32 only.
+
+import type { BatchNormShape, Conv2dShape, DType, KernelSet, Lifetime, Pool2dShape, ShortcutAShape } from '../contract.js';
+import { SHAPE_A, SHAPE_B, WasmMemory, type WasmBuffer } from './memory.js';
+import { KERNEL_NAMES, compileKernelModule, instantiateKernels, type KernelExports, type KernelName, type WasmVariant } from './module.js';
+import { ThreadPool, type SpawnWorker } from './pool.js';
+
+export type { WasmBuffer } from './memory.js';
+export type { WasmVariant } from './module.js';
+
+export interface WasmKernelOptions {
+  /** Threads, the calling one included (default: os.availableParallelism()). */
+  threads?: number;
+  /** Force a build of the module (default: relaxed SIMD where it validates, else simd). */
+  variant?: WasmVariant;
+}
+
+/** The kernel set, with a few extras for benchmarks and tests. */
+export interface WasmKernelSet extends KernelSet<WasmBuffer> {
+  /** Threads used by heavy kernels (1 = no pool). */
+  readonly threads: number;
+  /** The build of the module that runs. */
+  readonly variant: WasmVariant;
+  /** Bytes of WebAssembly memory now. */
+  memoryBytes(): number;
+  /** Stops the worker threads (the set runs on one thread afterwards). */
+  dispose(): void;
+}
+
+/** Multiply-adds below which a GEMM-like kernel stays on one thread (about 100³). */
+const MIN_PARALLEL_MACS = 1e6;
+/** Elements below which an element-wise kernel stays on one thread. */
+const MIN_PARALLEL_ELEMENTS = 1 << 16;
+
+let latest: WasmKernelSet | undefined;
+
+/** The set made by the last createWasmKernels() call; throws if there is none yet. */
+export function wasmKernels(): WasmKernelSet {
+  if (!latest) throw new Error('wasm kernels: call `await createWasmKernels()` first');
+  return latest;
+}
+
+async function defaultThreads(): Promise<number> {
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    const os = await import('node:os');
+    return os.availableParallelism?.() ?? os.cpus().length;
+  }
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+}
+
+function sharedMemoryWorks(): boolean {
+  try {
+    if (typeof SharedArrayBuffer === 'undefined') return false;
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function nodeSpawner(): Promise<SpawnWorker | undefined> {
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
+  return (await import('./node-workers.js')).spawnNodeWorker;
+}
+
+/** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
+export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernelSet> {
+  let threads = Math.max(1, Math.floor(opts.threads ?? await defaultThreads()));
+  const shared = sharedMemoryWorks();
+  if (!shared && threads > 1) {
+    console.warn('wasm kernels: no SharedArrayBuffer here, running on one thread');
+    threads = 1;
+  }
+  const { module, variant } = await compileKernelModule(shared, shared ? opts.variant : undefined);
+  const mem = new WasmMemory(shared);
+  const exports = instantiateKernels(module, mem.memory);
+  let pool: ThreadPool | undefined;
+  if (threads > 1) {
+    const spawn = await nodeSpawner();
+    if (spawn) pool = await ThreadPool.start(module, mem.memory, threads, spawn);
+    else threads = 1;
+  }
+  latest = new WasmKernels(mem, exports, pool, variant);
+  return latest;
+}
+
+const SHAPE_FIELDS = ['n', 'cIn', 'h', 'w', 'cOut', 'kh', 'kw', 'strideH', 'strideW', 'padH', 'padW', 'dilationH', 'dilationW', 'hOut', 'wOut'] as const;
+
+class WasmKernels implements WasmKernelSet {
+  readonly name = 'wasm';
+  readonly dtypes: readonly DType[] = ['float32'];
+
+  constructor(
+    private readonly mem: WasmMemory,
+    private readonly k: KernelExports,
+    private pool: ThreadPool | undefined,
+    readonly variant: WasmVariant,
+  ) {}
+
+  get threads(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  memoryBytes(): number {
+    return this.mem.byteLength;
+  }
+
+  dispose(): void {
+    this.pool?.close();
+    this.pool = undefined;
+  }
+
+  // ---- running kernels ----
+
+  /** Runs kernel `name` on all threads when `work` reaches `minWork`, else on this one. */
+  private run(name: KernelName, args: number[], work: number, minWork: number): void {
+    const pool = this.pool;
+    const fn = this.k[name];
+    if (!pool || work < minWork) {
+      fn(...args, 0, 1);
+      return;
+    }
+    pool.run(KERNEL_NAMES.indexOf(name), args, () => fn(...args, 0, pool.size));
+  }
+
+  /** Threads a kernel with this much work will run on. */
+  private threadsFor(work: number, minWork: number): number {
+    return this.pool && work >= minWork ? this.pool.size : 1;
+  }
+
+  /** Byte address of a buffer after checking that it is alive and long enough. */
+  private ptr(b: WasmBuffer, length: number, what: string): number {
+    this.mem.check(b);
+    if (b.length < length) throw new RangeError(`wasm kernels: ${what} has ${b.length} elements, needs ${length}`);
+    return b.ptr;
+  }
+
+  /** Per-thread scratch: the address of thread 0's part and the stride between parts (bytes). */
+  private scratch(floatsPerThread: number, threads: number): [number, number] {
+    const stride = Math.ceil((floatsPerThread * 4 + 64) / 64) * 64;
+    return [this.mem.scratchArea('threads', stride * threads), stride];
+  }
+
+  private writeConvShape(at: number, s: Conv2dShape): void {
+    const i32 = this.mem.i32;
+    for (let i = 0; i < SHAPE_FIELDS.length; i++) i32[at / 4 + i] = s[SHAPE_FIELDS[i]!];
+  }
+
+  // ---- memory ----
+
+  alloc(length: number, dtype: DType, lifetime: Lifetime): WasmBuffer {
+    return this.mem.alloc(length, dtype, lifetime);
+  }
+
+  write(dst: WasmBuffer, src: ArrayLike<number>): void {
+    this.mem.check(dst);
+    if (src.length !== dst.length) throw new RangeError(`write: ${src.length} values into a buffer of ${dst.length}`);
+    this.mem.f32.set(src, dst.ptr / 4);
+  }
+
+  read(src: WasmBuffer): Float32Array {
+    this.mem.check(src);
+    return this.mem.f32.slice(src.ptr / 4, src.ptr / 4 + src.length);
+  }
+
+  endStep(): void {
+    this.mem.endStep();
+  }
+
+  free(buf: WasmBuffer): void {
+    this.mem.free(buf);
+  }
+
+  // ---- element-wise ----
+
+  fill({ y, value }: { y: WasmBuffer; value: number }): void {
+    this.run('fill', [this.ptr(y, 0, 'y'), y.length, value], y.length, MIN_PARALLEL_ELEMENTS);
+  }
+
+  copy({ x, y }: { x: WasmBuffer; y: WasmBuffer }): void {
+    this.run('copy', [this.ptr(x, y.length, 'x'), this.ptr(y, 0, 'y'), y.length], y.length, MIN_PARALLEL_ELEMENTS);
+  }
+
+  add({ a, b, y }: { a: WasmBuffer; b: WasmBuffer; y: WasmBuffer }): void {
+    const n = y.length;
+    this.run('add', [this.ptr(a, n, 'a'), this.ptr(b, n, 'b'), this.ptr(y, n, 'y'), n], n, MIN_PARALLEL_ELEMENTS);
+  }
+
+  axpy({ x, y, alpha }: { x: WasmBuffer; y: WasmBuffer; alpha: number }): void {
+    const n = y.length;
+    this.run('axpy', [this.ptr(x, n, 'x'), this.ptr(y, n, 'y'), n, alpha], n, MIN_PARALLEL_ELEMENTS);
+  }
+
+  scale({ x, y, alpha }: { x: WasmBuffer; y: WasmBuffer; alpha: number }): void {
+    const n = y.length;
+    this.run('scale', [this.ptr(x, n, 'x'), this.ptr(y, n, 'y'), n, alpha], n, MIN_PARALLEL_ELEMENTS);
+  }
+
+  mul({ a, b, y }: { a: WasmBuffer; b: WasmBuffer; y: WasmBuffer }): void {
+    const n = y.length;
+    this.run('mul', [this.ptr(a, n, 'a'), this.ptr(b, n, 'b'), this.ptr(y, n, 'y'), n], n, MIN_PARALLEL_ELEMENTS);
+  }
+
+  relu({ x, y }: { x: WasmBuffer; y: WasmBuffer }): void {
+    const n = y.length;
+    this.run('relu', [this.ptr(x, n, 'x'), this.ptr(y, n, 'y'), n], n, MIN_PARALLEL_ELEMENTS);
+  }
+
+  reluBackward({ y, dy, dx }: { y: WasmBuffer; dy: WasmBuffer; dx: WasmBuffer }): void {
+    const n = dx.length;
+    this.run('reluBackward', [this.ptr(y, n, 'y'), this.ptr(dy, n, 'dy'), this.ptr(dx, n, 'dx'), n], n, MIN_PARALLEL_ELEMENTS);
+  }
+
+  sum({ x, out }: { x: WasmBuffer; out: WasmBuffer }): void {
+    this.k.sum(this.ptr(x, 0, 'x'), x.length, this.ptr(out, 1, 'out'));
+  }
+
+  // ---- matrix multiply ----
+
+  matmul(p: { a: WasmBuffer; b: WasmBuffer; c: WasmBuffer; m: number; n: number; k: number; transA: boolean; transB: boolean; beta: 0 | 1 }): void {
+    const { m, n, k, transA, transB, beta } = p;
+    const a = this.ptr(p.a, m * k, 'a'), b = this.ptr(p.b, k * n, 'b'), c = this.ptr(p.c, m * n, 'c');
+    if (m === 0 || n === 0) return;
+    if (k === 0) {
+      if (beta === 0) this.mem.f32.fill(0, c / 4, c / 4 + m * n);
+      return;
+    }
+    const macs = m * n * k;
+    const ap = this.mem.scratchArea('packedA', (m + 5) * k * 4);
+    this.run('packA', [a, transA ? m : k, transA ? 1 : 0, m, k, ap], m * k * 16, MIN_PARALLEL_MACS);
+    const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
+    const [scratch, stride] = this.scratch(this.k.matmulScratch(), nt);
+    this.run('matmulPacked', [ap, b, c, m, n, k, transB ? 1 : 0, beta, scratch, stride], macs, MIN_PARALLEL_MACS);
+  }
+
+  addBiasRows({ y, bias, rows, cols }: { y: WasmBuffer; bias: WasmBuffer; rows: number; cols: number }): void {
+    this.run('addBiasRows', [this.ptr(y, rows * cols, 'y'), this.ptr(bias, cols, 'bias'), rows, cols], rows * cols, MIN_PARALLEL_ELEMENTS);
+  }
+
+  sumRows({ dy, db, rows, cols }: { dy: WasmBuffer; db: WasmBuffer; rows: number; cols: number }): void {
+    this.run('sumRows', [this.ptr(dy, rows * cols, 'dy'), this.ptr(db, cols, 'db'), rows, cols], rows * cols, MIN_PARALLEL_ELEMENTS);
+  }
+
+  // ---- convolution ----
+
+  conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer }): void {
+    const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
+    const x = this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x');
+    const w = this.ptr(p.weight, p.cOut * K, 'weight');
+    const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
+    if (K === 0) { this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels); return; }
+    const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
+    this.run('packA', [w, K, 0, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
+    this.convForward(p, x, ap, y);
+  }
+
+  /** y = conv(x, packed weights) for shape `s` (also the stride-1 backward input). */
+  private convForward(s: Conv2dShape, x: number, ap: number, y: number): void {
+    const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw;
+    if (macs === 0) return;
+    this.writeConvShape(SHAPE_A, s);
+    const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
+    const [scratch, stride] = this.scratch(this.k.conv2dForwardScratch(SHAPE_A), nt);
+    this.run('conv2dForward', [SHAPE_A, x, ap, y, scratch, stride], macs, MIN_PARALLEL_MACS);
+  }
+
+  conv2dBackwardInput(p: Conv2dShape & { dy: WasmBuffer; weight: WasmBuffer; dx: WasmBuffer }): void {
+    const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
+    const dy = this.ptr(p.dy, p.n * p.cOut * pixels, 'dy');
+    const w = this.ptr(p.weight, p.cOut * K, 'weight');
+    const dx = this.ptr(p.dx, p.n * p.cIn * p.h * p.w, 'dx');
+    const macs = p.n * p.cOut * pixels * K;
+    if (macs === 0) { this.mem.f32.fill(0, dx / 4, dx / 4 + p.n * p.cIn * p.h * p.w); return; }
+    if (p.strideH === 1 && p.strideW === 1) {
+      // A stride-1 convolution's input gradient is a convolution of dy with the flipped,
+      // transposed kernel, padded by dilation·(k-1) - pad.
+      const ap = this.mem.scratchArea('packedA', (p.cIn + 5) * p.cOut * p.kh * p.kw * 4);
+      this.run('packFlippedWeights', [w, p.cOut, p.cIn, p.kh, p.kw, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
+      this.convForward({
+        n: p.n, cIn: p.cOut, h: p.hOut, w: p.wOut, cOut: p.cIn, kh: p.kh, kw: p.kw,
+        strideH: 1, strideW: 1, padH: p.dilationH * (p.kh - 1) - p.padH, padW: p.dilationW * (p.kw - 1) - p.padW,
+        dilationH: p.dilationH, dilationW: p.dilationW, hOut: p.h, wOut: p.w,
+      }, dy, ap, dx);
+      return;
+    }
+    this.writeConvShape(SHAPE_A, p);
+    const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
+    const [scratch, stride] = this.scratch(this.k.conv2dBackwardInputScratch(SHAPE_A, nt), nt);
+    this.run('conv2dBackwardInputCol2im', [SHAPE_A, w, dy, dx, scratch, stride], macs, MIN_PARALLEL_MACS);
+  }
+
+  conv2dBackwardWeight(p: Conv2dShape & { dy: WasmBuffer; x: WasmBuffer; dw: WasmBuffer }): void {
+    const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
+    const dy = this.ptr(p.dy, p.n * p.cOut * pixels, 'dy');
+    const x = this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x');
+    const dw = this.ptr(p.dw, p.cOut * K, 'dw');
+    const macs = p.n * p.cOut * pixels * K;
+    if (macs === 0) { this.mem.f32.fill(0, dw / 4, dw / 4 + p.cOut * K); return; }
+    this.writeConvShape(SHAPE_B, p);
+    const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
+    const [scratch, stride] = this.scratch(this.k.conv2dBackwardWeightScratch(SHAPE_B), nt);
+    this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride], macs, MIN_PARALLEL_MACS);
+  }
+
+  // ---- batch norm ----
+
+  batchNormTrain(p: BatchNormShape & {
+    x: WasmBuffer; gamma: WasmBuffer; beta: WasmBuffer; y: WasmBuffer; mean: WasmBuffer; invStd: WasmBuffer;
+    runningMean: WasmBuffer; runningVar: WasmBuffer; momentum: number;
+  }): void {
+    const len = p.n * p.c * p.hw;
+    this.run('batchNormTrain', [
+      this.ptr(p.x, len, 'x'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.beta, p.c, 'beta'), this.ptr(p.y, len, 'y'),
+      this.ptr(p.mean, p.c, 'mean'), this.ptr(p.invStd, p.c, 'invStd'),
+      this.ptr(p.runningMean, p.c, 'runningMean'), this.ptr(p.runningVar, p.c, 'runningVar'),
+      p.n, p.c, p.hw, p.eps, p.momentum,
+    ], len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
+  }
+
+  batchNormEval(p: BatchNormShape & {
+    x: WasmBuffer; gamma: WasmBuffer; beta: WasmBuffer; y: WasmBuffer; runningMean: WasmBuffer; runningVar: WasmBuffer; relu: boolean;
+  }): void {
+    const len = p.n * p.c * p.hw;
+    this.run('batchNormEval', [
+      this.ptr(p.x, len, 'x'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.beta, p.c, 'beta'), this.ptr(p.y, len, 'y'),
+      this.ptr(p.runningMean, p.c, 'runningMean'), this.ptr(p.runningVar, p.c, 'runningVar'),
+      p.n, p.c, p.hw, p.eps, p.relu ? 1 : 0,
+    ], len, MIN_PARALLEL_ELEMENTS);
+  }
+
+  batchNormBackward(p: BatchNormShape & {
+    x: WasmBuffer; dy: WasmBuffer; gamma: WasmBuffer; mean: WasmBuffer; invStd: WasmBuffer;
+    dx: WasmBuffer; dgamma: WasmBuffer; dbeta: WasmBuffer;
+  }): void {
+    const len = p.n * p.c * p.hw;
+    this.run('batchNormBackward', [
+      this.ptr(p.x, len, 'x'), this.ptr(p.dy, len, 'dy'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.mean, p.c, 'mean'),
+      this.ptr(p.invStd, p.c, 'invStd'), this.ptr(p.dx, len, 'dx'), this.ptr(p.dgamma, p.c, 'dgamma'), this.ptr(p.dbeta, p.c, 'dbeta'),
+      p.n, p.c, p.hw,
+    ], len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
+  }
+
+  // ---- pooling ----
+
+  maxPool2d(p: Pool2dShape & { x: WasmBuffer; y: WasmBuffer; argmax: Int32Array }): void {
+    const planes = p.n * p.c, outLen = planes * p.hOut * p.wOut;
+    if (p.argmax.length < outLen) throw new RangeError(`wasm kernels: argmax has ${p.argmax.length} elements, needs ${outLen}`);
+    const x = this.ptr(p.x, planes * p.h * p.w, 'x'), y = this.ptr(p.y, outLen, 'y');
+    const idx = this.mem.scratchArea('argmax', outLen * 4);
+    this.run('maxPool2d', [x, y, idx, planes, p.h, p.w, p.k, p.stride, p.pad, p.hOut, p.wOut], outLen * p.k * p.k, MIN_PARALLEL_ELEMENTS);
+    p.argmax.set(this.mem.i32.subarray(idx / 4, idx / 4 + outLen));
+  }
+
+  maxPool2dBackward(p: Pool2dShape & { dy: WasmBuffer; argmax: Int32Array; dx: WasmBuffer }): void {
+    const planes = p.n * p.c, outLen = planes * p.hOut * p.wOut;
+    const dy = this.ptr(p.dy, outLen, 'dy'), dx = this.ptr(p.dx, planes * p.h * p.w, 'dx');
+    const idx = this.mem.scratchArea('argmax', outLen * 4);
+    this.mem.i32.set(p.argmax.subarray(0, outLen), idx / 4);
+    this.run('maxPool2dBackward', [dy, idx, dx, planes, p.h * p.w, p.hOut * p.wOut], planes * p.h * p.w, MIN_PARALLEL_ELEMENTS);
+  }
+
+  globalAvgPool({ x, y, n, c, hw }: { x: WasmBuffer; y: WasmBuffer; n: number; c: number; hw: number }): void {
+    this.run('globalAvgPool', [this.ptr(x, n * c * hw, 'x'), this.ptr(y, n * c, 'y'), n * c, hw], n * c * hw, MIN_PARALLEL_ELEMENTS);
+  }
+
+  globalAvgPoolBackward({ dy, dx, n, c, hw }: { dy: WasmBuffer; dx: WasmBuffer; n: number; c: number; hw: number }): void {
+    this.run('globalAvgPoolBackward', [this.ptr(dy, n * c, 'dy'), this.ptr(dx, n * c * hw, 'dx'), n * c, hw], n * c * hw, MIN_PARALLEL_ELEMENTS);
+  }
+
+  // ---- option-A shortcut ----
+
+  shortcutA(p: ShortcutAShape & { x: WasmBuffer; y: WasmBuffer }): void {
+    const outLen = p.n * p.cOut * p.hOut * p.wOut;
+    this.run('shortcutA', [
+      this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x'), this.ptr(p.y, outLen, 'y'),
+      p.n, p.cIn, p.h, p.w, p.cOut, p.stride, p.hOut, p.wOut,
+    ], outLen, MIN_PARALLEL_ELEMENTS);
+  }
+
+  shortcutABackward(p: ShortcutAShape & { dy: WasmBuffer; dx: WasmBuffer }): void {
+    const inLen = p.n * p.cIn * p.h * p.w;
+    this.run('shortcutABackward', [
+      this.ptr(p.dy, p.n * p.cOut * p.hOut * p.wOut, 'dy'), this.ptr(p.dx, inLen, 'dx'),
+      p.n, p.cIn, p.h, p.w, p.cOut, p.stride, p.hOut, p.wOut,
+    ], inLen, MIN_PARALLEL_ELEMENTS);
+  }
+
+  // ---- loss (small: computed here, in f64, on views of the memory) ----
+
+  softmaxCrossEntropy(p: { logits: WasmBuffer; labels: Int32Array; probs: WasmBuffer; loss: WasmBuffer; n: number; classes: number }): void {
+    const { n, classes, labels } = p;
+    const logits = this.ptr(p.logits, n * classes, 'logits') / 4, probs = this.ptr(p.probs, n * classes, 'probs') / 4;
+    const loss = this.ptr(p.loss, 1, 'loss') / 4;
+    const f = this.mem.f32;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const label = checkLabel(labels[i]!, classes);
+      const row = logits + i * classes, out = probs + i * classes;
+      let max = -Infinity;
+      for (let j = 0; j < classes; j++) max = Math.max(max, f[row + j]!);
+      let sum = 0;
+      for (let j = 0; j < classes; j++) sum += Math.exp(f[row + j]! - max);
+      const logSum = max + Math.log(sum);
+      for (let j = 0; j < classes; j++) f[out + j] = Math.exp(f[row + j]! - logSum);
+      total += logSum - f[row + label]!;
+    }
+    f[loss] = total / n;
+  }
+
+  softmaxCrossEntropyBackward(p: { probs: WasmBuffer; labels: Int32Array; dloss: number; dlogits: WasmBuffer; n: number; classes: number }): void {
+    const { n, classes, labels } = p;
+    const probs = this.ptr(p.probs, n * classes, 'probs') / 4, dlogits = this.ptr(p.dlogits, n * classes, 'dlogits') / 4;
+    const f = this.mem.f32;
+    const k = p.dloss / n;
+    for (let i = 0; i < n; i++) {
+      const label = checkLabel(labels[i]!, classes);
+      for (let j = 0; j < classes; j++) {
+        const at = i * classes + j;
+        f[dlogits + at] = k * (f[probs + at]! - (j === label ? 1 : 0));
+      }
+    }
+  }
+
+  // ---- optimizer ----
+
+  sgdStep(p: {
+    param: WasmBuffer; grad: WasmBuffer; momentumBuf: WasmBuffer; lr: number; momentum: number;
+    dampening: number; weightDecay: number; nesterov: boolean; firstStep: boolean;
+  }): void {
+    const n = p.param.length;
+    this.run('sgdStep', [
+      this.ptr(p.param, n, 'param'), this.ptr(p.grad, n, 'grad'), this.ptr(p.momentumBuf, p.momentum !== 0 ? n : 0, 'momentumBuf'), n,
+      p.lr, p.momentum, p.dampening, p.weightDecay, p.nesterov ? 1 : 0, p.firstStep ? 1 : 0,
+    ], n, MIN_PARALLEL_ELEMENTS);
+  }
+}
+
+function checkLabel(label: number, classes: number): number {
+  if (!(label >= 0 && label < classes)) throw new RangeError(`label ${label} is outside [0, ${classes})`);
+  return label;
+}

@@ -1,0 +1,201 @@
+// memory.ts: the WebAssembly memory and how it is handed out.
+//
+//   [0, 64 KiB)      reserved: two shape blocks that the host writes before a convolution
+//   [64 KiB, ...)    the heap: a first-fit free-list allocator with coalescing, 64-byte aligned
+//
+// Persistent buffers (parameters, optimizer state) come from the heap and go back with free().
+// Step buffers come from a bump arena made of heap chunks; endStep() rewinds it to the first
+// chunk and bumps the generation, so a training step that repeats the same allocations reuses
+// the same addresses and the memory stops growing after the first step. A step buffer from an
+// earlier generation is refused by check(). Scratch areas (packing, im2col) are heap blocks kept
+// for reuse and enlarged on demand. The memory grows (in pages) when the heap runs out; typed
+// array views are re-created after growth.
+
+import type { Buffer, DType, Lifetime } from '../contract.js';
+
+export const PAGE = 65536;
+/** Address of the first shape block (ConvShape in assembly/conv.ts: 15 i32s). */
+export const SHAPE_A = 1024;
+/** Address of the second shape block. */
+export const SHAPE_B = 1152;
+const HEAP_BASE = PAGE;
+const ALIGN = 64;
+/** Size of a step-arena chunk (bigger requests get a chunk of their own). */
+const CHUNK = 16 << 20;
+
+/** A float32 buffer in the WebAssembly memory. */
+export interface WasmBuffer extends Buffer {
+  /** Byte address in the memory. */
+  readonly ptr: number;
+  readonly length: number;
+  readonly dtype: 'float32';
+  readonly lifetime: Lifetime;
+  /** The step it belongs to ('step' buffers); -1 for persistent ones. */
+  readonly generation: number;
+  /** Set by free(). */
+  freed: boolean;
+}
+
+interface Block { start: number; size: number }
+interface Chunk { ptr: number; size: number }
+
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+export class WasmMemory {
+  readonly memory: WebAssembly.Memory;
+  private f32view: Float32Array;
+  private i32view: Int32Array;
+  private readonly freeList: Block[] = []; // sorted by start, never adjacent
+  private readonly chunks: Chunk[] = [];
+  private chunkIndex = 0;
+  private chunkOffset = 0;
+  private gen = 0;
+  private readonly scratch = new Map<string, Block>();
+
+  constructor(shared: boolean, initialBytes = 64 << 20) {
+    const initial = Math.ceil(initialBytes / PAGE);
+    this.memory = new WebAssembly.Memory(shared ? { initial, maximum: 65536, shared: true } : { initial, maximum: 65536 });
+    this.f32view = new Float32Array(this.memory.buffer);
+    this.i32view = new Int32Array(this.memory.buffer);
+    this.freeList.push({ start: HEAP_BASE, size: this.memory.buffer.byteLength - HEAP_BASE });
+  }
+
+  /** A float view of the whole memory (re-created after growth). */
+  get f32(): Float32Array {
+    if (this.f32view.length * 4 !== this.memory.buffer.byteLength) this.refreshViews();
+    return this.f32view;
+  }
+
+  /** An int32 view of the whole memory (re-created after growth). */
+  get i32(): Int32Array {
+    if (this.i32view.length * 4 !== this.memory.buffer.byteLength) this.refreshViews();
+    return this.i32view;
+  }
+
+  /** Bytes of memory now. */
+  get byteLength(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** The current step's generation. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  private refreshViews(): void {
+    this.f32view = new Float32Array(this.memory.buffer);
+    this.i32view = new Int32Array(this.memory.buffer);
+  }
+
+  // ---- the heap ----
+
+  /** Takes `bytes` (rounded up to 64) from the heap, growing the memory when nothing fits. */
+  allocBytes(bytes: number): number {
+    const size = Math.max(ALIGN, alignUp(bytes));
+    for (let i = 0; i < this.freeList.length; i++) {
+      const b = this.freeList[i]!;
+      if (b.size < size) continue;
+      const ptr = b.start;
+      b.start += size;
+      b.size -= size;
+      if (b.size === 0) this.freeList.splice(i, 1);
+      return ptr;
+    }
+    this.grow(size);
+    return this.allocBytes(bytes);
+  }
+
+  /** Returns a block taken with allocBytes(bytes) to the heap. */
+  freeBytes(ptr: number, bytes: number): void {
+    const size = Math.max(ALIGN, alignUp(bytes));
+    const list = this.freeList;
+    let i = 0;
+    while (i < list.length && list[i]!.start < ptr) i++;
+    const prev = list[i - 1], next = list[i];
+    if (prev && prev.start + prev.size === ptr) {
+      prev.size += size;
+      if (next && prev.start + prev.size === next.start) {
+        prev.size += next.size;
+        list.splice(i, 1);
+      }
+    } else if (next && ptr + size === next.start) {
+      next.start = ptr;
+      next.size += size;
+    } else {
+      list.splice(i, 0, { start: ptr, size });
+    }
+  }
+
+  /** Grows the memory so that the heap's last free block holds at least `size` bytes. */
+  private grow(size: number): void {
+    const end = this.memory.buffer.byteLength;
+    const last = this.freeList[this.freeList.length - 1];
+    const tail = last && last.start + last.size === end ? last.size : 0;
+    const pages = Math.max(Math.ceil((size - tail) / PAGE), Math.ceil(end / PAGE / 8)); // at least 1/8 more
+    if (end / PAGE + pages > 65536) throw new Error(`wasm kernels: out of memory (4 GiB) allocating ${size} bytes`);
+    this.memory.grow(pages);
+    this.refreshViews();
+    this.freeBytes(end, pages * PAGE);
+  }
+
+  // ---- buffers ----
+
+  alloc(length: number, dtype: DType, lifetime: Lifetime): WasmBuffer {
+    if (dtype !== 'float32') throw new Error(`wasm kernels: dtype ${dtype} is not supported (float32 only)`);
+    if (!Number.isInteger(length) || length < 0) throw new Error(`wasm kernels: bad buffer length ${length}`);
+    const bytes = length * 4;
+    const ptr = lifetime === 'step' ? this.stepAlloc(bytes) : this.allocBytes(bytes);
+    return { ptr, length, dtype, lifetime, generation: lifetime === 'step' ? this.gen : -1, freed: false };
+  }
+
+  free(buf: WasmBuffer): void {
+    if (buf.lifetime !== 'persistent') return; // step buffers go at endStep()
+    if (buf.freed) throw new Error('wasm kernels: buffer freed twice');
+    buf.freed = true;
+    this.freeBytes(buf.ptr, buf.length * 4);
+  }
+
+  /** Throws unless `buf` may be used now. */
+  check(buf: WasmBuffer): void {
+    if (buf.lifetime === 'step' && buf.generation !== this.gen) {
+      throw new Error('wasm kernels: tensor freed at the end of a training step (a step buffer was used after endStep())');
+    }
+    if (buf.freed) throw new Error('wasm kernels: buffer used after free()');
+  }
+
+  private stepAlloc(bytes: number): number {
+    const size = alignUp(bytes);
+    while (this.chunkIndex < this.chunks.length) {
+      const c = this.chunks[this.chunkIndex]!;
+      if (this.chunkOffset + size <= c.size) {
+        const ptr = c.ptr + this.chunkOffset;
+        this.chunkOffset += size;
+        return ptr;
+      }
+      this.chunkIndex++;
+      this.chunkOffset = 0;
+    }
+    const chunkSize = Math.max(CHUNK, size);
+    this.chunks.push({ ptr: this.allocBytes(chunkSize), size: chunkSize });
+    this.chunkOffset = size;
+    return this.chunks[this.chunkIndex]!.ptr;
+  }
+
+  /** Rewinds the step arena; every step buffer allocated so far becomes stale. */
+  endStep(): void {
+    this.gen++;
+    this.chunkIndex = 0;
+    this.chunkOffset = 0;
+  }
+
+  /** A named scratch area of at least `bytes`, reused between calls (contents are not kept). */
+  scratchArea(name: string, bytes: number): number {
+    const have = this.scratch.get(name);
+    if (have && have.size >= bytes) return have.start;
+    if (have) this.freeBytes(have.start, have.size);
+    const size = alignUp(Math.max(bytes, (have?.size ?? 0) * 1.25));
+    const block = { start: this.allocBytes(size), size };
+    this.scratch.set(name, block);
+    return block.start;
+  }
+}
