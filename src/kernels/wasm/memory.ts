@@ -20,7 +20,7 @@ export const SHAPE_A = 1024;
 export const SHAPE_B = 1152;
 const HEAP_BASE = PAGE;
 const ALIGN = 64;
-/** Size of a step-arena chunk (bigger requests get a chunk of their own). */
+/** Size of a step-arena chunk (bigger requests get a chunk of their own, with 25% to spare). */
 const CHUNK = 16 << 20;
 
 /** A float32 buffer in the WebAssembly memory. */
@@ -175,7 +175,7 @@ export class WasmMemory {
       this.chunkIndex++;
       this.chunkOffset = 0;
     }
-    const chunkSize = Math.max(CHUNK, size);
+    const chunkSize = Math.max(CHUNK, alignUp(size * 1.25)); // room for a slightly larger next step
     this.chunks.push({ ptr: this.allocBytes(chunkSize), size: chunkSize });
     this.chunkOffset = size;
     return this.chunks[this.chunkIndex]!.ptr;

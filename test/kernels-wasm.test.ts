@@ -1,0 +1,306 @@
+// Conformance of the WebAssembly kernel set against the reference set: every contract method,
+// random inputs, several shapes each (odd sizes that are not multiples of the GEMM tiles,
+// stride 2, padding, dilation 2, 1×1, 7×7 stride 2 pad 3, the CIFAR shapes, batch 1).
+// Forward results must agree within 1e-5 and gradients and reductions within 1e-4, measured as
+// max |a − b| / max |ref|. Also the memory rules: stale step buffers throw, memory stays flat.
+//
+// The sets under test are one list (SETS); the reference is always refKernels.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Buffer, Conv2dShape, KernelSet, Pool2dShape, ShortcutAShape } from '../src/kernels/contract.js';
+import { outSize } from '../src/kernels/contract.js';
+import { refKernels } from '../src/kernels/ref/index.js';
+import { createWasmKernels, type WasmKernelSet } from '../src/kernels/wasm/index.js';
+
+/** The kernel sets checked against the reference, each made once. */
+const SETS: { label: string; make: () => Promise<WasmKernelSet> }[] = [
+  { label: 'wasm, 2 threads', make: () => createWasmKernels({ threads: 2 }) },
+  { label: 'wasm, 1 thread, simd (no relaxed)', make: () => createWasmKernels({ threads: 1, variant: 'simd' }) },
+];
+
+const FORWARD_TOL = 1e-5;
+const GRAD_TOL = 1e-4;
+
+// ---- inputs and comparison ----
+
+/** A deterministic generator (mulberry32), so that a failure repeats. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let seed = 1;
+function randomArray(n: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed++);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+}
+
+function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  assert.equal(got.length, want.length, 'lengths differ');
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  if (Number.isNaN(diff)) return Infinity;
+  return scale === 0 ? diff : diff / scale;
+}
+
+/**
+ * One kernel call checked on a set against the reference: `inputs` are written to fresh step
+ * buffers of both sets (outputs too, so that accumulating kernels see the same start), `call`
+ * runs the kernel, and every buffer named in `outputs` must agree within `tol`.
+ */
+function check(ks: KernelSet, inputs: Record<string, Float32Array>, outputs: string[], tol: number,
+  call: (ks: KernelSet, b: Record<string, Buffer>) => void): void {
+  const results: Record<string, Float32Array>[] = [];
+  for (const set of [refKernels as KernelSet, ks]) {
+    const bufs: Record<string, Buffer> = {};
+    for (const [name, data] of Object.entries(inputs)) {
+      bufs[name] = set.alloc(data.length, 'float32', 'step');
+      set.write(bufs[name], data);
+    }
+    call(set, bufs);
+    const out: Record<string, Float32Array> = {};
+    for (const name of outputs) out[name] = Float32Array.from(set.read(bufs[name]!));
+    results.push(out);
+    set.endStep();
+  }
+  for (const name of outputs) {
+    const err = relError(results[1]![name]!, results[0]![name]!);
+    assert.ok(err <= tol, `${name}: relative error ${err.toExponential(2)} > ${tol}`);
+  }
+}
+
+// ---- shapes ----
+
+type ConvCase = [n: number, cIn: number, h: number, w: number, cOut: number, kh: number, kw: number,
+  stride: number | [number, number], pad: number | [number, number], dilation: number];
+
+const CONV_CASES: ConvCase[] = [
+  [2, 3, 9, 7, 5, 3, 3, 1, 1, 1], // odd everything
+  [2, 4, 11, 10, 7, 3, 3, 2, 1, 1], // stride 2
+  [1, 5, 12, 12, 6, 3, 3, 1, 2, 2], // dilation 2
+  [2, 4, 13, 12, 3, 3, 3, 2, 2, 2], // dilation 2, stride 2
+  [2, 8, 9, 9, 13, 1, 1, 1, 0, 1], // 1×1
+  [2, 8, 9, 9, 16, 1, 1, 2, 0, 1], // 1×1 stride 2 (projection shortcut)
+  [1, 2, 5, 5, 3, 1, 1, 1, 1, 1], // padding larger than the kernel
+  [2, 3, 10, 9, 4, 3, 1, [2, 1], [1, 0], 1], // kh ≠ kw, strides and paddings differ
+  [1, 3, 32, 32, 8, 7, 7, 2, 3, 1], // ImageNet stem, 7×7 stride 2 pad 3
+  [2, 3, 32, 32, 16, 3, 3, 1, 1, 1], // CIFAR first conv
+  [4, 16, 32, 32, 16, 3, 3, 1, 1, 1], // CIFAR stage 1
+  [4, 16, 32, 32, 32, 3, 3, 2, 1, 1], // CIFAR stage 2, first conv
+  [4, 32, 16, 16, 32, 3, 3, 1, 1, 1], // CIFAR stage 2
+  [4, 32, 16, 16, 64, 3, 3, 2, 1, 1], // CIFAR stage 3, first conv
+  [4, 64, 8, 8, 64, 3, 3, 1, 1, 1], // CIFAR stage 3
+  [1, 64, 7, 7, 70, 3, 3, 1, 1, 1], // batch 1, 7×7 maps (output rows not multiples of 8)
+  [1, 80, 6, 5, 20, 3, 3, 1, 1, 1], // K = 720: several k-blocks
+  [3, 40, 6, 6, 9, 3, 3, 2, 1, 1], // stride 2 with K = 360: several k-blocks in col2im
+];
+
+function convShape(c: ConvCase): Conv2dShape {
+  const [n, cIn, h, w, cOut, kh, kw, stride, pad, dil] = c;
+  const [strideH, strideW] = typeof stride === 'number' ? [stride, stride] : stride;
+  const [padH, padW] = typeof pad === 'number' ? [pad, pad] : pad;
+  return {
+    n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH: dil, dilationW: dil,
+    hOut: outSize(h, kh, strideH, padH, dil), wOut: outSize(w, kw, strideW, padW, dil),
+  };
+}
+
+function describeConv(s: Conv2dShape): string {
+  return `n${s.n} ${s.cIn}→${s.cOut} ${s.h}×${s.w} k${s.kh}×${s.kw} s${s.strideH},${s.strideW} p${s.padH},${s.padW} d${s.dilationH}`;
+}
+
+const MATMUL_CASES: [m: number, n: number, k: number][] = [[1, 1, 1], [7, 9, 5], [6, 8, 4], [33, 17, 65], [64, 100, 321], [130, 257, 100], [300, 200, 500]];
+const LENGTHS = [1, 7, 16, 1000, 100_003];
+
+// ---- the suite ----
+
+const made: WasmKernelSet[] = [];
+after(() => { for (const ks of made) ks.dispose(); });
+
+for (const { label, make } of SETS) {
+  const ks = await make();
+  made.push(ks);
+
+  describe(`kernel conformance: ${label} (${ks.variant}, ${ks.threads} thread(s)) vs ref`, () => {
+    it('element-wise kernels', () => {
+      for (const n of LENGTHS) {
+        const a = randomArray(n), b = randomArray(n), y = randomArray(n);
+        const yRelu = a.map((v) => Math.max(v, 0));
+        check(ks, { y }, ['y'], FORWARD_TOL, (k, t) => k.fill({ y: t.y!, value: 0.375 }));
+        check(ks, { a, y }, ['y'], FORWARD_TOL, (k, t) => k.copy({ x: t.a!, y: t.y! }));
+        check(ks, { a, b, y }, ['y'], FORWARD_TOL, (k, t) => k.add({ a: t.a!, b: t.b!, y: t.y! }));
+        check(ks, { a, y }, ['y'], FORWARD_TOL, (k, t) => k.axpy({ x: t.a!, y: t.y!, alpha: -0.3 }));
+        check(ks, { a, y }, ['y'], FORWARD_TOL, (k, t) => k.scale({ x: t.a!, y: t.y!, alpha: 1.7 }));
+        check(ks, { a, b, y }, ['y'], FORWARD_TOL, (k, t) => k.mul({ a: t.a!, b: t.b!, y: t.y! }));
+        check(ks, { a, y }, ['y'], FORWARD_TOL, (k, t) => k.relu({ x: t.a!, y: t.y! }));
+        check(ks, { a: yRelu, b, y }, ['y'], GRAD_TOL, (k, t) => k.reluBackward({ y: t.a!, dy: t.b!, dx: t.y! }));
+        check(ks, { a: randomArray(n, 0, 1), out: new Float32Array(1) }, ['out'], GRAD_TOL, (k, t) => k.sum({ x: t.a!, out: t.out! }));
+        check(ks, { a, b }, ['a'], FORWARD_TOL, (k, t) => k.add({ a: t.a!, b: t.b!, y: t.a! })); // in place
+      }
+    });
+
+    it('matmul, every transpose and beta, odd sizes', () => {
+      for (const [m, n, kk] of MATMUL_CASES) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            for (const beta of [0, 1] as const) {
+              check(ks, { a: randomArray(m * kk), b: randomArray(kk * n), c: randomArray(m * n) }, ['c'], FORWARD_TOL,
+                (k, t) => k.matmul({ a: t.a!, b: t.b!, c: t.c!, m, n, k: kk, transA, transB, beta }));
+            }
+          }
+        }
+      }
+    });
+
+    it('addBiasRows and sumRows', () => {
+      for (const [rows, cols] of [[1, 1], [5, 3], [128, 10], [300, 257]] as const) {
+        check(ks, { y: randomArray(rows * cols), bias: randomArray(cols) }, ['y'], FORWARD_TOL,
+          (k, t) => k.addBiasRows({ y: t.y!, bias: t.bias!, rows, cols }));
+        check(ks, { dy: randomArray(rows * cols), db: randomArray(cols) }, ['db'], GRAD_TOL,
+          (k, t) => k.sumRows({ dy: t.dy!, db: t.db!, rows, cols }));
+      }
+    });
+
+    for (const c of CONV_CASES) {
+      const s = convShape(c);
+      it(`conv2d forward and backward, ${describeConv(s)}`, () => {
+        const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
+        const x = randomArray(xLen), weight = randomArray(wLen), dy = randomArray(yLen);
+        check(ks, { x, weight, y: randomArray(yLen) }, ['y'], FORWARD_TOL,
+          (k, t) => k.conv2d({ ...s, x: t.x!, weight: t.weight!, y: t.y! }));
+        check(ks, { dy, weight, dx: randomArray(xLen) }, ['dx'], GRAD_TOL,
+          (k, t) => k.conv2dBackwardInput({ ...s, dy: t.dy!, weight: t.weight!, dx: t.dx! }));
+        check(ks, { dy, x, dw: randomArray(wLen) }, ['dw'], GRAD_TOL,
+          (k, t) => k.conv2dBackwardWeight({ ...s, dy: t.dy!, x: t.x!, dw: t.dw! }));
+      });
+    }
+
+    it('batch norm: train, eval (with and without ReLU), backward', () => {
+      for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64]] as const) {
+        const len = n * c * hw;
+        const x = randomArray(len, -2, 3), dy = randomArray(len);
+        const gamma = randomArray(c, 0.5, 1.5), beta = randomArray(c);
+        const rm = randomArray(c), rv = randomArray(c, 0.5, 2);
+        const shape = { n, c, hw, eps: 1e-5 };
+        check(ks, { x, gamma, beta, y: randomArray(len), mean: randomArray(c), invStd: randomArray(c), rm, rv },
+          ['y', 'mean', 'invStd', 'rm', 'rv'], GRAD_TOL,
+          (k, t) => k.batchNormTrain({ ...shape, x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, mean: t.mean!, invStd: t.invStd!, runningMean: t.rm!, runningVar: t.rv!, momentum: 0.1 }));
+        for (const relu of [false, true]) {
+          check(ks, { x, gamma, beta, y: randomArray(len), rm, rv }, ['y'], FORWARD_TOL,
+            (k, t) => k.batchNormEval({ ...shape, x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, runningMean: t.rm!, runningVar: t.rv!, relu }));
+        }
+        check(ks, { x, dy, gamma, mean: randomArray(c, 0, 1), invStd: randomArray(c, 0.5, 2), dx: randomArray(len), dgamma: randomArray(c), dbeta: randomArray(c) },
+          ['dx', 'dgamma', 'dbeta'], GRAD_TOL,
+          (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!, dgamma: t.dgamma!, dbeta: t.dbeta! }));
+      }
+    });
+
+    it('max pooling forward (values and argmax) and backward', () => {
+      for (const [n, c, h, w, kSize, stride, pad] of [[2, 3, 9, 9, 3, 2, 1], [1, 2, 8, 8, 2, 2, 0], [2, 4, 7, 10, 3, 1, 1], [1, 64, 112, 112, 3, 2, 1]] as const) {
+        const s: Pool2dShape = { n, c, h, w, k: kSize, stride, pad, hOut: outSize(h, kSize, stride, pad), wOut: outSize(w, kSize, stride, pad) };
+        const outLen = n * c * s.hOut * s.wOut;
+        const x = randomArray(n * c * h * w);
+        const argmaxes = [new Int32Array(outLen), new Int32Array(outLen)];
+        let which = 0;
+        check(ks, { x, y: randomArray(outLen) }, ['y'], FORWARD_TOL,
+          (k, t) => k.maxPool2d({ ...s, x: t.x!, y: t.y!, argmax: argmaxes[which++]! }));
+        assert.deepEqual(argmaxes[1], argmaxes[0], 'argmax differs');
+        check(ks, { dy: randomArray(outLen), dx: randomArray(n * c * h * w) }, ['dx'], GRAD_TOL,
+          (k, t) => k.maxPool2dBackward({ ...s, dy: t.dy!, argmax: argmaxes[0]!, dx: t.dx! }));
+      }
+    });
+
+    it('global average pooling forward and backward', () => {
+      for (const [n, c, hw] of [[2, 3, 1], [4, 64, 64], [1, 5, 49]] as const) {
+        check(ks, { x: randomArray(n * c * hw), y: randomArray(n * c) }, ['y'], GRAD_TOL,
+          (k, t) => k.globalAvgPool({ x: t.x!, y: t.y!, n, c, hw }));
+        check(ks, { dy: randomArray(n * c), dx: randomArray(n * c * hw) }, ['dx'], FORWARD_TOL,
+          (k, t) => k.globalAvgPoolBackward({ dy: t.dy!, dx: t.dx!, n, c, hw }));
+      }
+    });
+
+    it('option-A shortcut forward and backward', () => {
+      for (const [n, cIn, h, w, cOut, stride] of [[2, 4, 8, 8, 8, 2], [1, 3, 7, 7, 6, 2], [3, 16, 32, 32, 32, 2], [2, 5, 6, 6, 5, 1]] as const) {
+        const s: ShortcutAShape = { n, cIn, h, w, cOut, stride, hOut: Math.ceil(h / stride), wOut: Math.ceil(w / stride) };
+        const outLen = n * cOut * s.hOut * s.wOut, inLen = n * cIn * h * w;
+        check(ks, { x: randomArray(inLen), y: randomArray(outLen) }, ['y'], FORWARD_TOL, (k, t) => k.shortcutA({ ...s, x: t.x!, y: t.y! }));
+        check(ks, { dy: randomArray(outLen), dx: randomArray(inLen) }, ['dx'], GRAD_TOL, (k, t) => k.shortcutABackward({ ...s, dy: t.dy!, dx: t.dx! }));
+      }
+    });
+
+    it('softmax cross-entropy forward and backward', () => {
+      for (const [n, classes] of [[1, 10], [128, 10], [3, 1000]] as const) {
+        const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % classes);
+        check(ks, { logits: randomArray(n * classes, -5, 5), probs: randomArray(n * classes), loss: new Float32Array(1) }, ['probs', 'loss'], FORWARD_TOL,
+          (k, t) => k.softmaxCrossEntropy({ logits: t.logits!, labels, probs: t.probs!, loss: t.loss!, n, classes }));
+        check(ks, { probs: randomArray(n * classes, 0, 1), dlogits: randomArray(n * classes) }, ['dlogits'], GRAD_TOL,
+          (k, t) => k.softmaxCrossEntropyBackward({ probs: t.probs!, labels, dloss: 1.5, dlogits: t.dlogits!, n, classes }));
+      }
+    });
+
+    it('SGD step, every option', () => {
+      const options = [
+        { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false },
+        { momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: false, firstStep: true },
+        { momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: false, firstStep: false },
+        { momentum: 0.9, dampening: 0.1, weightDecay: 5e-4, nesterov: true, firstStep: false },
+      ];
+      for (const n of [5, 4099, 200_000]) {
+        for (const o of options) {
+          check(ks, { param: randomArray(n), grad: randomArray(n), buf: randomArray(n) }, ['param', 'buf'], FORWARD_TOL,
+            (k, t) => k.sgdStep({ ...o, param: t.param!, grad: t.grad!, momentumBuf: t.buf!, lr: 0.1 }));
+        }
+      }
+    });
+
+    it('a step buffer used after endStep() throws; persistent buffers survive; free() works', () => {
+      const stepBuf = ks.alloc(10, 'float32', 'step');
+      const keep = ks.alloc(10, 'float32', 'persistent');
+      ks.write(keep, randomArray(10));
+      const before = ks.read(keep);
+      ks.endStep();
+      assert.throws(() => ks.read(stepBuf), /tensor freed at the end of a training step/);
+      assert.throws(() => ks.relu({ x: stepBuf, y: keep }), /tensor freed at the end of a training step/);
+      assert.deepEqual(ks.read(keep), before);
+      ks.free(keep);
+      assert.throws(() => ks.read(keep), /after free/);
+      assert.throws(() => ks.alloc(4, 'float64', 'step'), /float32 only/);
+    });
+
+    it('300 rounds of allocate, run kernels, endStep(): the memory stops growing after the first', () => {
+      const s = convShape([8, 16, 16, 16, 16, 3, 3, 1, 1, 1]);
+      const weight = ks.alloc(16 * 16 * 9, 'float32', 'persistent');
+      ks.write(weight, randomArray(weight.length));
+      const sizes: number[] = [];
+      for (let round = 0; round < 300; round++) {
+        const x = ks.alloc(s.n * 16 * 16 * 16, 'float32', 'step');
+        ks.fill({ y: x, value: 0.5 });
+        const y = ks.alloc(x.length, 'float32', 'step');
+        ks.conv2d({ ...s, x, weight, y });
+        const dx = ks.alloc(x.length, 'float32', 'step');
+        ks.conv2dBackwardInput({ ...s, dy: y, weight, dx });
+        const dw = ks.alloc(weight.length, 'float32', 'step');
+        ks.conv2dBackwardWeight({ ...s, dy: y, x, dw });
+        const big = ks.alloc(5_000_000 + (round % 3) * 1000, 'float32', 'step'); // over one arena chunk
+        ks.relu({ x: big, y: big });
+        ks.axpy({ x: dw, y: weight, alpha: 0 });
+        ks.endStep();
+        sizes.push(ks.memoryBytes());
+      }
+      assert.ok(sizes.every((b) => b === sizes[0]), `memory grew after the first round: ${sizes[0]} → ${sizes[sizes.length - 1]}`);
+      ks.free(weight);
+    });
+  });
+}
