@@ -1,0 +1,98 @@
+// Every op, forward and backward, on every kernel set against the reference set
+// (float32). The kernel-level comparison is in kernels-wasm.test.ts; this one goes
+// through the ops, so it also covers how each op composes its gradient.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KernelSet } from '../src/kernels/contract.js';
+import { refKernels } from '../src/kernels/ref/index.js';
+import { Random } from '../src/tensor/random.js';
+import { type Tensor, fromArray } from '../src/tensor/tensor.js';
+import * as ops from '../src/ops/index.js';
+import { createNet } from '../src/models/resnet.js';
+import { SGD } from '../src/optim/sgd.js';
+import { kernelSetsUnderTest } from './kernel-sets.js';
+import { relMaxError } from './helpers.js';
+
+const ref = refKernels as KernelSet;
+
+interface OpCase {
+  name: string;
+  shapes: number[][];
+  /** Inputs that are statistics, not differentiated (BN running mean and variance). */
+  constants?: number;
+  f: (inputs: Tensor[]) => Tensor;
+}
+
+const CASES: OpCase[] = [
+  { name: 'conv2d 3×3 s1 p1 (CIFAR stage 1)', shapes: [[4, 16, 32, 32], [16, 16, 3, 3]], f: ([x, w]) => ops.conv2d(x, w, { padding: 1 }) },
+  { name: 'conv2d 3×3 s2 p1 odd sizes', shapes: [[3, 5, 13, 11], [7, 5, 3, 3]], f: ([x, w]) => ops.conv2d(x, w, { stride: 2, padding: 1 }) },
+  { name: 'conv2d 1×1 s1', shapes: [[2, 24, 9, 9], [40, 24, 1, 1]], f: ([x, w]) => ops.conv2d(x, w) },
+  { name: 'conv2d 1×1 s2', shapes: [[2, 12, 10, 10], [20, 12, 1, 1]], f: ([x, w]) => ops.conv2d(x, w, { stride: 2 }) },
+  { name: 'conv2d 7×7 s2 p3 (stem)', shapes: [[1, 3, 30, 30], [8, 3, 7, 7]], f: ([x, w]) => ops.conv2d(x, w, { stride: 2, padding: 3 }) },
+  { name: 'conv2d 3×3 dilation 2', shapes: [[1, 4, 12, 12], [6, 4, 3, 3]], f: ([x, w]) => ops.conv2d(x, w, { padding: 2, dilation: 2 }) },
+  { name: 'batchNorm training', shapes: [[4, 6, 5, 5], [6], [6], [6], [6]], constants: 2,
+    f: ([x, g, b, m, v]) => ops.batchNorm(x, g, b, m, v, { training: true }) },
+  { name: 'batchNorm eval', shapes: [[3, 5, 4, 4], [5], [5], [5], [5]], constants: 2,
+    f: ([x, g, b, m, v]) => ops.batchNorm(x, g, b, m, v, { training: false }) },
+  { name: 'batchNorm eval + fused ReLU', shapes: [[3, 5, 4, 4], [5], [5], [5], [5]], constants: 2,
+    f: ([x, g, b, m, v]) => ops.batchNorm(x, g, b, m, v, { training: false, relu: true }) },
+  { name: 'relu', shapes: [[2, 3, 7, 7]], f: ([x]) => ops.relu(x) },
+  { name: 'add', shapes: [[2, 3, 5, 5], [2, 3, 5, 5]], f: ([a, b]) => ops.add(a, b) },
+  { name: 'mul', shapes: [[37], [37]], f: ([a, b]) => ops.mul(a, b) },
+  { name: 'scale', shapes: [[41]], f: ([x]) => ops.scale(x, 0.3) },
+  { name: 'sum', shapes: [[3, 33]], f: ([x]) => ops.sum(x) },
+  { name: 'maxPool2d 3×3 s2 p1', shapes: [[2, 4, 15, 14]], f: ([x]) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 }) },
+  { name: 'globalAvgPool', shapes: [[3, 10, 7, 7]], f: ([x]) => ops.globalAvgPool(x) },
+  { name: 'linear', shapes: [[5, 64], [10, 64], [10]], f: ([x, w, b]) => ops.linear(x, w, b) },
+  { name: 'shortcutA', shapes: [[2, 16, 8, 8]], f: ([x]) => ops.shortcutA(x, 32, 2) },
+  { name: 'crossEntropy', shapes: [[6, 10]], f: ([x]) => ops.crossEntropy(x, [0, 9, 3, 3, 5, 1]) },
+];
+
+/** Forward, then backward with a fixed output gradient; returns the output and every input gradient. */
+function run(kernels: KernelSet, c: OpCase, seed: number): Float32Array[] {
+  const rng = new Random(seed);
+  const nConst = c.constants ?? 0;
+  const inputs = c.shapes.map((shape, i) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const isVar = nConst > 0 && i === c.shapes.length - 1;
+    const values = Float32Array.from({ length: n }, () => (isVar ? 0.5 + rng.uniform() : rng.normal()));
+    return fromArray(values, shape, { kernels, requiresGrad: i < c.shapes.length - nConst });
+  });
+  const y = c.f(inputs);
+  const dy = fromArray(Float32Array.from({ length: y.size }, () => rng.normal()), y.shape, { kernels });
+  y.backward(dy);
+  return [Float32Array.from(y.toArray()), ...inputs.filter((t) => t.requiresGrad).map((t) => Float32Array.from(t.grad!.toArray()))];
+}
+
+for (const kernels of await kernelSetsUnderTest()) {
+  describe(`ops on the '${kernels.name}' kernel set match the reference set`, () => {
+    for (const c of CASES) {
+      it(c.name, () => {
+        const expected = run(ref, c, 17);
+        const actual = run(kernels, c, 17);
+        actual.forEach((a, i) => {
+          const err = relMaxError(a, expected[i]);
+          assert.ok(err <= (i === 0 ? 1e-5 : 1e-4), `${i === 0 ? 'output' : `gradient of input ${i - 1}`} differs by ${err}`);
+        });
+      });
+    }
+
+    it('one ResNet-20 training step (forward, loss, backward, SGD) matches the reference set', () => {
+      const result = (k: KernelSet) => {
+        const net = createNet('resnet20', { kernels: k, seed: 4 }).train();
+        const rng = new Random(8);
+        const x = fromArray(Float32Array.from({ length: 8 * 3 * 32 * 32 }, () => rng.normal()), [8, 3, 32, 32], { kernels: k });
+        const loss = ops.crossEntropy(net.forward(x), [1, 2, 3, 4, 5, 6, 7, 8]);
+        loss.backward();
+        const value = loss.item();
+        new SGD(net.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }).step();
+        return { value, state: net.stateDictArrays() };
+      };
+      const a = result(ref);
+      const b = result(kernels);
+      assert.ok(Math.abs(a.value - b.value) < 1e-5 * Math.abs(a.value));
+      for (const [key, v] of a.state) assert.ok(relMaxError(b.state.get(key)!.data, v.data) < 1e-4, key);
+    });
+  });
+}
