@@ -2,10 +2,12 @@
 // Fixtures: test/fixtures/interop/, made by tools/make_interop_fixtures.py (torch 1.13).
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { unzipSync, zipSync } from 'fflate';
+import { importCommand } from '../src/cli/import.js';
 import { readNpy, toFloat32 } from '../src/io/npy.js';
 import { PickleError, unpickle, type PickleGlobal } from '../src/io/pickle.js';
 import { readPth, type PthTensor } from '../src/io/pth.js';
@@ -149,3 +151,28 @@ function zipWith(files: Record<string, Uint8Array>, pkl: Uint8Array): Uint8Array
   const entries = Object.entries(files).map(([name, data]) => [name, [name.endsWith('data.pkl') ? pkl : data, { level: 0 }]]);
   return zipSync(Object.fromEntries(entries));
 }
+
+test('resnet import: .pth → safetensors, checked against --net and recorded in the metadata', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'resnet-import-'));
+  const quiet = console.error;
+  console.error = () => {};
+  try {
+    const plain = join(dir, 'plain.safetensors');
+    await importCommand.run([join(DIR, 'tiny_resnet18_w4_legacy.pth'), '--out', plain]);
+    assertSameTensors(readSafetensors(read('tiny_resnet18_w4.safetensors')).tensors, readSafetensors(new Uint8Array(readFileSync(plain))).tensors);
+
+    const withNet = join(dir, 'net.safetensors');
+    await importCommand.run([join(DIR, 'wrapped_state_dict.pth'), '--out', join(dir, 'dtypes.safetensors')]);
+    await importCommand.run([join(DIR, 'tiny_resnet18_w4.pth'), '--out', withNet, '--net', 'resnet18', '--width', '4', '--classes', '10']);
+    const { metadata } = readSafetensors(new Uint8Array(readFileSync(withNet)));
+    assert.equal(metadata.net, 'resnet18');
+    assert.equal(JSON.parse(metadata.options!).width, 4);
+    assert.equal(JSON.parse(metadata.preprocess!).resize, 256);
+
+    await assert.rejects(importCommand.run([join(DIR, 'tiny_resnet18_w4.pth'), '--out', withNet, '--net', 'resnet18']), /mis-shaped keys/);
+    await assert.rejects(importCommand.run([join(DIR, 'malicious_os_system.pth'), '--out', join(dir, 'evil.safetensors')]), /'os\.system'/);
+    assert.equal(existsSync(join(dir, 'evil.safetensors')), false);
+  } finally {
+    console.error = quiet;
+  }
+});

@@ -1,0 +1,59 @@
+// `resnet import`: PyTorch weights (.pth) → safetensors, read without Python.
+
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { IMAGENET_EVAL, preprocessingMetadata } from '../data/preprocess.js';
+import { writeSafetensors } from '../io/safetensors.js';
+import { type WeightsFile, netMetadata, readWeights, writeFileAtomic } from '../models/weights.js';
+import { readPth } from '../io/pth.js';
+import { type Command, UsageError, parseFlags } from './command.js';
+import { NET_FLAGS, NET_FLAGS_USAGE, netOptionsFromFlags } from './net-flags.js';
+import { buildNet } from './predict.js';
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'convert PyTorch .pth weights to safetensors (no Python needed)',
+  usage: `Usage: resnet import MODEL.pth --out MODEL.safetensors [--net NET] [options]
+
+  MODEL.pth              a torch.save file (zip or legacy format) holding a state dict, or a
+                         checkpoint with one under 'state_dict' or 'model'; only tensors, dicts
+                         and the functions that rebuild them are read: nothing in it is executed
+  --out FILE             where to write the safetensors file (float32)
+  --net NET              check the weights against this network (strict: missing, unexpected
+                         and mis-shaped keys are errors) and record it, its options and (for
+                         ImageNet nets) torchvision's evaluation preprocessing in the metadata,
+                         so that predict, forward and export need no flags later.
+                         torchvision's ResNet-50/101/152 need --stride-in 3x3.
+
+${NET_FLAGS_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, { ...NET_FLAGS, net: { type: 'string' }, out: { type: 'string' } }, true);
+    if (positionals.length !== 1) throw new UsageError('import needs exactly one .pth file');
+    if (!values.out) throw new UsageError('import needs --out FILE.safetensors');
+    const input = positionals[0]!;
+    const source = { source: basename(input) };
+
+    const file = readInput(input);
+    if (values.net === undefined) {
+      writeFileAtomic(values.out, writeSafetensors(file.tensors, { format: 'resnet-ts', ...source }));
+      console.error(`wrote ${file.tensors.size} tensors to ${values.out} (no --net: not checked against a network)`);
+      return;
+    }
+    const net = buildNet(file, input, values.net, netOptionsFromFlags(values));
+    const preprocessing = net.spec.family === 'imagenet' ? preprocessingMetadata(IMAGENET_EVAL) : {};
+    writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...preprocessing })));
+    console.error(`wrote ${net.name} (${net.stateDict().size} tensors, options ${JSON.stringify(net.options)}) to ${values.out}`);
+  },
+};
+
+/** A torch.save file whatever its extension (.pth, .pt, .pth.tar, .ckpt, …); .safetensors as such. */
+function readInput(path: string): WeightsFile {
+  if (path.toLowerCase().endsWith('.safetensors')) return readWeights(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return { tensors: readPth(bytes, path), metadata: {} };
+}
