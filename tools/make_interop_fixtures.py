@@ -195,7 +195,9 @@ def malicious_pickle(module, name, arg):
 def write_zip(path, folder, members):
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
         for name, data in members:
-            z.writestr(f"{folder}/{name}", data)
+            # a fixed timestamp (as torch.save writes), so that regenerating gives the same bytes
+            info = zipfile.ZipInfo(f"{folder}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            z.writestr(info, data)
 
 
 def write_hostile():
