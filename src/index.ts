@@ -6,7 +6,7 @@ export { refKernels } from './kernels/ref/index.js';
 export { BACKENDS, type BackendName, type BackendOptions, loadKernels } from './kernels/select.js';
 export { endStep, getKernels, setKernels } from './tensor/engine.js';
 export { Tensor, type Shape, empty, fromArray, full, zeros } from './tensor/tensor.js';
-export { Random } from './tensor/random.js';
+export { Rng } from './tensor/random.js';
 export { noGrad, isGradEnabled } from './autograd/tape.js';
 export * as ops from './ops/index.js';
 export { crossEntropy } from './ops/index.js';

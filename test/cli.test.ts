@@ -12,7 +12,7 @@ import { saveWeights } from '../src/models/weights.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { fromArray } from '../src/tensor/tensor.js';
 import { noGrad } from '../src/autograd/tape.js';
-import { Random } from '../src/tensor/random.js';
+import { Rng } from '../src/tensor/random.js';
 import { relMaxError } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -65,7 +65,7 @@ describe('resnet command line', () => {
       dir = mkdtempSync(join(tmpdir(), 'resnet-cli-'));
       const net = createNet('resnet20', { width: 4, classes: 5, seed: 2 }).eval();
       saveWeights(join(dir, 'w.safetensors'), net);
-      const rng = new Random(4);
+      const rng = new Rng(4);
       const x = Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.normal());
       writeFileSync(join(dir, 'x.npy'), writeNpy({ dtype: '<f4', shape: [2, 3, 16, 16], data: x }));
       writeFileSync(join(dir, 'bad.npy'), writeNpy({ dtype: '<f4', shape: [2, 1, 16, 16], data: x.subarray(0, 512) }));

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KernelSet } from '../src/kernels/contract.js';
 import { refKernels } from '../src/kernels/ref/index.js';
-import { Random } from '../src/tensor/random.js';
+import { Rng } from '../src/tensor/random.js';
 import { type Tensor, fromArray } from '../src/tensor/tensor.js';
 import * as ops from '../src/ops/index.js';
 import { createNet } from '../src/models/resnet.js';
@@ -51,12 +51,12 @@ const CASES: OpCase[] = [
 
 /** Forward, then backward with a fixed output gradient; returns the output and every input gradient. */
 function run(kernels: KernelSet, c: OpCase, seed: number): Float32Array[] {
-  const rng = new Random(seed);
+  const rng = new Rng(seed);
   const nConst = c.constants ?? 0;
   const inputs = c.shapes.map((shape, i) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const isVar = nConst > 0 && i === c.shapes.length - 1;
-    const values = Float32Array.from({ length: n }, () => (isVar ? 0.5 + rng.uniform() : rng.normal()));
+    const values = Float32Array.from({ length: n }, () => (isVar ? 0.5 + rng.float() : rng.normal()));
     return fromArray(values, shape, { kernels, requiresGrad: i < c.shapes.length - nConst });
   });
   const y = c.f(inputs);
@@ -81,7 +81,7 @@ for (const kernels of await kernelSetsUnderTest()) {
     it('one ResNet-20 training step (forward, loss, backward, SGD) matches the reference set', () => {
       const result = (k: KernelSet) => {
         const net = createNet('resnet20', { kernels: k, seed: 4 }).train();
-        const rng = new Random(8);
+        const rng = new Rng(8);
         const x = fromArray(Float32Array.from({ length: 8 * 3 * 32 * 32 }, () => rng.normal()), [8, 3, 32, 32], { kernels: k });
         const loss = ops.crossEntropy(net.forward(x), [1, 2, 3, 4, 5, 6, 7, 8]);
         loss.backward();

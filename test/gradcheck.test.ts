@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { refKernels } from '../src/kernels/ref/index.js';
 import type { KernelSet } from '../src/kernels/contract.js';
-import { Random } from '../src/tensor/random.js';
+import { Rng } from '../src/tensor/random.js';
 import { type Tensor, fromArray } from '../src/tensor/tensor.js';
 import { noGrad } from '../src/autograd/tape.js';
 import * as ops from '../src/ops/index.js';
@@ -15,14 +15,14 @@ import { createNet } from '../src/models/resnet.js';
 const kernels = refKernels as KernelSet;
 const f64 = { kernels, dtype: 'float64' as const };
 
-function randomTensor(shape: number[], rng: Random, requiresGrad = true, offset = 0): Tensor {
+function randomTensor(shape: number[], rng: Rng, requiresGrad = true, offset = 0): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return fromArray(Float64Array.from({ length: n }, () => rng.normal() + offset), shape, { ...f64, requiresGrad });
 }
 
 /** Checks d(Σ f(inputs) ⊙ r)/d input against central differences for every input that requires a gradient. */
 function gradcheck(f: (inputs: Tensor[]) => Tensor, inputs: Tensor[], tolerance = 1e-6): void {
-  const rng = new Random(99);
+  const rng = new Rng(99);
   const out0 = f(inputs);
   const r = randomTensor([...out0.shape], rng, false);
   const objective = (): number => noGrad(() => ops.sum(ops.mul(f(inputs), r)).item());
@@ -50,7 +50,7 @@ function gradcheck(f: (inputs: Tensor[]) => Tensor, inputs: Tensor[], tolerance 
 }
 
 describe('finite-difference gradient checks (float64, reference kernels)', () => {
-  const rng = new Random(1);
+  const rng = new Rng(1);
 
   const convCases = [
     { name: '3×3 stride 1 pad 1', x: [2, 3, 5, 5], w: [4, 3, 3, 3], o: { stride: 1, padding: 1 } },

@@ -1,6 +1,6 @@
 // The layers a ResNet is made of, each a thin Module over one op.
 
-import { Random } from '../tensor/random.js';
+import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as ops from '../ops/index.js';
 import { Module, type Placement, stateTensor } from './module.js';
@@ -8,7 +8,9 @@ import { kaimingNormalFanOut, uniform } from './init.js';
 
 /** Where a layer's tensors live and the generator that initializes them. */
 export interface LayerContext extends Placement {
-  rng: Random;
+  rng: Rng;
+  /** False to leave weights at zero (shape-only uses such as counting MACs; loading weights next). */
+  init: boolean;
 }
 
 export class Conv2d extends Module {
@@ -17,7 +19,7 @@ export class Conv2d extends Module {
     readonly stride = 1, readonly padding = 0) {
     super();
     this.weight = this.registerParameter('weight', stateTensor([outChannels, inChannels, kernelSize, kernelSize], 0, ctx));
-    kaimingNormalFanOut(this.weight, ctx.rng);
+    if (ctx.init) kaimingNormalFanOut(this.weight, ctx.rng);
   }
 
   forward(x: Tensor): Tensor {
@@ -63,8 +65,10 @@ export class Linear extends Module {
     this.bias = this.registerParameter('bias', stateTensor([outFeatures], 0, ctx));
     // PyTorch's default for nn.Linear: U(-1/√in, 1/√in) for weight and bias.
     const bound = 1 / Math.sqrt(inFeatures);
-    uniform(this.weight, -bound, bound, ctx.rng);
-    uniform(this.bias, -bound, bound, ctx.rng);
+    if (ctx.init) {
+      uniform(this.weight, -bound, bound, ctx.rng);
+      uniform(this.bias, -bound, bound, ctx.rng);
+    }
   }
 
   forward(x: Tensor): Tensor {
@@ -72,6 +76,6 @@ export class Linear extends Module {
   }
 }
 
-export function layerContext(options: Placement & { seed?: number } = {}): LayerContext {
-  return { kernels: options.kernels, dtype: options.dtype, rng: new Random(options.seed ?? 0) };
+export function layerContext(options: Placement & { seed?: number; skipInit?: boolean } = {}): LayerContext {
+  return { kernels: options.kernels, dtype: options.dtype, rng: new Rng(options.seed ?? 0), init: !options.skipInit };
 }
