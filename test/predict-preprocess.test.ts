@@ -42,7 +42,7 @@ test('pilResize equals PIL BILINEAR on every case (down, up, mixed, strong and m
       checked++;
     }
   }
-  assert.equal(checked, 13);
+  assert.equal(checked, 14);
 });
 
 test('resize, crop and normalize of PIL’s pixels match torchvision within 1e-5', () => {

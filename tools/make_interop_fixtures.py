@@ -259,7 +259,7 @@ def write_resize_cases():
     # (input h, w) -> list of (output h, w): strong and mild downscales, upscales, mixed, identity rows
     plan = [
         ((37, 53), [(11, 17), (20, 30), (36, 52), (37, 60), (50, 80), (5, 3), (1, 1)]),
-        ((64, 48), [(17, 13), (63, 47), (96, 72), (64, 20)]),
+        ((64, 48), [(17, 13), (63, 47), (96, 72), (64, 20), (20, 48)]),
         ((9, 300), [(3, 101), (9, 256)]),
     ]
     for (h, w), sizes in plan:
