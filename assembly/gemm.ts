@@ -1,19 +1,21 @@
 // gemm.ts: the packed, register-blocked matrix multiply under every heavy kernel.
 //
 // C (+)= A · B is computed in three layers, after BLIS:
-//   * A is packed once into row panels of MR rows (MR = 6 or 4 with relaxed SIMD, 4 without).
-//     The panel that starts at row r0 holds A[r0 .. r0+MR, 0 .. K] as K groups of MR floats
-//     (k-major) at dst[r0*K ..]; only the last panel is zero-padded past row M.
+//   * A is packed once into row panels of MR = 4 rows. The panel that starts at row r0 holds
+//     A[r0 .. r0+MR, 0 .. K] as K groups of MR floats (k-major) at dst[r0*K ..]; only the last
+//     panel is zero-padded past row M.
 //   * B is packed per k-block into strips of NR = 8 columns: strip s holds
 //     B[pc .. pc+kc, 8s .. 8s+8] as kc groups of 8 floats, zero-padded past the last column.
-//   * a micro-kernel multiplies one A panel by one B strip into an MR×8 tile of C kept in
-//     registers (12 f32x4 accumulators for 6×8, 8 for 4×8).
+//   * a micro-kernel multiplies one A panel by one B strip into a 4×8 tile of C kept in
+//     registers (8 f32x4 accumulators), with fused multiply-add in the relaxed-SIMD build.
 // Convolutions (conv.ts) reuse the A panels and the micro-kernels with their own B packers.
 //
 // All pointers are byte addresses in the shared memory; all sizes are counts of floats.
 
 import { madd, rangeStart, storeCols, store8, zero4 } from './util';
 
+/** Rows of an A panel and of a micro-tile. */
+export const MR: i32 = 4;
 /** Columns of a B strip and of a micro-tile. */
 export const NR: i32 = 8;
 /** Longest k-block: a 6×KC A slice and a KC×8 B strip stay in L1. */
@@ -23,14 +25,13 @@ export const MC_MAX: i32 = 120;
 /** Columns of B packed at once (one work item of the plain matrix multiply). */
 export const NC_MAX: i32 = 256;
 
-/** Height of the next row panel when `rem` rows are left. */
+/**
+ * Height of the next row panel when `rem` rows are left: always MR = 4. (A 6×8 tile, 12
+ * accumulators, was measured at half the speed of 4×8 on Node 20's V8: x64 has 16 vector
+ * registers, V8 keeps one as scratch, and the tile then spills in its inner loop.)
+ */
 export function panelHeight(rem: i32): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    // 6-row tiles, with 4-row tiles where they fit exactly: 16 = 6+6+4, 32 = 6·4+4+4, 64 = 6·10+4.
-    if (rem >= 6 && rem != 8) return 6;
-    if (rem == 5) return 6;
-  }
-  return 4;
+  return MR;
 }
 
 /** Number of row panels of an m-row matrix. */
@@ -49,7 +50,7 @@ export function panelStart(m: i32, p: i32): i32 {
 
 /** Floats written by packA for an m × k matrix. */
 export function packedASize(m: i32, k: i32): i32 {
-  return (m + 5) * k;
+  return (m + MR - 1) * k;
 }
 
 /** n rounded up to a multiple of 8. */
@@ -69,39 +70,6 @@ export function packedASize(m: i32, k: i32): i32 {
 // a: packed A slice, kc groups of MR floats; b: packed B strip, kc groups of 8 floats;
 // c: the tile's first element in C, rows `ldc` bytes apart. Writes rows < `rows`, columns < `cols`,
 // adding to C when `add`, overwriting it otherwise.
-
-/** C[0..6, 0..8] (+)= A[0..6, 0..kc] · B[0..kc, 0..8] */
-function tile6x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32): void {
-  let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4(), c20 = zero4(), c21 = zero4();
-  let c30 = zero4(), c31 = zero4(), c40 = zero4(), c41 = zero4(), c50 = zero4(), c51 = zero4();
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
-    av = v128.load32_splat(a, 4);
-    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
-    av = v128.load32_splat(a, 8);
-    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
-    av = v128.load32_splat(a, 12);
-    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
-    av = v128.load32_splat(a, 16);
-    c40 = madd(av, b0, c40); c41 = madd(av, b1, c41);
-    av = v128.load32_splat(a, 20);
-    c50 = madd(av, b0, c50); c51 = madd(av, b1, c51);
-    a += 24; b += 32;
-  }
-  if (rows == 6 && cols == NR) {
-    store8(c, c00, c01, add); store8(c + ldc, c10, c11, add); store8(c + 2 * ldc, c20, c21, add);
-    store8(c + 3 * ldc, c30, c31, add); store8(c + 4 * ldc, c40, c41, add); store8(c + 5 * ldc, c50, c51, add);
-    return;
-  }
-  storeCols(c, c00, c01, cols, add);
-  if (rows > 1) storeCols(c + ldc, c10, c11, cols, add);
-  if (rows > 2) storeCols(c + 2 * ldc, c20, c21, cols, add);
-  if (rows > 3) storeCols(c + 3 * ldc, c30, c31, cols, add);
-  if (rows > 4) storeCols(c + 4 * ldc, c40, c41, cols, add);
-  if (rows > 5) storeCols(c + 5 * ldc, c50, c51, cols, add);
-}
 
 /** C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8] */
 function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32): void {
@@ -155,8 +123,7 @@ export function multiplyPacked(
         const a = ap + (<usize>(r * kTot + pc * mr) << 2);
         const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
         const rows = min(mr, m - r);
-        if (mr == 6) tile6x8(kc, a, b, ct, ldcBytes, add, rows, cols);
-        else tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols);
+        tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols);
         r += mr;
       }
     }
