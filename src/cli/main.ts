@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The `resnet` command: a thin layer over the library.
 
+import { benchCommand } from './bench.js';
 import { type Command, UsageError } from './command.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand, listCommand } from './info.js';
 
-const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand];
+const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, benchCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
