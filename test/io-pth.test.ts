@@ -42,6 +42,9 @@ test('a zip-format state dict loads to the same tensors as its safetensors twin'
 
 test('the legacy (torch < 1.6, non-zip) format is supported and gives the same tensors', () => {
   assertSameTensors(load('tiny_resnet18_w4_legacy.pth'), load('tiny_resnet18_w4.pth'));
+  // Node Buffers (whose slice() shares memory) read the same as plain arrays
+  const fromBuffer = readPth(readFileSync(join(DIR, 'tiny_resnet18_w4_legacy.pth')), 'legacy');
+  assertSameTensors(fromBuffer, load('tiny_resnet18_w4.pth'));
 });
 
 test('the loaded weights give PyTorch’s logits (narrow resnet18, option B)', () => {
@@ -116,6 +119,10 @@ test('a truncated zip and a truncated pickle are rejected with clear errors', ()
   assert.throws(() => load('truncated_zip.pth'), /truncated_zip\.pth: corrupt or truncated zip archive/);
   assert.throws(() => load('truncated_pickle.pth'), /truncated_pickle\.pth .*truncated/);
   assert.throws(() => readPth(new Uint8Array(0), 'empty.pth'), /not a torch\.save file/);
+  // One damaged byte inside a stored tensor: the CRC-32 of its entry no longer matches.
+  const damaged = read('tiny_resnet18_w4.pth');
+  damaged[Math.floor(damaged.length / 2)] ^= 0x40; // lands inside a storage: tensors are most of the file
+  assert.throws(() => readPth(damaged, 'damaged.pth'), /damaged\.pth: corrupt zip archive: '.*' has CRC-32/);
   const legacy = read('tiny_resnet18_w4_legacy.pth');
   assert.throws(() => readPth(legacy.subarray(0, legacy.length - 100), 'cut.pth'), /cut\.pth: truncated: storage/);
 });

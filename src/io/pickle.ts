@@ -136,7 +136,9 @@ const REFUSED_OPCODES = new Map<number, string>([
  * legacy torch format is several pickles back to back).
  */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions, start = 0): { value: unknown; end: number } {
-  return new Unpickler(bytes, options, start).run();
+  // A plain view: on a Node Buffer, slice() would share memory instead of copying.
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return new Unpickler(plain, options, start).run();
 }
 
 class Unpickler {

@@ -70,7 +70,9 @@ export function readPth(bytes: Uint8Array, source = '.pth file'): Map<string, Pt
  * Reads the whole saved object: dicts as PickleDict (a Map), tensors as TensorRef (call
  * `materialize()`), other values as pickle.ts maps them.
  */
-export function readPthObject(bytes: Uint8Array, source = '.pth file'): unknown {
+export function readPthObject(input: Uint8Array, source = '.pth file'): unknown {
+  // A plain view: on a Node Buffer, slice() would share memory instead of copying.
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (isZip(bytes)) return readZipFormat(bytes, source);
   if (isTar(bytes)) {
     throw new Error(`${source}: this is the tar-based torch.save format of torch < 0.4, which is not supported; re-save it with a newer torch (torch.save(torch.load(f), f2))`);
@@ -208,6 +210,7 @@ function readZipFormat(bytes: Uint8Array, source: string): unknown {
   } catch (e) {
     throw new Error(`${source}: corrupt or truncated zip archive (${(e as Error).message})`);
   }
+  verifyCrcs(bytes, files, source);
   const pickles = Object.keys(files).filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) {
     throw new Error(`${source}: expected one '<folder>/data.pkl' in the zip archive, found ${pickles.length ? pickles.join(', ') : 'none'}`);
@@ -241,6 +244,83 @@ function readZipFormat(bytes: Uint8Array, source: string): unknown {
     return storage;
   };
   return unpickle(files[pickles[0]!]!, { source: `${source} (${pickles[0]})`, globals: torchGlobals(), persistentLoad }).value;
+}
+
+/**
+ * Checks every extracted file against the CRC-32 recorded in the central directory (fflate does not),
+ * so that a damaged byte inside a stored tensor is an error rather than a wrong weight. A recorded
+ * CRC of 0 on a non-empty file means the writer skipped it (torch can be told to), and is not checked.
+ */
+function verifyCrcs(bytes: Uint8Array, files: Record<string, Uint8Array>, source: string): void {
+  for (const [name, crc] of centralDirectoryCrcs(bytes, source)) {
+    const data = files[name];
+    if (data === undefined || (crc === 0 && data.length > 0)) continue;
+    const actual = crc32(data);
+    if (actual !== crc) {
+      throw new Error(`${source}: corrupt zip archive: '${name}' has CRC-32 ${hex(actual)}, the archive records ${hex(crc)}`);
+    }
+  }
+}
+
+const hex = (v: number) => `0x${v.toString(16).padStart(8, '0')}`;
+
+/** name → CRC-32 from the zip's central directory (ZIP64 included). The archive already unzipped. */
+function centralDirectoryCrcs(bytes: Uint8Array, source: string): Map<string, number> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (): never => {
+    throw new Error(`${source}: corrupt zip archive: unreadable central directory`);
+  };
+  // End of central directory record: 22 bytes + a comment of at most 65535, at the end of the file.
+  let eocd = -1;
+  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 65535); i--) {
+    if (view.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) fail();
+  let count = view.getUint16(eocd + 10, true);
+  let offset = view.getUint32(eocd + 16, true);
+  if (count === 0xffff || offset === 0xffffffff) {
+    // ZIP64: a locator just before the record points at the ZIP64 end of central directory record.
+    const locator = eocd - 20;
+    if (locator < 0 || view.getUint32(locator, true) !== 0x07064b50) fail();
+    const zip64 = Number(view.getBigUint64(locator + 8, true));
+    if (zip64 + 56 > bytes.length || view.getUint32(zip64, true) !== 0x06064b50) fail();
+    count = Number(view.getBigUint64(zip64 + 32, true));
+    offset = Number(view.getBigUint64(zip64 + 48, true));
+  }
+  const crcs = new Map<string, number>();
+  const decoder = new TextDecoder();
+  for (let i = 0; i < count; i++) {
+    if (offset + 46 > bytes.length || view.getUint32(offset, true) !== 0x02014b50) fail();
+    const nameLength = view.getUint16(offset + 28, true);
+    const extraLength = view.getUint16(offset + 30, true);
+    const commentLength = view.getUint16(offset + 32, true);
+    if (offset + 46 + nameLength > bytes.length) fail();
+    const name = decoder.decode(bytes.subarray(offset + 46, offset + 46 + nameLength));
+    crcs.set(name, view.getUint32(offset + 16, true));
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return crcs;
+}
+
+/** CRC-32 (the zip/PNG polynomial 0xEDB88320, reflected), table-driven. */
+let CRC_TABLE: Uint32Array | null = null;
+
+function crc32(data: Uint8Array): number {
+  if (CRC_TABLE === null) {
+    CRC_TABLE = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[n] = c >>> 0;
+    }
+  }
+  const table = CRC_TABLE;
+  let crc = 0xffffffff;
+  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,6 +438,8 @@ function gather(values: Float32Array, offset: number, shape: number[], stride: n
   }
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Raw little-endian storage bytes → float32 values. */
 function decodeStorage(dtype: PthDType, itemSize: number, raw: Uint8Array, fail: (p: string) => never): Float32Array {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -365,7 +447,8 @@ function decodeStorage(dtype: PthDType, itemSize: number, raw: Uint8Array, fail:
   const out = new Float32Array(n);
   switch (dtype) {
     case 'F32':
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      if (HOST_LITTLE_ENDIAN) out.set(new Float32Array(raw.slice().buffer)); // the common case, fast
+      else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
       break;
     case 'F64':
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
