@@ -103,41 +103,97 @@ function packConvB(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32
 }
 
 /**
+ * x[iy, ix0 + t·sw] for t = 0..4, 0 outside the image, as four lanes.
+ * plane: one channel [h, w].
+ */
+function gather4(plane: usize, h: i32, w: i32, sw: i32, iy: i32, ix0: i32): v128 {
+  if (<u32>iy >= <u32>h) return zero4();
+  const row = plane + (<usize>(iy * w) << 2);
+  if (ix0 >= 0) {
+    if (sw == 1 && ix0 + 4 <= w) return v128.load(row + (<usize>ix0 << 2));
+    if (sw == 2 && ix0 + 8 <= w) {
+      const src = row + (<usize>ix0 << 2);
+      return v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6);
+    }
+  }
+  let v = zero4();
+  let ix = ix0;
+  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 0, load<f32>(row + (<usize>ix << 2)));
+  ix += sw;
+  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 1, load<f32>(row + (<usize>ix << 2)));
+  ix += sw;
+  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 2, load<f32>(row + (<usize>ix << 2)));
+  ix += sw;
+  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 3, load<f32>(row + (<usize>ix << 2)));
+  return v;
+}
+
+/**
+ * Stores the transpose of the 4×4 block whose rows are r0..r3: lane i of every row goes to
+ * dst + i·32 bytes (dst is 4 consecutive packed-B rows, this strip's 4 columns at the start).
+ */
+function storeTransposed4(dst: usize, r0: v128, r1: v128, r2: v128, r3: v128): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5); // r0[0] r1[0] r0[1] r1[1]
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+  v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+  v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+}
+
+/** Where column j = (ci·kh + ky)·kw + kx of colᵀ reads: its plane, and its row and column offsets. */
+@unmanaged class Tap {
+  plane: usize; rowOff: i32; colOff: i32; valid: i32;
+}
+const TAP_BYTES: usize = 16;
+
+/**
  * Packs a block of the transposed im2col matrix of one image into strips of 8 columns:
  * B[p, j] = col[j, p] for rows p = oy·wOut + ox in [pc, pc+kc) and columns j = (ci·kh + ky)·kw + kx
- * in [j0, j0+ncols). x: one image [cIn, h, w]; dst: ceil(ncols/8) strips of kc × 8 floats.
+ * in [j0, j0+ncols). x: one image [cIn, h, w]; dst: ceil(ncols/8) strips of kc × 8 floats;
+ * taps: 8 Tap records of scratch. Four pixels of one output row are gathered per column as one
+ * vector and transposed into place; pixels that straddle a row end go one at a time.
  */
-function packConvBT(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+function packConvBT(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize, taps: usize): void {
   const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
   const strips = (ncols + NR - 1) / NR;
   for (let st = 0; st < strips; st++) {
-    for (let t = 0; t < NR; t++) {
-      let d = dst + (<usize>(st * kc * NR + t) << 2);
+    for (let t = 0; t < NR; t++) { // where each of the strip's 8 columns reads
+      const tap = changetype<Tap>(taps + <usize>t * TAP_BYTES);
       const j = j0 + st * NR + t;
-      if (j >= j0 + ncols) {
-        for (let p = 0; p < kc; p++) { store<f32>(d, 0); d += 32; }
-        continue;
-      }
       const ci = j / (kh * kw), ky = (j / kw) % kh, kx = j % kw;
-      const plane = x + (<usize>(ci * h * w) << 2);
-      const rowOff = ky * s.dh - s.ph, colOff = kx * s.dw - s.pw;
-      let oy = pc / wOut, ox = pc % wOut;
-      let p = 0;
-      while (p < kc) { // one output row at a time
-        const run = min(wOut - ox, kc - p);
-        const iy = oy * sh + rowOff;
-        if (<u32>iy >= <u32>h) {
-          for (let r = 0; r < run; r++) { store<f32>(d, 0); d += 32; }
-        } else {
-          const row = plane + (<usize>(iy * w) << 2);
-          let ix = ox * sw + colOff;
-          for (let r = 0; r < run; r++) {
-            store<f32>(d, <u32>ix < <u32>w ? load<f32>(row + (<usize>ix << 2)) : 0);
-            d += 32; ix += sw;
-          }
+      tap.valid = j < j0 + ncols ? 1 : 0;
+      tap.plane = x + (<usize>(ci * s.h * s.w) << 2);
+      tap.rowOff = tap.valid ? ky * s.dh - s.ph : -1 << 30; // an invalid column reads zeros
+      tap.colOff = kx * s.dw - s.pw;
+    }
+    const t0 = changetype<Tap>(taps), t1 = changetype<Tap>(taps + 16), t2 = changetype<Tap>(taps + 32), t3 = changetype<Tap>(taps + 48);
+    const t4 = changetype<Tap>(taps + 64), t5 = changetype<Tap>(taps + 80), t6 = changetype<Tap>(taps + 96), t7 = changetype<Tap>(taps + 112);
+    let d = dst + (<usize>(st * kc * NR) << 2);
+    let oy = pc / wOut, ox = pc % wOut;
+    let p = 0;
+    while (p < kc) {
+      if (ox + 4 <= wOut && p + 4 <= kc) { // four pixels on one output row
+        const iy = oy * sh, ix = ox * sw;
+        storeTransposed4(d,
+          gather4(t0.plane, h, w, sw, iy + t0.rowOff, ix + t0.colOff), gather4(t1.plane, h, w, sw, iy + t1.rowOff, ix + t1.colOff),
+          gather4(t2.plane, h, w, sw, iy + t2.rowOff, ix + t2.colOff), gather4(t3.plane, h, w, sw, iy + t3.rowOff, ix + t3.colOff));
+        storeTransposed4(d + 16,
+          gather4(t4.plane, h, w, sw, iy + t4.rowOff, ix + t4.colOff), gather4(t5.plane, h, w, sw, iy + t5.rowOff, ix + t5.colOff),
+          gather4(t6.plane, h, w, sw, iy + t6.rowOff, ix + t6.colOff), gather4(t7.plane, h, w, sw, iy + t7.rowOff, ix + t7.colOff));
+        d += 128; p += 4; ox += 4;
+      } else { // one pixel
+        for (let t = 0; t < NR; t++) {
+          const tap = changetype<Tap>(taps + <usize>t * TAP_BYTES);
+          const iy = oy * sh + tap.rowOff, ix = ox * sw + tap.colOff;
+          const v: f32 = <u32>iy < <u32>h && <u32>ix < <u32>w ? load<f32>(tap.plane + (<usize>(iy * w + ix) << 2)) : 0;
+          store<f32>(d + (<usize>t << 2), v);
         }
-        p += run; ox = 0; oy++;
+        d += 32; p++; ox++;
       }
+      if (ox == wOut) { ox = 0; oy++; }
     }
   }
 }
@@ -332,7 +388,7 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
 /** Floats of per-thread scratch that conv2dBackwardWeight needs. */
 export function conv2dBackwardWeightScratch(shape: usize): i32 {
   const s = changetype<ConvShape>(shape);
-  return packedASize(s.cOut, KC_MAX) + KC_MAX * BW_NC;
+  return packedASize(s.cOut, KC_MAX) + KC_MAX * BW_NC + 32; // + 8 Tap records
 }
 
 /**
@@ -348,6 +404,7 @@ export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usiz
   if (c0 >= c1) return;
   const ap = scratch + <usize>tid * <usize>scratchStride;
   const bp = ap + (<usize>packedASize(M, KC_MAX) << 2);
+  const taps = bp + (<usize>(KC_MAX * BW_NC) << 2);
   const kBlocks = blockCount(pixels, KC_MAX);
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * pixels) << 2;
   for (let jb = c0; jb < c1; jb += BW_NC) {
@@ -357,7 +414,7 @@ export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usiz
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(pixels, kb, kBlocks), kc = rangeStart(pixels, kb + 1, kBlocks) - pc;
         packA(dyi + (<usize>pc << 2), pixels, false, M, kc, ap, 0, 1);
-        packConvBT(s, xi, pc, kc, jb, ncols, bp);
+        packConvBT(s, xi, pc, kc, jb, ncols, bp, taps);
         multiplyPacked(ap, M, kc, 0, M, 0, kc, bp, ncols, dw + (<usize>jb << 2), K, image > 0 || kb > 0);
       }
     }
