@@ -9,15 +9,15 @@ import { BatchNorm2d } from '../src/nn/layers.js';
 import { exportOnnx, OPSET, type OnnxExportOptions } from '../src/models/onnx-export.js';
 import { createNet, type CreateOptions, type ResNet } from '../src/models/resnet.js';
 import type { NetName } from '../src/models/registry.js';
-import { Random } from '../src/tensor/random.js';
+import { Rng } from '../src/tensor/random.js';
 import { fromArray } from '../src/tensor/tensor.js';
 import { relMaxError } from './helpers.js';
 
 /** A network with random BN statistics and affine parameters, so that folding them matters. */
 function randomNet(name: NetName, options: CreateOptions): ResNet {
   const net = createNet(name, { seed: 3, ...options });
-  const rng = new Random(11);
-  const uniform = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.uniform());
+  const rng = new Rng(11);
+  const uniform = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.float());
   for (const [, m] of net.namedModules()) {
     if (!(m instanceof BatchNorm2d)) continue;
     m.weight.set(uniform(m.channels, 0.5, 1.5));
@@ -29,8 +29,8 @@ function randomNet(name: NetName, options: CreateOptions): ResNet {
 }
 
 function randomInput(n: number, c: number, h: number, w: number, seed: number): Float32Array {
-  const rng = new Random(seed);
-  return Float32Array.from({ length: n * c * h * w }, () => rng.uniform() * 2 - 1);
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n * c * h * w }, () => rng.float() * 2 - 1);
 }
 
 async function runOnnx(bytes: Uint8Array, input: Float32Array, dims: number[]): Promise<Float32Array> {

@@ -3,10 +3,13 @@
 
 import { benchCommand } from './bench.js';
 import { type Command, UsageError } from './command.js';
+import { exportCommand } from './export.js';
 import { forwardCommand } from './forward.js';
+import { importCommand } from './import.js';
 import { infoCommand, listCommand } from './info.js';
+import { predictCommand } from './predict.js';
 
-const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, benchCommand];
+const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
