@@ -25,11 +25,11 @@ export function readWeights(path: string): WeightsFile {
   } catch (e) {
     throw new Error(`cannot read weights '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  if (isTorchFile(bytes)) return { tensors: stripStored(readPth(bytes, path)), metadata: {} };
   const ext = extname(path).toLowerCase();
-  if (ext === '.pth' || ext === '.pt' || ext === '.bin') {
-    return { tensors: stripStored(readPth(bytes, path)), metadata: {} };
+  if (ext !== '.safetensors') {
+    throw new Error(`unknown weights format '${ext}' for '${path}': expected .safetensors or a torch.save file (.pth, .pt)`);
   }
-  if (ext !== '.safetensors') throw new Error(`unknown weights format '${ext}' for '${path}': use .safetensors, .pth or .pt`);
   const { metadata, tensors } = readSafetensors(bytes, path);
   const out: WeightsFile = { tensors: stripStored(tensors), metadata };
   if (metadata.net) out.net = metadata.net;
@@ -41,6 +41,12 @@ export function readWeights(path: string): WeightsFile {
     }
   }
   return out;
+}
+
+/** torch.save writes a zip archive ('PK\x03\x04') or, before torch 1.6, a pickle (protocol 2: 0x80 0x02). */
+function isTorchFile(bytes: Uint8Array): boolean {
+  const zip = bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  return zip || (bytes[0] === 0x80 && bytes[1] === 0x02);
 }
 
 function stripStored(m: Map<string, StoredTensor | { shape: number[]; data: Float32Array }>): WeightsFile['tensors'] {
