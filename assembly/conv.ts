@@ -3,7 +3,10 @@
 // For one image, with K = cIn·kh·kw and P = hOut·wOut output pixels:
 //   forward          y[cOut, P]  = W[cOut, K] · col[K, P]             (implicit GEMM: im2col is
 //                    folded into the packing of B, so the K×P matrix never exists in memory;
-//                    1×1 stride-1 unpadded convolutions pack x itself as B)
+//                    1×1 stride-1 unpadded convolutions pack x itself as B). Stride-1
+//                    convolutions whose output rows hold whole 8-pixel strips skip packing B:
+//                    the micro-kernel reads 8 consecutive pixels of a zero-padded copy of the
+//                    image through a table of per-k offsets ("direct" mode)
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
 //                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
 //                    one column block at a time, scattered back into dx (col2im)
@@ -12,7 +15,7 @@
 // Shapes come in a ConvShape block written by the host (src/kernels/wasm/index.ts).
 
 import {
-  KC_MAX, NC_MAX, NR, blockCount, multiplyPacked, packA, packB, packedASize,
+  KC_MAX, NC_MAX, NR, blockCount, multiplyDirect, multiplyPacked, packA, packB, packedASize,
   panelCount, panelHeight, panelStart, roundUp8,
 } from './gemm';
 import { rangeStart, zero4 } from './util';
@@ -35,7 +38,8 @@ const BW_NC: i32 = 512;
  * dst[t] = x[iy, ix0 + t·sw] for t = 0..8, 0 outside the image (eight outputs of one output row).
  * plane: one channel [h, w]; dst: 8 floats.
  */
-function packRow8(plane: usize, h: i32, w: i32, sw: i32, iy: i32, ix0: i32, dst: usize): void {
+// @ts-ignore: decorator
+@inline function packRow8(plane: usize, h: i32, w: i32, sw: i32, iy: i32, ix0: i32, dst: usize): void {
   if (<u32>iy >= <u32>h) {
     v128.store(dst, zero4());
     v128.store(dst, zero4(), 16);
@@ -206,10 +210,59 @@ function forwardBlockCols(pixels: i32): i32 {
   return roundUp8((pixels + blockCount(pixels, NC_MAX) - 1) / blockCount(pixels, NC_MAX));
 }
 
+/** Whether the forward kernel runs in direct mode (stride 1, output rows of whole strips). */
+function isDirect(s: ConvShape): bool {
+  return s.sh == 1 && s.sw == 1 && s.wOut % NR == 0;
+}
+
+/** Rows and columns of the zero-padded image copy of direct mode. */
+// @ts-ignore: decorator
+@inline function paddedRows(s: ConvShape): i32 { return s.hOut + (s.kh - 1) * s.dh; }
+// @ts-ignore: decorator
+@inline function paddedCols(s: ConvShape): i32 { return s.wOut + (s.kw - 1) * s.dw; }
+
 /** Floats of per-thread scratch that conv2dForward needs. */
 export function conv2dForwardScratch(shape: usize): i32 {
   const s = changetype<ConvShape>(shape);
+  const K = s.cIn * s.kh * s.kw;
+  if (isDirect(s)) return s.cIn * paddedRows(s) * paddedCols(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR + 16;
   return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
+}
+
+/**
+ * The zero-padded copy of one image for direct mode: xp[ci, r, c] = x[ci, r - ph, c - pw]
+ * (0 outside x). x: one image [cIn, h, w]; xp: [cIn, paddedRows, paddedCols].
+ */
+function padImage(s: ConvShape, x: usize, xp: usize): void {
+  const h = s.h, w = s.w, ph = s.ph, pw = s.pw, hp = paddedRows(s), wp = paddedCols(s);
+  const c0 = max(0, pw), c1 = min(wp, w + pw); // columns of xp that come from x
+  for (let ci = 0; ci < s.cIn; ci++) {
+    for (let r = 0; r < hp; r++) {
+      const dst = xp + (<usize>((ci * hp + r) * wp) << 2);
+      const row = r - ph;
+      if (<u32>row >= <u32>h || c0 >= c1) {
+        memory.fill(dst, 0, <usize>wp << 2);
+        continue;
+      }
+      if (c0 > 0) memory.fill(dst, 0, <usize>c0 << 2);
+      memory.copy(dst + (<usize>c0 << 2), x + (<usize>((ci * h + row) * w + c0 - pw) << 2), <usize>(c1 - c0) << 2);
+      if (c1 < wp) memory.fill(dst + (<usize>c1 << 2), 0, <usize>(wp - c1) << 2);
+    }
+  }
+}
+
+/** offs[k] = byte offset of tap k = (ci·kh + ky)·kw + kx in the padded image. offs: [K] i32 */
+function tapOffsets(s: ConvShape, offs: usize): void {
+  const hp = paddedRows(s), wp = paddedCols(s);
+  let k = 0;
+  for (let ci = 0; ci < s.cIn; ci++) {
+    for (let ky = 0; ky < s.kh; ky++) {
+      for (let kx = 0; kx < s.kw; kx++) {
+        store<i32>(offs + (<usize>k << 2), ((ci * hp + ky * s.dh) * wp + kx * s.dw) << 2);
+        k++;
+      }
+    }
+  }
 }
 
 /**
@@ -221,7 +274,7 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
   const pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
-  const bp = scratch + <usize>tid * <usize>scratchStride;
+  const direct = isDirect(s);
   const blockCols = forwardBlockCols(pixels);
   const colBlocks = (pixels + blockCols - 1) / blockCols;
   const units = s.n * colBlocks;
@@ -230,6 +283,13 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
   const items = units * rowParts;
   const kBlocks = blockCount(K, KC_MAX);
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, yImage = <usize>(M * pixels) << 2;
+  // scratch: packed B block, or (direct) padded image, tap offsets, strip bases
+  const bp = scratch + <usize>tid * <usize>scratchStride;
+  const padded = s.cIn * paddedRows(s) * paddedCols(s);
+  const offs = bp + (<usize>padded << 2), bases = offs + (<usize>K << 2);
+  const wp = paddedCols(s);
+  if (direct) tapOffsets(s, offs);
+  let paddedImage = -1;
   const i1 = rangeStart(items, tid + 1, nt);
   for (let it = rangeStart(items, tid, nt); it < i1; it++) {
     const unit = it / rowParts, rp = it % rowParts;
@@ -239,11 +299,25 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
     const r1 = panelStart(M, rangeStart(panels, rp + 1, rowParts));
     if (r0 >= r1) continue;
     const xi = x + <usize>image * xImage, yi = y + <usize>image * yImage;
+    const c = yi + (<usize>(r0 * pixels + j0) << 2);
+    if (direct) {
+      if (paddedImage != image) { padImage(s, xi, bp); paddedImage = image; }
+      const strips = ncols / NR;
+      for (let st = 0; st < strips; st++) {
+        const j = j0 + st * NR;
+        store<i32>(bases + (<usize>st << 2), <i32>bp + (((j / s.wOut) * wp + j % s.wOut) << 2));
+      }
+      for (let kb = 0; kb < kBlocks; kb++) {
+        const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+        multiplyDirect(ap, M, K, r0, r1, pc, kc, bases, strips, offs + (<usize>pc << 2), c, pixels, kb > 0);
+      }
+      continue;
+    }
     for (let kb = 0; kb < kBlocks; kb++) {
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
       else packConvB(s, xi, pc, kc, j0, ncols, bp);
-      multiplyPacked(ap, M, K, r0, r1, pc, kc, bp, ncols, yi + (<usize>(r0 * pixels + j0) << 2), pixels, kb > 0);
+      multiplyPacked(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0);
     }
   }
 }

@@ -131,6 +131,53 @@ export function multiplyPacked(
   }
 }
 
+/**
+ * Like tile4x8 with full rows and columns, but B is read in place: row k of the B strip is the 8
+ * floats at bBase + offs[k] bytes (a convolution's input rows, see conv.ts).
+ * offs: kc i32 byte offsets; c: the tile in C, rows `ldc` bytes apart.
+ */
+function tile4x8Direct(kc: i32, a: usize, bBase: usize, offs: usize, c: usize, ldc: usize, add: bool, rows: i32): void {
+  let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
+  let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
+  for (let k = 0; k < kc; k++) {
+    const b = bBase + <usize>load<i32>(offs);
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    a += 16; offs += 4;
+  }
+  store8(c, c00, c01, add);
+  if (rows > 1) store8(c + ldc, c10, c11, add);
+  if (rows > 2) store8(c + 2 * ldc, c20, c21, add);
+  if (rows > 3) store8(c + 3 * ldc, c30, c31, add);
+}
+
+/**
+ * C[r0..r1, 0..8·strips] (+)= A[r0..r1, pc..pc+kc] · B, where column block s of B (8 columns)
+ * has row k at bases[s] + offs[k] bytes. ap: packed A (m × kTot); bases: `strips` i32 addresses;
+ * offs: the kc byte offsets of this k-block; c: the address of C[r0, 0], rows `ldc` floats apart.
+ */
+export function multiplyDirect(
+  ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
+  bases: usize, strips: i32, offs: usize, c: usize, ldc: i32, add: bool,
+): void {
+  const ldcBytes = <usize>ldc << 2;
+  for (let s = 0; s < strips; s++) {
+    const bBase = <usize>load<i32>(bases + (<usize>s << 2));
+    for (let r = r0; r < r1; r += MR) {
+      const a = ap + (<usize>(r * kTot + pc * MR) << 2);
+      const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
+      tile4x8Direct(kc, a, bBase, offs, ct, ldcBytes, add, min(MR, m - r));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Packing plain matrices.
 

@@ -91,6 +91,10 @@ const CONV_CASES: ConvCase[] = [
   [2, 4, 11, 10, 7, 3, 3, 2, 1, 1], // stride 2
   [1, 5, 12, 12, 6, 3, 3, 1, 2, 2], // dilation 2
   [2, 4, 13, 12, 3, 3, 3, 2, 2, 2], // dilation 2, stride 2
+  [2, 3, 16, 16, 5, 3, 3, 1, 2, 2], // dilation 2, whole 8-pixel output rows (direct mode)
+  [2, 8, 10, 10, 4, 3, 3, 1, 0, 1], // no padding, direct forward
+  [1, 2, 6, 6, 3, 1, 1, 1, 1, 1], // 1×1 with padding, direct forward
+  [2, 8, 8, 8, 13, 1, 1, 1, 0, 1], // 1×1 on 8-wide maps
   [2, 8, 9, 9, 13, 1, 1, 1, 0, 1], // 1×1
   [2, 8, 9, 9, 16, 1, 1, 2, 0, 1], // 1×1 stride 2 (projection shortcut)
   [1, 2, 5, 5, 3, 1, 1, 1, 1, 1], // padding larger than the kernel
