@@ -10,15 +10,16 @@
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
 //                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
 //                    one column block at a time, scattered back into dx (col2im)
-//   backward weight  dW[cOut, K] += dy[cOut, P] · colᵀ[P, K], summed over the images
-//                    (colᵀ again packed straight from x)
+//   backward weight  dWᵀ[K, cOut] += col[K, P] · dyᵀ[P, cOut], summed over the images: the
+//                    micro-kernel broadcasts col values read in place from a padded copy of the
+//                    image (four taps at a time), and only dy (K times smaller) is packed
 // Shapes come in a ConvShape block written by the host (src/kernels/wasm/index.ts).
 
 import {
   KC_MAX, NC_MAX, NR, blockCount, multiplyDirect, multiplyPacked, packA, packB, packedASize,
   panelCount, panelHeight, panelStart, roundUp8,
 } from './gemm';
-import { rangeStart, zero4 } from './util';
+import { madd, rangeStart, storeCols, zero4 } from './util';
 
 /** The fields of the contract's Conv2dShape, as i32s in this order (the host writes them). */
 @unmanaged export class ConvShape {
@@ -27,9 +28,6 @@ import { rangeStart, zero4 } from './util';
   sh: i32; sw: i32; ph: i32; pw: i32; dh: i32; dw: i32;
   hOut: i32; wOut: i32;
 }
-
-/** Columns of dW packed at once by the backward-weight kernel. */
-const BW_NC: i32 = 512;
 
 // ---------------------------------------------------------------------------------------------
 // Packing im2col blocks straight from the image.
@@ -107,32 +105,6 @@ function packConvB(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32
 }
 
 /**
- * x[iy, ix0 + t·sw] for t = 0..4, 0 outside the image, as four lanes.
- * plane: one channel [h, w].
- */
-function gather4(plane: usize, h: i32, w: i32, sw: i32, iy: i32, ix0: i32): v128 {
-  if (<u32>iy >= <u32>h) return zero4();
-  const row = plane + (<usize>(iy * w) << 2);
-  if (ix0 >= 0) {
-    if (sw == 1 && ix0 + 4 <= w) return v128.load(row + (<usize>ix0 << 2));
-    if (sw == 2 && ix0 + 8 <= w) {
-      const src = row + (<usize>ix0 << 2);
-      return v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6);
-    }
-  }
-  let v = zero4();
-  let ix = ix0;
-  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 0, load<f32>(row + (<usize>ix << 2)));
-  ix += sw;
-  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 1, load<f32>(row + (<usize>ix << 2)));
-  ix += sw;
-  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 2, load<f32>(row + (<usize>ix << 2)));
-  ix += sw;
-  if (<u32>ix < <u32>w) v = f32x4.replace_lane(v, 3, load<f32>(row + (<usize>ix << 2)));
-  return v;
-}
-
-/**
  * Stores the transpose of the 4×4 block whose rows are r0..r3: lane i of every row goes to
  * dst + i·32 bytes (dst is 4 consecutive packed-B rows, this strip's 4 columns at the start).
  */
@@ -145,61 +117,6 @@ function storeTransposed4(dst: usize, r0: v128, r1: v128, r2: v128, r3: v128): v
   v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
   v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
   v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
-}
-
-/** Where column j = (ci·kh + ky)·kw + kx of colᵀ reads: its plane, and its row and column offsets. */
-@unmanaged class Tap {
-  plane: usize; rowOff: i32; colOff: i32; valid: i32;
-}
-const TAP_BYTES: usize = 16;
-
-/**
- * Packs a block of the transposed im2col matrix of one image into strips of 8 columns:
- * B[p, j] = col[j, p] for rows p = oy·wOut + ox in [pc, pc+kc) and columns j = (ci·kh + ky)·kw + kx
- * in [j0, j0+ncols). x: one image [cIn, h, w]; dst: ceil(ncols/8) strips of kc × 8 floats;
- * taps: 8 Tap records of scratch. Four pixels of one output row are gathered per column as one
- * vector and transposed into place; pixels that straddle a row end go one at a time.
- */
-function packConvBT(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize, taps: usize): void {
-  const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
-  const strips = (ncols + NR - 1) / NR;
-  for (let st = 0; st < strips; st++) {
-    for (let t = 0; t < NR; t++) { // where each of the strip's 8 columns reads
-      const tap = changetype<Tap>(taps + <usize>t * TAP_BYTES);
-      const j = j0 + st * NR + t;
-      const ci = j / (kh * kw), ky = (j / kw) % kh, kx = j % kw;
-      tap.valid = j < j0 + ncols ? 1 : 0;
-      tap.plane = x + (<usize>(ci * s.h * s.w) << 2);
-      tap.rowOff = tap.valid ? ky * s.dh - s.ph : -1 << 30; // an invalid column reads zeros
-      tap.colOff = kx * s.dw - s.pw;
-    }
-    const t0 = changetype<Tap>(taps), t1 = changetype<Tap>(taps + 16), t2 = changetype<Tap>(taps + 32), t3 = changetype<Tap>(taps + 48);
-    const t4 = changetype<Tap>(taps + 64), t5 = changetype<Tap>(taps + 80), t6 = changetype<Tap>(taps + 96), t7 = changetype<Tap>(taps + 112);
-    let d = dst + (<usize>(st * kc * NR) << 2);
-    let oy = pc / wOut, ox = pc % wOut;
-    let p = 0;
-    while (p < kc) {
-      if (ox + 4 <= wOut && p + 4 <= kc) { // four pixels on one output row
-        const iy = oy * sh, ix = ox * sw;
-        storeTransposed4(d,
-          gather4(t0.plane, h, w, sw, iy + t0.rowOff, ix + t0.colOff), gather4(t1.plane, h, w, sw, iy + t1.rowOff, ix + t1.colOff),
-          gather4(t2.plane, h, w, sw, iy + t2.rowOff, ix + t2.colOff), gather4(t3.plane, h, w, sw, iy + t3.rowOff, ix + t3.colOff));
-        storeTransposed4(d + 16,
-          gather4(t4.plane, h, w, sw, iy + t4.rowOff, ix + t4.colOff), gather4(t5.plane, h, w, sw, iy + t5.rowOff, ix + t5.colOff),
-          gather4(t6.plane, h, w, sw, iy + t6.rowOff, ix + t6.colOff), gather4(t7.plane, h, w, sw, iy + t7.rowOff, ix + t7.colOff));
-        d += 128; p += 4; ox += 4;
-      } else { // one pixel
-        for (let t = 0; t < NR; t++) {
-          const tap = changetype<Tap>(taps + <usize>t * TAP_BYTES);
-          const iy = oy * sh + tap.rowOff, ix = ox * sw + tap.colOff;
-          const v: f32 = <u32>iy < <u32>h && <u32>ix < <u32>w ? load<f32>(tap.plane + (<usize>(iy * w + ix) << 2)) : 0;
-          store<f32>(d + (<usize>t << 2), v);
-        }
-        d += 32; p++; ox++;
-      }
-      if (ox == wOut) { ox = 0; oy++; }
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,11 +132,11 @@ function isDirect(s: ConvShape): bool {
   return s.sh == 1 && s.sw == 1 && s.wOut % NR == 0;
 }
 
-/** Rows and columns of the zero-padded image copy of direct mode. */
+/** Rows and columns of the zero-padded image copy read in direct mode: every row and column a tap reads. */
 // @ts-ignore: decorator
-@inline function paddedRows(s: ConvShape): i32 { return s.hOut + (s.kh - 1) * s.dh; }
+@inline function paddedRows(s: ConvShape): i32 { return (s.hOut - 1) * s.sh + (s.kh - 1) * s.dh + 1; }
 // @ts-ignore: decorator
-@inline function paddedCols(s: ConvShape): i32 { return s.wOut + (s.kw - 1) * s.dw; }
+@inline function paddedCols(s: ConvShape): i32 { return (s.wOut - 1) * s.sw + (s.kw - 1) * s.dw + 1; }
 
 /** Floats of per-thread scratch that conv2dForward needs. */
 export function conv2dForwardScratch(shape: usize): i32 {
@@ -459,38 +376,132 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
 // ---------------------------------------------------------------------------------------------
 // Backward weight.
 
+/** Output pixels per block of the backward-weight kernel (a packed dyᵀ strip is 8 KiB). */
+const BW_PIXELS: i32 = 256;
+
+/** Largest number of taps (rows of dWᵀ) one thread handles, a multiple of 4. */
+function weightTapsPerThread(K: i32, nt: i32): i32 {
+  const panels = (K + 3) >> 2;
+  return ((panels + nt - 1) / nt) << 2;
+}
+
 /** Floats of per-thread scratch that conv2dBackwardWeight needs. */
-export function conv2dBackwardWeightScratch(shape: usize): i32 {
+export function conv2dBackwardWeightScratch(shape: usize, nt: i32): i32 {
   const s = changetype<ConvShape>(shape);
-  return packedASize(s.cOut, KC_MAX) + KC_MAX * BW_NC + 32; // + 8 Tap records
+  const K = s.cIn * s.kh * s.kw, mPad = roundUp8(s.cOut);
+  return s.cIn * paddedRows(s) * paddedCols(s) + K + mPad * BW_PIXELS + weightTapsPerThread(K, nt) * mPad + 16;
+}
+
+/**
+ * Packs dyᵀ for `count` output pixels from p0 into strips of 8 channels: bt[s][p][t] = dy[8s + t, p0 + p]
+ * (0 for channels ≥ cOut). dy: one image [cOut, P]; bt: ceil(cOut/8) strips of count × 8 floats.
+ */
+function packDyT(dy: usize, cOut: i32, P: i32, p0: i32, count: i32, bt: usize): void {
+  const strips = (cOut + NR - 1) / NR;
+  for (let st = 0; st < strips; st++) {
+    const d = bt + (<usize>(st * count * NR) << 2);
+    for (let half = 0; half < 2; half++) {
+      const co = st * NR + half * 4;
+      const r0 = dy + (<usize>(co * P + p0) << 2), rowBytes = <usize>P << 2;
+      let p = 0;
+      for (; p + 4 <= count; p += 4) {
+        const o = <usize>p << 2;
+        storeTransposed4(d + (<usize>p << 5) + (<usize>half << 4),
+          co < cOut ? v128.load(r0 + o) : zero4(),
+          co + 1 < cOut ? v128.load(r0 + rowBytes + o) : zero4(),
+          co + 2 < cOut ? v128.load(r0 + 2 * rowBytes + o) : zero4(),
+          co + 3 < cOut ? v128.load(r0 + 3 * rowBytes + o) : zero4());
+      }
+      for (; p < count; p++) {
+        for (let t = 0; t < 4; t++) {
+          const v: f32 = co + t < cOut ? load<f32>(r0 + <usize>t * rowBytes + (<usize>p << 2)) : 0;
+          store<f32>(d + (<usize>p << 5) + (<usize>(half * 4 + t) << 2), v);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * C[0..4, 0..8] (+)= Σ over `count` output pixels from (oy, ox) of col[tap i, p] · bt[p, 0..8].
+ * t0..t3: the four taps' addresses in the padded image for output pixel (0, 0), so that tap i of
+ * pixel (oy, ox) is at t_i + oy·rowBytes + ox·colBytes; bt: packed dyᵀ strip (8 floats per pixel);
+ * c: the tile in dWᵀ, rows ldc bytes apart; writes rows < `rows`.
+ */
+function tileTaps4x8(
+  t0: usize, t1: usize, t2: usize, t3: usize, rowBytes: usize, colBytes: usize, wOut: i32,
+  oy: i32, ox: i32, count: i32, bt: usize, c: usize, ldc: usize, add: bool, rows: i32,
+): void {
+  let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
+  let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
+  let p = 0;
+  while (p < count) { // one output row at a time
+    const run = min(wOut - ox, count - p);
+    let o = <usize>oy * rowBytes + <usize>ox * colBytes;
+    for (let r = 0; r < run; r++) {
+      const b0 = v128.load(bt), b1 = v128.load(bt, 16);
+      let av = v128.load32_splat(t0 + o);
+      c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+      av = v128.load32_splat(t1 + o);
+      c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+      av = v128.load32_splat(t2 + o);
+      c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+      av = v128.load32_splat(t3 + o);
+      c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+      o += colBytes; bt += 32;
+    }
+    p += run; ox = 0; oy++;
+  }
+  storeCols(c, c00, c01, NR, add);
+  if (rows > 1) storeCols(c + ldc, c10, c11, NR, add);
+  if (rows > 2) storeCols(c + 2 * ldc, c20, c21, NR, add);
+  if (rows > 3) storeCols(c + 3 * ldc, c30, c31, NR, add);
 }
 
 /**
  * dw = Σ over images of dy · colᵀ. x: [n, cIn, h, w]; dy: [n, cOut, hOut, wOut];
- * dw: [cOut, K] (overwritten). Threads split the columns of dw (8-column strips), so that each
- * sums over the whole batch with no reduction between threads.
+ * dw: [cOut, K] (overwritten). Threads split the taps (rows of dWᵀ, 4 at a time), so that each
+ * sums over the whole batch with no reduction between threads; each keeps its rows of dWᵀ in
+ * scratch and writes them transposed into dw at the end.
  */
 export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
   const s = changetype<ConvShape>(shape);
-  const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
-  const strips = (K + NR - 1) / NR;
-  const c0 = rangeStart(strips, tid, nt) * NR, c1 = min(K, rangeStart(strips, tid + 1, nt) * NR);
-  if (c0 >= c1) return;
-  const ap = scratch + <usize>tid * <usize>scratchStride;
-  const bp = ap + (<usize>packedASize(M, KC_MAX) << 2);
-  const taps = bp + (<usize>(KC_MAX * BW_NC) << 2);
-  const kBlocks = blockCount(pixels, KC_MAX);
-  const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * pixels) << 2;
-  for (let jb = c0; jb < c1; jb += BW_NC) {
-    const ncols = min(BW_NC, c1 - jb);
-    for (let image = 0; image < s.n; image++) {
-      const xi = x + <usize>image * xImage, dyi = dy + <usize>image * dyImage;
-      for (let kb = 0; kb < kBlocks; kb++) {
-        const pc = rangeStart(pixels, kb, kBlocks), kc = rangeStart(pixels, kb + 1, kBlocks) - pc;
-        packA(dyi + (<usize>pc << 2), pixels, false, M, kc, ap, 0, 1);
-        packConvBT(s, xi, pc, kc, jb, ncols, bp, taps);
-        multiplyPacked(ap, M, kc, 0, M, 0, kc, bp, ncols, dw + (<usize>jb << 2), K, image > 0 || kb > 0);
+  const K = s.cIn * s.kh * s.kw, M = s.cOut, P = s.hOut * s.wOut, mPad = roundUp8(M);
+  const perThread = weightTapsPerThread(K, nt);
+  const k0 = min(K, tid * perThread), k1 = min(K, k0 + perThread);
+  if (k0 >= k1) return;
+  // scratch: padded image, tap offsets, packed dyᵀ block, this thread's rows of dWᵀ
+  const xp = scratch + <usize>tid * <usize>scratchStride;
+  const offs = xp + (<usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2);
+  const bt = offs + (<usize>K << 2);
+  const dwt = bt + (<usize>(mPad * BW_PIXELS) << 2);
+  tapOffsets(s, offs);
+  const rowBytes = <usize>(s.sh * paddedCols(s)) << 2, colBytes = <usize>s.sw << 2;
+  const ldc = <usize>mPad << 2, strips = mPad / NR;
+  const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;
+  for (let image = 0; image < s.n; image++) {
+    padImage(s, x + <usize>image * xImage, xp);
+    const dyi = dy + <usize>image * dyImage;
+    for (let p0 = 0; p0 < P; p0 += BW_PIXELS) {
+      const count = min(BW_PIXELS, P - p0);
+      packDyT(dyi, M, P, p0, count, bt);
+      const oy = p0 / s.wOut, ox = p0 % s.wOut;
+      const add = image > 0 || p0 > 0;
+      for (let k = k0; k < k1; k += 4) {
+        const tap0 = xp + <usize>load<i32>(offs + (<usize>k << 2));
+        const tap1 = k + 1 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 1) << 2)) : tap0;
+        const tap2 = k + 2 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 2) << 2)) : tap0;
+        const tap3 = k + 3 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 3) << 2)) : tap0;
+        const c = dwt + <usize>(k - k0) * ldc;
+        for (let st = 0; st < strips; st++) {
+          tileTaps4x8(tap0, tap1, tap2, tap3, rowBytes, colBytes, s.wOut, oy, ox, count,
+            bt + (<usize>(st * count * NR) << 2), c + (<usize>(st * NR) << 2), ldc, add, min(4, K - k));
+        }
       }
     }
+  }
+  for (let k = k0; k < k1; k++) { // dw[co, k] = dWᵀ[k, co]
+    const row = dwt + <usize>(k - k0) * ldc;
+    for (let co = 0; co < M; co++) store<f32>(dw + (<usize>(co * K + k) << 2), load<f32>(row + (<usize>co << 2)));
   }
 }

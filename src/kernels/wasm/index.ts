@@ -304,7 +304,7 @@ class WasmKernels implements WasmKernelSet {
     if (macs === 0) { this.mem.f32.fill(0, dw / 4, dw / 4 + p.cOut * K); return; }
     this.writeConvShape(SHAPE_B, p);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
-    const [scratch, stride] = this.scratch(this.k.conv2dBackwardWeightScratch(SHAPE_B), nt);
+    const [scratch, stride] = this.scratch(this.k.conv2dBackwardWeightScratch(SHAPE_B, nt), nt);
     this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
