@@ -8,8 +8,12 @@ import { forwardCommand } from './forward.js';
 import { importCommand } from './import.js';
 import { infoCommand, listCommand } from './info.js';
 import { predictCommand } from './predict.js';
+import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
+import { dataCommand } from './data.js';
+import { demoCommand } from './demo.js';
 
-const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand];
+const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,187 @@
+// Testing as the paper does it (Sec. 3.4, 4.2): top-1 and top-5 error of
+//   center      the single test view: the image itself (CIFAR, MNIST) or the 224 center crop of
+//               the image resized to shorter side 256 (image folders);
+//   10crop      the average softmax of ten views: four corners, center, and their mirrors
+//               (torchvision TenCrop's order). Image folders: 224 crops of the 256 image.
+//               Fixed-size images: h×w windows of the image padded by `pad` (4) on each side,
+//               i.e. the corners and center of the training crops (Sec. 4.2's augmentation);
+//   multiscale  fully-convolutional: the average softmax of the whole image resized to each
+//               shorter side in `sides` (the paper: 224, 256, 384, 480, 640). For fixed-size
+//               images the list is scaled by side/224 (32×32: 32, 37, 55, 69, 91), unless given.
+//
+// The mean image fits views of the training size; views of other sizes (multi-scale) subtract
+// its per-channel averages instead (data/transforms.ts `normalize`).
+
+import { noGrad } from '../autograd/tape.js';
+import type { Dataset, Sample } from '../data/dataset.js';
+import { MULTI_SCALE_SIDES, type Normalization, type TransformSpec, type View, applyTransform, multiScaleViews, normalize, padCropFlip, tenCrop } from '../data/transforms.js';
+import type { KernelSet } from '../kernels/contract.js';
+import type { ResNet } from '../models/resnet.js';
+import { endStep } from '../tensor/engine.js';
+import { Rng } from '../tensor/random.js';
+import { fromArray } from '../tensor/tensor.js';
+
+export type CropMode = 'center' | '10crop' | 'multiscale';
+export const CROP_MODES: CropMode[] = ['center', '10crop', 'multiscale'];
+
+export interface EvalOptions {
+  kernels: KernelSet;
+  norm: Normalization;
+  crop?: CropMode; // default 'center'
+  /** Images per forward pass (center); 10-crop passes batchSize/10 images of 10 views. Default 128. */
+  batchSize?: number;
+  /** Test view of variable-size images: shorter side and center crop (default 256, 224). */
+  resize?: number;
+  cropSize?: number;
+  /** 10-crop on fixed-size images: padding around the image (default 4, as in training). */
+  pad?: number;
+  /** Multi-scale shorter sides (default: the paper's, scaled for fixed-size images as said above). */
+  sides?: number[];
+  /** Only the first `limit` images (quick looks). */
+  limit?: number;
+  /** Called after every batch with the number of images done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalResult {
+  images: number;
+  crop: CropMode;
+  top1Error: number;
+  /** null with fewer than 5 classes (top-5 would be 0 or meaningless). */
+  top5Error: number | null;
+  /** Mean −log p(label) of the (averaged) softmax. */
+  loss: number;
+  /** Errors per class: [class] → fraction wrong among that class's images. */
+  perClassError: number[];
+  seconds: number;
+  /** Multi-scale sides used, for the record. */
+  sides?: number[];
+}
+
+/** The shorter sides of multi-scale testing for images of `side` pixels: the paper's list for 224 and above. */
+export function scaledSides(side: number | null, sides = MULTI_SCALE_SIDES): number[] {
+  if (side === null || side >= 224) return [...sides];
+  return sides.map((s) => Math.round((s * side) / 224));
+}
+
+/** The views of one sample under a crop mode, each [c, h, w]. */
+export function viewsOf(sample: Sample, mode: CropMode, o: EvalOptions, fixedSize: boolean): View[] {
+  const c = sample.image.length / (sample.height * sample.width);
+  if (mode === 'center') {
+    const spec: TransformSpec = fixedSize
+      ? { kind: 'plain', norm: o.norm }
+      : { kind: 'imagenetCenter', resize: o.resize ?? 256, crop: o.cropSize ?? 224, norm: o.norm };
+    return [applyTransform(spec, sample, new Rng(0))]; // deterministic views draw nothing
+  }
+  if (mode === '10crop') {
+    if (!fixedSize) {
+      const crop = o.cropSize ?? 224;
+      const all = tenCrop(sample, o.norm, o.resize ?? 256, crop); // [10, c, crop, crop]
+      const n = c * crop * crop;
+      return Array.from({ length: 10 }, (_, k) => ({ data: all.subarray(k * n, (k + 1) * n), channels: c, height: crop, width: crop }));
+    }
+    const pad = o.pad ?? 4;
+    const { height: h, width: w } = sample;
+    const corners = [[0, 0], [0, 2 * pad], [2 * pad, 0], [2 * pad, 2 * pad], [pad, pad]]; // (dy, dx): TL, TR, BL, BR, C
+    const views: View[] = [];
+    for (const flip of [false, true]) {
+      for (const [dy, dx] of corners) {
+        const v = padCropFlip(sample.image, c, h, w, pad, dy, dx, flip);
+        normalize(v, o.norm);
+        views.push(v);
+      }
+    }
+    return views;
+  }
+  const side = fixedSize ? Math.min(sample.height, sample.width) : null;
+  return multiScaleViews(sample, o.norm, o.sides ?? scaledSides(side));
+}
+
+/** Top-1/top-5 error of `net` (put in eval mode here) on `dataset`. */
+export async function evaluate(net: ResNet, dataset: Dataset, options: EvalOptions): Promise<EvalResult> {
+  const started = performance.now();
+  const mode = options.crop ?? 'center';
+  const k = options.kernels;
+  const fixedSize = dataset.height !== null && dataset.width !== null;
+  const total = Math.min(dataset.size, options.limit ?? dataset.size);
+  const classes = net.options.classes;
+  const batch = options.batchSize ?? 128;
+  // Samples per chunk: views of one chunk of the same size go through the network together.
+  const chunk = mode === 'center' ? batch : mode === '10crop' ? Math.max(1, Math.floor(batch / 10)) : fixedSize ? Math.max(1, Math.floor(batch / 5)) : 1;
+  const wasTraining = net.training;
+  net.eval();
+  let wrong1 = 0;
+  let wrong5 = 0;
+  let lossSum = 0;
+  const classCount = new Array<number>(classes).fill(0);
+  const classWrong = new Array<number>(classes).fill(0);
+  try {
+    for (let start = 0; start < total; start += chunk) {
+      const end = Math.min(total, start + chunk);
+      const samples: Sample[] = [];
+      for (let i = start; i < end; i++) samples.push(await dataset.get(i));
+      const probs = new Float64Array(samples.length * classes); // [samples, classes], summed softmax
+      const counts = new Int32Array(samples.length);
+      // Group views by size: key "c×h×w" → (sample index, view)
+      const groups = new Map<string, { owner: number; view: View }[]>();
+      samples.forEach((s, i) => {
+        for (const view of viewsOf(s, mode, options, fixedSize)) {
+          const key = `${view.channels}x${view.height}x${view.width}`;
+          let g = groups.get(key);
+          if (!g) groups.set(key, (g = []));
+          g.push({ owner: i, view });
+        }
+      });
+      for (const g of groups.values()) {
+        const { channels: c, height: h, width: w } = g[0].view;
+        const n = c * h * w;
+        const x = new Float32Array(g.length * n); // [views, c, h, w]
+        g.forEach((e, j) => x.set(e.view.data, j * n));
+        const logits = noGrad(() => net.forward(fromArray(x, [g.length, c, h, w], { kernels: k })).toArray());
+        endStep(k);
+        g.forEach((e, j) => {
+          addSoftmax(logits, j * classes, classes, probs, e.owner * classes);
+          counts[e.owner]++;
+        });
+      }
+      samples.forEach((s, i) => {
+        const p = probs.subarray(i * classes, (i + 1) * classes);
+        const label = s.label;
+        const target = p[label] / counts[i];
+        lossSum += -Math.log(Math.max(target, 1e-30));
+        let above = 0; // classes scored higher than the label (ties count against it)
+        for (let j = 0; j < classes; j++) if (j !== label && p[j] >= p[label]) above++;
+        if (!Number.isFinite(p[label])) above = classes; // NaN scores are wrong, not right by default
+        classCount[label]++;
+        if (above >= 1) {
+          wrong1++;
+          classWrong[label]++;
+        }
+        if (above >= 5) wrong5++;
+      });
+      options.onProgress?.(end, total);
+    }
+  } finally {
+    net.train(wasTraining);
+  }
+  const result: EvalResult = {
+    images: total,
+    crop: mode,
+    top1Error: wrong1 / total,
+    top5Error: classes >= 5 ? wrong5 / total : null,
+    loss: lossSum / total,
+    perClassError: classCount.map((n, c) => (n === 0 ? 0 : classWrong[c] / n)),
+    seconds: (performance.now() - started) / 1000,
+  };
+  if (mode === 'multiscale') result.sides = options.sides ?? scaledSides(fixedSize ? Math.min(dataset.height!, dataset.width!) : null);
+  return result;
+}
+
+/** Adds softmax(logits[offset .. offset+classes]) into out[at ..]. */
+function addSoftmax(logits: ArrayLike<number>, offset: number, classes: number, out: Float64Array, at: number): void {
+  let max = -Infinity;
+  for (let j = 0; j < classes; j++) max = Math.max(max, logits[offset + j]);
+  let sum = 0;
+  for (let j = 0; j < classes; j++) sum += Math.exp(logits[offset + j] - max);
+  for (let j = 0; j < classes; j++) out[at + j] += Math.exp(logits[offset + j] - max) / sum;
+}

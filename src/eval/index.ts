@@ -1,0 +1,3 @@
+// Testing: top-1/top-5 error with 1-crop, 10-crop and multi-scale views; what trained weights carry.
+export { CROP_MODES, type CropMode, type EvalOptions, type EvalResult, evaluate, scaledSides, viewsOf } from './evaluate.js';
+export { type DataInfo, type StoredNormalization, type TrainedMetadata, decodeNormalization, encodeMeanImage, readTrainedMetadata } from './metadata.js';

@@ -1,0 +1,92 @@
+// What trained weights carry so that `eval` and `predict` need no flags: the normalization the
+// network was trained with (the paper's per-pixel mean image, stored exactly), the dataset it
+// came from with its classes and input size, the test view, and the measured errors.
+//
+// Safetensors metadata holds only strings; the mean image goes in as base64 of its float32
+// little-endian bytes (a tensor would be an unexpected key for the strict state-dict loader).
+
+import type { Normalization } from '../data/transforms.js';
+
+export const NORMALIZATION_KEY = 'normalization';
+export const DATA_KEY = 'data';
+export const METRICS_KEY = 'metrics';
+
+/** A normalization with its mean image as base64 (JSON-safe). */
+export type StoredNormalization =
+  | { kind: 'none' }
+  | { kind: 'meanImage'; shape: number[]; /* [c, h, w], [0, 1] units */ base64: string }
+  | { kind: 'channel'; mean: number[]; std: number[] };
+
+export interface DataInfo {
+  /** The dataset name given to `train` (cifar10, fashion-mnist, folder:PATH, …). */
+  name: string;
+  /** Where it was read from, absolute. */
+  dir: string;
+  classes: string[];
+  channels: number;
+  /** Training image size; null for image folders (sizes vary). */
+  height: number | null;
+  width: number | null;
+  /** Test view of variable-size images: shorter side, then center crop. */
+  testResize: number | null;
+  testCrop: number | null;
+  /** The hold-out used for validation, so that `eval --split val` finds the same images. */
+  validation: { fraction: number } | { count: number };
+}
+
+export function encodeNormalization(n: Normalization): StoredNormalization {
+  if (n.kind !== 'meanImage') return structuredClone(n);
+  throw new Error('encodeNormalization: a mean image needs its shape; use encodeMeanImage');
+}
+
+export function encodeMeanImage(mean: Float32Array, shape: number[]): StoredNormalization {
+  const bytes = new Uint8Array(mean.length * 4);
+  const view = new DataView(bytes.buffer);
+  mean.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  return { kind: 'meanImage', shape: [...shape], base64: Buffer.from(bytes).toString('base64') };
+}
+
+export function decodeNormalization(s: StoredNormalization, source = 'weights'): Normalization {
+  if (s.kind === 'none') return { kind: 'none' };
+  if (s.kind === 'channel') return { kind: 'channel', mean: [...s.mean], std: [...s.std] };
+  if (s.kind !== 'meanImage') throw new Error(`${source}: unknown normalization '${(s as { kind: string }).kind}'`);
+  const bytes = Buffer.from(s.base64, 'base64');
+  const count = s.shape.reduce((a, b) => a * b, 1);
+  if (bytes.length !== 4 * count) throw new Error(`${source}: mean image has ${bytes.length / 4} values, shape [${s.shape.join(', ')}] needs ${count}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { kind: 'meanImage', mean: Float32Array.from({ length: count }, (_, i) => view.getFloat32(4 * i, true)) };
+}
+
+export interface TrainedMetadata {
+  normalization: Normalization | null;
+  data: DataInfo | null;
+  metrics: Record<string, unknown> | null;
+}
+
+/** The training information in a weights file's metadata (null parts where it has none). */
+export function readTrainedMetadata(metadata: Record<string, string>, source = 'weights'): TrainedMetadata {
+  const parse = <T>(key: string): T | null => {
+    if (metadata[key] === undefined) return null;
+    try {
+      return JSON.parse(metadata[key]) as T;
+    } catch {
+      throw new Error(`${source}: metadata '${key}' is not valid JSON`);
+    }
+  };
+  const stored = parse<StoredNormalization>(NORMALIZATION_KEY);
+  return {
+    normalization: stored ? decodeNormalization(stored, source) : null,
+    data: parse<DataInfo>(DATA_KEY),
+    metrics: parse<Record<string, unknown>>(METRICS_KEY),
+  };
+}
+
+/** Per-channel averages of a mean image [c, h, w]: the closest per-channel normalization. */
+export function channelMeans(mean: Float32Array, channels: number): number[] {
+  const hw = mean.length / channels;
+  return Array.from({ length: channels }, (_, c) => {
+    let s = 0;
+    for (let p = c * hw; p < (c + 1) * hw; p++) s += mean[p];
+    return s / hw;
+  });
+}

@@ -1,0 +1,367 @@
+// The training loop as a library function: `train(config)` runs a recipe on a dataset and leaves
+// in `outDir`:
+//   log.jsonl                 one JSON record per logged step, per epoch, per validation, at start and end
+//   checkpoint.safetensors    written atomically every `checkpointEvery` iterations and at the end;
+//                             `resume: true` continues from it, bit for bit as an uninterrupted run
+//   model.safetensors         the final weights, with the net, its options and preprocessing
+//                             (mean image, dataset, test view) and the test error in the metadata
+//
+// A step: batch → forward → loss (checked: a NaN/Inf loss stops the run with TrainingDiverged and
+// keeps the last good checkpoint) → backward → SGD step at the schedule's lr (ends the step: its
+// tensors are released, so the loss and logits are read before) → schedule.afterStep.
+// An abort signal (the CLI's Ctrl-C) or `stopAfter` steps end the run early with a checkpoint.
+
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Dataset } from '../data/dataset.js';
+import { Loader } from '../data/loader.js';
+import type { Normalization } from '../data/transforms.js';
+import { type EvalResult, evaluate } from '../eval/evaluate.js';
+import { type DataInfo, DATA_KEY, METRICS_KEY, NORMALIZATION_KEY, type StoredNormalization, channelMeans, decodeNormalization, encodeMeanImage } from '../eval/metadata.js';
+import type { KernelSet } from '../kernels/contract.js';
+import { type NetName, isNetName } from '../models/registry.js';
+import { type NetOptions, type ResNet, createNet } from '../models/resnet.js';
+import { saveWeights } from '../models/weights.js';
+import { crossEntropy } from '../ops/index.js';
+import { Schedule } from '../optim/schedule.js';
+import { SGD } from '../optim/sgd.js';
+import { endStep } from '../tensor/engine.js';
+import { fromArray } from '../tensor/tensor.js';
+import { type Checkpoint, type ProgressState, momentumFor, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { type DataSplits, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
+import { JsonlLog, Progress, type ProgressMode } from './progress.js';
+import { type Recipe, describeRecipe, scheduleSpec, totalIterations } from './recipe.js';
+
+export interface TrainConfig {
+  net: NetName;
+  /** Network options; inChannels and classes default to the dataset's. */
+  netOptions?: Partial<NetOptions>;
+  /** A dataset name (cifar10, fashion-mnist, fashion-mnist-sample, mnist, folder:PATH) or datasets at hand. */
+  data: string | DataSplits;
+  dataDir?: string;
+  recipe: Recipe;
+  outDir: string;
+  kernels: KernelSet;
+  /** Seed of the initialization, the shuffling and the augmentation. Default 0. */
+  seed?: number;
+  /** Continue the run in outDir from its checkpoint (net, recipe, data and seed come from it). */
+  resume?: boolean;
+  /** Start afresh in an outDir that holds a run (its checkpoint, log and model are removed). */
+  overwrite?: boolean;
+  /** A step record every this many iterations. Default min(50, iterations per epoch). */
+  logEvery?: number;
+  /** A checkpoint every this many iterations. Default once per epoch. */
+  checkpointEvery?: number;
+  progress?: ProgressMode | 'auto';
+  /** Aborting ends the run after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  /** End the run (with a checkpoint) after this many steps of this call. */
+  stopAfter?: number;
+  /** Evaluate the final weights on the test set. Default true. */
+  test?: boolean;
+  /** Prepare batches in a worker thread (default: when possible). */
+  worker?: boolean;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'interrupted' | 'stopped';
+  iteration: number;
+  total: number;
+  outDir: string;
+  logPath: string;
+  checkpointPath: string;
+  /** Written when the run completed. */
+  modelPath: string | null;
+  test: EvalResult | null;
+  lastVal: ProgressState['lastVal'];
+  /** Mean loss and error of the last finished epoch (or of the steps since, if none finished). */
+  trainLoss: number | null;
+  trainError: number | null;
+  /** Seconds of training of the whole run (resumed sessions included), and this session's training speed. */
+  seconds: number;
+  imagesPerSecond: number;
+  net: ResNet;
+}
+
+/** The loss became NaN or infinite: the run stopped, its last good checkpoint is kept. */
+export class TrainingDiverged extends Error {
+  constructor(message: string, readonly iteration: number, readonly loss: number, readonly checkpoint: string | null) {
+    super(message);
+    this.name = 'TrainingDiverged';
+  }
+}
+
+const emptyAcc = () => ({ loss: 0, wrong: 0, images: 0, steps: 0 });
+
+export async function train(config: TrainConfig): Promise<TrainResult> {
+  const out = resolve(config.outDir);
+  mkdirSync(out, { recursive: true });
+  const paths = { checkpoint: join(out, 'checkpoint.safetensors'), model: join(out, 'model.safetensors'), log: join(out, 'log.jsonl') };
+  const k = config.kernels;
+
+  // ---------------------------------------------------------------- what to run
+  let ckpt: Checkpoint | null = null;
+  if (config.resume) {
+    if (!existsSync(paths.checkpoint)) throw new Error(`nothing to resume: ${paths.checkpoint} does not exist`);
+    ckpt = readCheckpoint(paths.checkpoint);
+  } else if (existsSync(paths.checkpoint) || existsSync(paths.log)) {
+    if (!config.overwrite) throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
+    for (const p of Object.values(paths)) rmSync(p, { force: true });
+  }
+  const recipe = ckpt ? ckpt.recipe : config.recipe;
+  const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
+  const splits = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
+  const { train: trainSet, val } = holdOut(splits, recipe.validation);
+  const netName = ckpt ? ckpt.net : config.net;
+  if (!isNetName(netName)) throw new Error(`unknown network '${netName}'`);
+  const options: Partial<NetOptions> = ckpt
+    ? ckpt.options
+    : { inChannels: trainSet.channels, classes: trainSet.classes.length, ...config.netOptions };
+  const net = createNet(netName, { ...options, kernels: k, seed, skipInit: ckpt !== null });
+  if (net.options.inChannels !== trainSet.channels) {
+    throw new Error(`${netName} takes ${net.options.inChannels} input channels, ${splits.name} has ${trainSet.channels}`);
+  }
+  if (net.options.classes < trainSet.classes.length) {
+    throw new Error(`${netName} has ${net.options.classes} outputs, ${splits.name} has ${trainSet.classes.length} classes`);
+  }
+  const stored: StoredNormalization = ckpt
+    ? ckpt.normalization
+    : recipe.normalization === 'meanImage'
+      ? await storedMeanImage(trainSet, recipe)
+      : { kind: 'none' };
+  const norm = decodeNormalization(stored, paths.checkpoint);
+  const dataInfo: DataInfo = ckpt ? ckpt.data : {
+    name: splits.name, dir: splits.dir, classes: trainSet.classes, channels: trainSet.channels, height: trainSet.height,
+    width: trainSet.width, testResize: trainSet.height === null ? (recipe.testResize ?? 256) : null,
+    testCrop: trainSet.height === null ? (recipe.testCrop ?? 224) : null, validation: recipe.validation,
+  };
+
+  const loader = new Loader({
+    dataset: trainSet, transform: trainTransform(recipe, norm, trainSet), batchSize: recipe.batchSize, seed,
+    dropLast: true, start: ckpt?.loader, worker: config.worker,
+  });
+  const total = ckpt ? ckpt.total : totalIterations(recipe, loader.batchesPerEpoch);
+  const schedule = new Schedule(scheduleSpec(recipe, total));
+  const opt = new SGD(net.parameters(), { lr: schedule.lr, momentum: recipe.momentum, weightDecay: recipe.weightDecay, nesterov: recipe.nesterov });
+  if (ckpt) {
+    schedule.loadState(ckpt.schedule);
+    net.loadStateDict(ckpt.model);
+    opt.loadStateArrays(momentumFor(ckpt, net.parameters().length));
+  }
+  net.train();
+
+  let iteration = ckpt?.iteration ?? 0;
+  const state: ProgressState = ckpt ? structuredClone(ckpt.progress) : { elapsed: 0, epoch: emptyAcc(), window: emptyAcc(), lastVal: null };
+  const logEvery = config.logEvery ?? Math.min(50, loader.batchesPerEpoch);
+  const checkpointEvery = config.checkpointEvery ?? loader.batchesPerEpoch;
+  const log = new JsonlLog(paths.log);
+  if (ckpt) log.truncateAfter(iteration);
+  const progress = config.progress === undefined || config.progress === 'auto' ? Progress.auto() : new Progress(config.progress);
+  const classes = net.options.classes;
+  const evalOptions = { kernels: k, norm, batchSize: recipe.batchSize, resize: dataInfo.testResize ?? undefined, cropSize: dataInfo.testCrop ?? undefined };
+
+  log.write({
+    type: ckpt ? 'resume' : 'start', iteration, date: new Date().toISOString(), net: netName, options: net.options, recipe,
+    total, data: { name: splits.name, dir: splits.dir, train: trainSet.size, val: val?.size ?? 0, test: splits.test?.size ?? 0 },
+    seed, backend: k.name, batchesPerEpoch: loader.batchesPerEpoch,
+  });
+  progress.message(`${ckpt ? 'resuming' : 'training'} ${netName} on ${splits.name} (${trainSet.size} train, ${val?.size ?? 0} val, ` +
+    `${splits.test?.size ?? 0} test images) in ${out}${ckpt ? ` from iteration ${iteration}` : ''}\n${describeRecipe(recipe, total)}`);
+
+  // ---------------------------------------------------------------- helpers
+  const sessionStart = performance.now();
+  const elapsedBefore = state.elapsed;
+  const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
+  let sessionImages = 0;
+  let lastCheckpoint: number | null = ckpt ? iteration : null;
+  let windowStart = performance.now();
+  let recent = { t: performance.now(), iteration, images: 0 }; // for images/s and ETA
+
+  const saveCheckpoint = () => {
+    state.elapsed = elapsed();
+    const arrays = net.stateDictArrays();
+    for (const [key, t] of arrays) {
+      if (!t.data.every(Number.isFinite)) {
+        throw diverged(`weights '${key}' are no longer finite at iteration ${iteration}`, NaN);
+      }
+    }
+    writeCheckpoint(paths.checkpoint, net, opt, {
+      net: netName, options: net.options, recipe, data: dataInfo, seed, iteration, total, schedule: schedule.state(),
+      loader: loader.position, progress: state, normalization: stored,
+    });
+    lastCheckpoint = iteration;
+  };
+  const diverged = (what: string, loss: number) => {
+    const kept = lastCheckpoint === null ? 'no checkpoint had been written yet' : `the last good checkpoint (iteration ${lastCheckpoint}) is kept in ${paths.checkpoint}`;
+    log.write({ type: 'diverged', iteration, loss: String(loss), lr: opt.lr, time: elapsed() });
+    return new TrainingDiverged(`training diverged: ${what} (lr ${opt.lr}); ${kept}. Lower --lr, or try --warmup.`, iteration, loss, lastCheckpoint === null ? null : paths.checkpoint);
+  };
+  const runValidation = async () => {
+    if (!val) return null;
+    const r = await evaluate(net, val, evalOptions);
+    state.lastVal = { iteration, top1Error: r.top1Error, top5Error: r.top5Error, loss: r.loss };
+    const before = schedule.lr;
+    if (schedule.afterEval(r.top1Error)) {
+      log.write({ type: 'lr', iteration, lr: schedule.lr, previous: before, reason: 'plateau' });
+      progress.message(`validation error stopped improving: lr ${before} → ${schedule.lr}`);
+    }
+    return r;
+  };
+
+  // ---------------------------------------------------------------- the loop
+  let status: TrainResult['status'] = 'completed';
+  let sessionSteps = 0;
+  try {
+    while (iteration < total) {
+      if (config.signal?.aborted) { status = 'interrupted'; break; }
+      if (config.stopAfter !== undefined && sessionSteps >= config.stopAfter) { status = 'stopped'; break; }
+      const batch = await loader.next();
+      const lr = schedule.lr;
+      opt.lr = lr;
+      const logits = net.forward(fromArray(batch.x, [batch.n, batch.channels, batch.height, batch.width], { kernels: k }));
+      const loss = crossEntropy(logits, batch.labels);
+      const lossValue = loss.item();
+      if (!Number.isFinite(lossValue)) {
+        endStep(k);
+        throw diverged(`the loss is ${lossValue} at iteration ${iteration + 1}`, lossValue);
+      }
+      const wrong = countWrong(logits.toArray(), batch.labels, classes);
+      loss.backward();
+      opt.step(); // ends the step: logits, loss and gradients are released
+      iteration++;
+      sessionSteps++;
+      sessionImages += batch.n;
+      const warming = schedule.warmingUp;
+      schedule.afterStep(wrong / batch.n);
+      if (warming && !schedule.warmingUp) {
+        log.write({ type: 'lr', iteration, lr: schedule.lr, previous: lr, reason: 'warm-up ended' });
+        progress.message(`training error below ${recipe.warmup!.untilTrainError * 100}% at iteration ${iteration}: warm-up over, lr ${schedule.lr}`);
+      } else if (schedule.lr !== lr && recipe.schedule.kind === 'multistep') {
+        log.write({ type: 'lr', iteration, lr: schedule.lr, previous: lr, reason: 'milestone' });
+      }
+      for (const acc of [state.epoch, state.window]) {
+        acc.loss += lossValue * batch.n;
+        acc.wrong += wrong;
+        acc.images += batch.n;
+        acc.steps++;
+      }
+      const now = performance.now();
+      const rate = (sessionImages > 0 && now > recent.t) ? (sessionImages - recent.images) / ((now - recent.t) / 1000) : 0;
+      const itRate = (iteration - recent.iteration) / Math.max(1e-9, (now - recent.t) / 1000);
+      if (now - recent.t > 20000) recent = { t: now, iteration, images: sessionImages };
+      const logged = iteration % logEvery === 0 || iteration === total;
+      if (logged) {
+        const w = state.window;
+        const seconds = (now - windowStart) / 1000;
+        log.write({
+          type: 'step', iteration, epoch: batch.epoch + 1, loss: w.loss / w.images, error: w.wrong / w.images, lr,
+          time: elapsed(), imagesPerSecond: seconds > 0 ? w.images / seconds : null,
+        });
+        progress.update({
+          iteration, total, epoch: batch.epoch + 1, loss: w.loss / w.images, error: w.wrong / w.images, lr,
+          imagesPerSecond: rate, etaSeconds: (total - iteration) / itRate,
+        }, true);
+        state.window = emptyAcc();
+        windowStart = now;
+      } else if (progress.mode === 'bar') {
+        progress.update({
+          iteration, total, epoch: batch.epoch + 1, loss: lossValue, error: wrong / batch.n, lr, imagesPerSecond: rate,
+          etaSeconds: (total - iteration) / itRate,
+        }, false);
+      }
+      const epochEnded = loader.position.batchIndex === 0;
+      const evalDue = recipe.evalEvery !== null ? iteration % recipe.evalEvery === 0 : epochEnded;
+      const v = evalDue ? await runValidation() : null;
+      if (v && !epochEnded) {
+        log.write({ type: 'eval', iteration, valLoss: v.loss, valError: v.top1Error, valTop5Error: v.top5Error, lr: schedule.lr, time: elapsed() });
+      }
+      if (epochEnded) {
+        const e = state.epoch;
+        const record = {
+          type: 'epoch', iteration, epoch: batch.epoch + 1, trainLoss: e.loss / e.images, trainError: e.wrong / e.images,
+          valLoss: v?.loss ?? null, valError: v?.top1Error ?? null, valTop5Error: v?.top5Error ?? null, lr: schedule.lr,
+          time: elapsed(), imagesPerSecond: sessionImages / ((now - sessionStart) / 1000),
+        };
+        log.write(record);
+        progress.message(`epoch ${record.epoch}: train loss ${record.trainLoss.toFixed(4)}, train error ${pct(record.trainError)}` +
+          (v ? `, val error ${pct(v.top1Error)}` : '') + `, lr ${schedule.lr}, ${record.imagesPerSecond.toFixed(1)} img/s`);
+        state.lastEpoch = { loss: record.trainLoss, error: record.trainError };
+        state.epoch = emptyAcc();
+      }
+      if (iteration % checkpointEvery === 0 && iteration < total) saveCheckpoint();
+    }
+    if (status !== 'completed') {
+      saveCheckpoint();
+      log.write({ type: status, iteration, time: elapsed() });
+      progress.message(`${status === 'interrupted' ? 'interrupted' : 'stopped'} at iteration ${iteration}/${total}; ` +
+        `checkpoint saved: resume with \`resnet train --resume ${out}\``);
+    }
+  } finally {
+    progress.finish();
+    await loader.close();
+  }
+
+  // ---------------------------------------------------------------- the end
+  let test: EvalResult | null = null;
+  let modelPath: string | null = null;
+  if (status === 'completed') {
+    saveCheckpoint();
+    if (config.test !== false && splits.test) {
+      progress.message(`testing on ${splits.test.size} images …`);
+      test = await evaluate(net, splits.test, evalOptions);
+    }
+    const metrics = {
+      iteration, seconds: elapsed(), test: test && { images: test.images, crop: test.crop, top1Error: test.top1Error, top5Error: test.top5Error, loss: test.loss },
+      val: state.lastVal,
+    };
+    saveWeights(paths.model, net, {
+      recipe: JSON.stringify(recipe), seed: String(seed), [NORMALIZATION_KEY]: JSON.stringify(stored), [DATA_KEY]: JSON.stringify(dataInfo),
+      [METRICS_KEY]: JSON.stringify(metrics), ...predictPreprocess(norm, dataInfo),
+    });
+    modelPath = paths.model;
+    log.write({
+      type: 'end', iteration, time: elapsed(), testError: test?.top1Error ?? null, testTop5Error: test?.top5Error ?? null,
+      testLoss: test?.loss ?? null, valError: state.lastVal?.top1Error ?? null,
+    });
+  }
+  const lastEpoch = state.lastEpoch ?? (state.epoch.images > 0 ? { loss: state.epoch.loss / state.epoch.images, error: state.epoch.wrong / state.epoch.images } : null);
+  return {
+    status, iteration, total, outDir: out, logPath: paths.log, checkpointPath: paths.checkpoint, modelPath, test, lastVal: state.lastVal,
+    trainLoss: lastEpoch?.loss ?? null, trainError: lastEpoch?.error ?? null, seconds: elapsed(),
+    imagesPerSecond: sessionImages / Math.max(1e-9, (performance.now() - sessionStart) / 1000), net,
+  };
+}
+
+async function storedMeanImage(trainSet: Dataset, recipe: Recipe): Promise<StoredNormalization> {
+  const m = await meanImage(trainSet, recipe.testResize ?? 256, trainCrop(recipe));
+  return encodeMeanImage(m.mean, m.shape);
+}
+
+/**
+ * The `preprocess` entry that `predict` reads (data/preprocess.ts: shorter side, center crop,
+ * per-channel mean/std, RGB only): the per-channel averages of the mean image, std 1. Exact
+ * preprocessing is in the `normalization` entry; this is the closest the photo path can take.
+ */
+function predictPreprocess(norm: Normalization, d: DataInfo): Record<string, string> {
+  if (d.channels !== 3) return {};
+  const side = d.height === null ? d.testCrop! : d.height;
+  if (d.height !== null && d.height !== d.width) return {};
+  const mean = norm.kind === 'meanImage' ? channelMeans(norm.mean, 3) : norm.kind === 'channel' ? norm.mean : [0, 0, 0];
+  const std = norm.kind === 'channel' ? norm.std : [1, 1, 1];
+  return { preprocess: JSON.stringify({ resize: d.height === null ? d.testResize! : side, crop: side, mean, std }) };
+}
+
+/** Rows of logits [n, classes] whose largest entry is not the label. */
+export function countWrong(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
+  let wrong = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (logits[i * classes + j] > logits[i * classes + best]) best = j;
+    if (best !== labels[i]) wrong++;
+  }
+  return wrong;
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}

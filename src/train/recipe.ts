@@ -1,0 +1,174 @@
+// The paper's two training recipes as data, and how flags override them.
+//
+//   cifar-paper (Sec. 4.2): batch 128, SGD lr 0.1, momentum 0.9, weight decay 1e-4, lr ÷10 at
+//     32k and 48k iterations, stop at 64k; 45k/5k train/validation split; pad 4 + random crop +
+//     horizontal flip; per-pixel mean subtraction; ResNet-110 adds a warm-up (--warmup).
+//   imagenet-paper (Sec. 3.4): batch 256, lr 0.1 ÷10 when the validation error plateaus, up to
+//     60×10^4 iterations, weight decay 1e-4, momentum 0.9; shorter side random in [256, 480],
+//     random 224 crop, flip, per-pixel mean, PCA lighting.
+//
+// A recipe's length is given either in iterations or in epochs. Milestones are kept as fractions
+// of the preset's length (32k/64k = 0.5, 48k/64k = 0.75), so a shorter run (`--epochs 6`) divides
+// lr at the same fractions of its own length; explicit `--milestones` are iterations, as given.
+
+import { type ScheduleSpec, type WarmupSpec } from '../optim/schedule.js';
+
+export type Augmentation =
+  | { kind: 'none' }
+  | { kind: 'padCropFlip'; pad: number; flip: boolean }
+  | { kind: 'scale'; minSize: number; maxSize: number; crop: number; flip: boolean; lightingStd: number };
+
+export type NormalizationKind = 'meanImage' | 'none';
+
+export interface Recipe {
+  name: string;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  /** Length of the run: exactly one of iterations and epochs is set. */
+  iterations: number | null;
+  epochs: number | null;
+  schedule:
+    | { kind: 'multistep'; milestones: { fractions: number[] } | { iterations: number[] }; gamma: number }
+    | { kind: 'plateau'; patience: number; gamma: number; threshold: number };
+  warmup: WarmupSpec | null;
+  augmentation: Augmentation;
+  normalization: NormalizationKind;
+  /** Part of the training set held out for validation: a fraction of it (0.1 = CIFAR's 5k of 50k) or a count. */
+  validation: { fraction: number } | { count: number };
+  /** Validate every this many iterations; null: at the end of every epoch. */
+  evalEvery: number | null;
+  /** Side of the test view of variable-size images (ImageNet: 256 then center 224 crop). */
+  testResize: number | null;
+  testCrop: number | null;
+}
+
+export const CIFAR_PAPER: Recipe = {
+  name: 'cifar-paper',
+  batchSize: 128,
+  lr: 0.1,
+  momentum: 0.9,
+  weightDecay: 1e-4,
+  nesterov: false,
+  iterations: 64000,
+  epochs: null,
+  schedule: { kind: 'multistep', milestones: { fractions: [32000 / 64000, 48000 / 64000] }, gamma: 0.1 },
+  warmup: null,
+  augmentation: { kind: 'padCropFlip', pad: 4, flip: true },
+  normalization: 'meanImage',
+  validation: { fraction: 0.1 },
+  evalEvery: null,
+  testResize: null,
+  testCrop: null,
+};
+
+export const IMAGENET_PAPER: Recipe = {
+  name: 'imagenet-paper',
+  batchSize: 256,
+  lr: 0.1,
+  momentum: 0.9,
+  weightDecay: 1e-4,
+  nesterov: false,
+  iterations: 600000,
+  epochs: null,
+  // The paper does not give the patience; 2 validations (one per epoch) without improvement.
+  schedule: { kind: 'plateau', patience: 2, gamma: 0.1, threshold: 0 },
+  warmup: null,
+  augmentation: { kind: 'scale', minSize: 256, maxSize: 480, crop: 224, flip: true, lightingStd: 0.1 },
+  normalization: 'meanImage',
+  validation: { count: 50000 },
+  evalEvery: null,
+  testResize: 256,
+  testCrop: 224,
+};
+
+export const RECIPES: Record<string, Recipe> = { 'cifar-paper': CIFAR_PAPER, 'imagenet-paper': IMAGENET_PAPER };
+
+/** The ResNet-110 warm-up of Sec. 4.2: lr 0.01 until the training error is below 80%. */
+export const PAPER_WARMUP: WarmupSpec = { lr: 0.01, untilTrainError: 0.8, window: 20 };
+
+export function getRecipe(name: string): Recipe {
+  const r = RECIPES[name];
+  if (!r) throw new Error(`unknown recipe '${name}'; choose one of ${Object.keys(RECIPES).join(', ')}`);
+  return structuredClone(r);
+}
+
+/** Values that override a recipe; every field optional. */
+export interface RecipeOverrides {
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  iterations?: number;
+  epochs?: number;
+  milestones?: number[];
+  gamma?: number;
+  patience?: number;
+  warmup?: WarmupSpec | null;
+  augmentation?: Augmentation;
+  normalization?: NormalizationKind;
+  validation?: { fraction: number } | { count: number };
+  evalEvery?: number | null;
+}
+
+export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
+  const r = structuredClone(base);
+  if (o.iterations !== undefined && o.epochs !== undefined) throw new Error('give --iterations or --epochs, not both');
+  for (const k of ['batchSize', 'lr', 'momentum', 'weightDecay', 'nesterov', 'augmentation', 'normalization', 'validation', 'evalEvery'] as const) {
+    if (o[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = structuredClone(o[k]);
+  }
+  if (o.warmup !== undefined) r.warmup = o.warmup;
+  if (o.iterations !== undefined) {
+    r.iterations = o.iterations;
+    r.epochs = null;
+  }
+  if (o.epochs !== undefined) {
+    r.epochs = o.epochs;
+    r.iterations = null;
+  }
+  if (o.milestones !== undefined || o.gamma !== undefined) {
+    if (r.schedule.kind !== 'multistep') {
+      if (o.milestones !== undefined) r.schedule = { kind: 'multistep', milestones: { iterations: o.milestones }, gamma: o.gamma ?? r.schedule.gamma };
+      else r.schedule.gamma = o.gamma!;
+    } else {
+      if (o.milestones !== undefined) r.schedule.milestones = { iterations: o.milestones };
+      if (o.gamma !== undefined) r.schedule.gamma = o.gamma;
+    }
+  }
+  if (o.patience !== undefined) {
+    const gamma = r.schedule.gamma;
+    r.schedule = { kind: 'plateau', patience: o.patience, gamma, threshold: r.schedule.kind === 'plateau' ? r.schedule.threshold : 0 };
+  }
+  return r;
+}
+
+/** Total iterations of a recipe once the number of batches per epoch is known. */
+export function totalIterations(r: Recipe, batchesPerEpoch: number): number {
+  if (r.iterations !== null) return r.iterations;
+  if (r.epochs === null) throw new Error(`recipe '${r.name}' gives neither iterations nor epochs`);
+  return Math.round(r.epochs * batchesPerEpoch);
+}
+
+/** The schedule of a recipe for a run of `total` iterations. */
+export function scheduleSpec(r: Recipe, total: number): ScheduleSpec {
+  const s = r.schedule;
+  if (s.kind === 'plateau') return { kind: 'plateau', lr: r.lr, patience: s.patience, gamma: s.gamma, threshold: s.threshold, warmup: r.warmup };
+  const milestones = 'fractions' in s.milestones
+    ? s.milestones.fractions.map((f) => Math.round(f * total))
+    : [...s.milestones.iterations];
+  return { kind: 'multistep', lr: r.lr, milestones, gamma: s.gamma, warmup: r.warmup };
+}
+
+/** One line that says what a recipe does, for logs and the start of a run. */
+export function describeRecipe(r: Recipe, total: number): string {
+  const spec = scheduleSpec(r, total);
+  const sched = spec.kind === 'multistep'
+    ? `lr ${r.lr} ×${r.schedule.gamma} at iterations ${spec.milestones.join(', ') || '(none)'}`
+    : `lr ${r.lr} ×${r.schedule.gamma} after ${spec.patience} validations without improvement`;
+  const warm = r.warmup ? `, warm-up lr ${r.warmup.lr} until training error < ${r.warmup.untilTrainError * 100}%` : '';
+  return `${r.name}: batch ${r.batchSize}, ${total} iterations, ${sched}${warm}, momentum ${r.momentum}${r.nesterov ? ' (Nesterov)' : ''}, ` +
+    `weight decay ${r.weightDecay}`;
+}
