@@ -17,6 +17,7 @@ import { createWasmKernels, type WasmKernelSet } from '../src/kernels/wasm/index
 const SETS: { label: string; make: () => Promise<WasmKernelSet> }[] = [
   { label: 'wasm, 2 threads', make: () => createWasmKernels({ threads: 2 }) },
   { label: 'wasm, 1 thread, simd (no relaxed)', make: () => createWasmKernels({ threads: 1, variant: 'simd' }) },
+  { label: 'wasm, unshared memory (the no-SharedArrayBuffer fallback)', make: () => createWasmKernels({ variant: 'single' }) },
 ];
 
 const FORWARD_TOL = 1e-5;

@@ -72,9 +72,13 @@ async function nodeSpawner(): Promise<SpawnWorker | undefined> {
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernelSet> {
   let threads = Math.max(1, Math.floor(opts.threads ?? await defaultThreads()));
-  const shared = sharedMemoryWorks();
+  let shared = sharedMemoryWorks();
   if (!shared && threads > 1) {
     console.warn('wasm kernels: no SharedArrayBuffer here, running on one thread');
+    threads = 1;
+  }
+  if (opts.variant === 'single') { // the unshared build: one thread
+    shared = false;
     threads = 1;
   }
   const { module, variant } = await compileKernelModule(shared, shared ? opts.variant : undefined);
