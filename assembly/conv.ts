@@ -19,7 +19,7 @@ import {
   KC_MAX, NC_MAX, NR, blockCount, multiplyDirect, multiplyPacked, packA, packB, packedASize,
   panelCount, panelHeight, panelStart, roundUp8,
 } from './gemm';
-import { madd, rangeStart, storeCols, zero4 } from './util';
+import { madd, rangeStart, store8, zero4 } from './util';
 
 /** The fields of the contract's Conv2dShape, as i32s in this order (the host writes them). */
 @unmanaged export class ConvShape {
@@ -385,21 +385,33 @@ function weightTapsPerThread(K: i32, nt: i32): i32 {
   return ((panels + nt - 1) / nt) << 2;
 }
 
+/** Output rows per block of the backward-weight kernel (whole rows, about BW_PIXELS pixels). */
+function weightBlockRows(s: ConvShape): i32 {
+  return max(1, BW_PIXELS / s.wOut);
+}
+
+/** Images per block: small maps are taken several images at a time. */
+function weightBlockImages(s: ConvShape): i32 {
+  return max(1, min(s.n, weightBlockRows(s) / s.hOut));
+}
+
 /** Floats of per-thread scratch that conv2dBackwardWeight needs. */
 export function conv2dBackwardWeightScratch(shape: usize, nt: i32): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, mPad = roundUp8(s.cOut);
-  return s.cIn * paddedRows(s) * paddedCols(s) + K + mPad * BW_PIXELS + weightTapsPerThread(K, nt) * mPad + 16;
+  const images = weightBlockImages(s), rows = max(weightBlockRows(s), images * s.hOut);
+  return images * s.cIn * paddedRows(s) * paddedCols(s) + K + rows + mPad * rows * s.wOut + weightTapsPerThread(K, nt) * mPad + 16;
 }
 
 /**
- * Packs dyᵀ for `count` output pixels from p0 into strips of 8 channels: bt[s][p][t] = dy[8s + t, p0 + p]
- * (0 for channels ≥ cOut). dy: one image [cOut, P]; bt: ceil(cOut/8) strips of count × 8 floats.
+ * Packs dyᵀ for `count` output pixels from p0 of one image into strips of 8 channels:
+ * bt[s][q + p][t] = dy[8s + t, p0 + p] (0 for channels ≥ cOut), strips `stripPixels` pixels apart.
+ * dy: one image [cOut, P]; bt: ceil(cOut/8) strips of stripPixels × 8 floats.
  */
-function packDyT(dy: usize, cOut: i32, P: i32, p0: i32, count: i32, bt: usize): void {
+function packDyT(dy: usize, cOut: i32, P: i32, p0: i32, count: i32, bt: usize, q: i32, stripPixels: i32): void {
   const strips = (cOut + NR - 1) / NR;
   for (let st = 0; st < strips; st++) {
-    const d = bt + (<usize>(st * count * NR) << 2);
+    const d = bt + (<usize>((st * stripPixels + q) * NR) << 2);
     for (let half = 0; half < 2; half++) {
       const co = st * NR + half * 4;
       const r0 = dy + (<usize>(co * P + p0) << 2), rowBytes = <usize>P << 2;
@@ -423,22 +435,21 @@ function packDyT(dy: usize, cOut: i32, P: i32, p0: i32, count: i32, bt: usize): 
 }
 
 /**
- * C[0..4, 0..8] (+)= Σ over `count` output pixels from (oy, ox) of col[tap i, p] · bt[p, 0..8].
- * t0..t3: the four taps' addresses in the padded image for output pixel (0, 0), so that tap i of
- * pixel (oy, ox) is at t_i + oy·rowBytes + ox·colBytes; bt: packed dyᵀ strip (8 floats per pixel);
- * c: the tile in dWᵀ, rows ldc bytes apart; writes rows < `rows`.
+ * C[0..4, 0..8] (+)= Σ over the pixels of `rows` output rows of col[tap i, p] · bt[p, 0..8].
+ * t0..t3: the four taps' addresses in the padded images for output pixel (0, 0) of the first
+ * image; rowTab: `rows` i32 byte offsets, one per output row (image and row), so that tap i of
+ * pixel ox on row r is at t_i + rowTab[r] + ox·colBytes; bt: packed dyᵀ strip (8 floats per
+ * pixel); c: the tile in dWᵀ, rows ldc bytes apart; writes rows < `valid`.
  */
 function tileTaps4x8(
-  t0: usize, t1: usize, t2: usize, t3: usize, rowBytes: usize, colBytes: usize, wOut: i32,
-  oy: i32, ox: i32, count: i32, bt: usize, c: usize, ldc: usize, add: bool, rows: i32,
+  t0: usize, t1: usize, t2: usize, t3: usize, rowTab: usize, rows: i32, wOut: i32, colBytes: usize,
+  bt: usize, c: usize, ldc: usize, add: bool, valid: i32,
 ): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
-  let p = 0;
-  while (p < count) { // one output row at a time
-    const run = min(wOut - ox, count - p);
-    let o = <usize>oy * rowBytes + <usize>ox * colBytes;
-    for (let r = 0; r < run; r++) {
+  for (let r = 0; r < rows; r++) {
+    let o = <usize>load<i32>(rowTab + (<usize>r << 2));
+    for (let ox = 0; ox < wOut; ox++) {
       const b0 = v128.load(bt), b1 = v128.load(bt, 16);
       let av = v128.load32_splat(t0 + o);
       c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
@@ -450,19 +461,19 @@ function tileTaps4x8(
       c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
       o += colBytes; bt += 32;
     }
-    p += run; ox = 0; oy++;
   }
-  storeCols(c, c00, c01, NR, add);
-  if (rows > 1) storeCols(c + ldc, c10, c11, NR, add);
-  if (rows > 2) storeCols(c + 2 * ldc, c20, c21, NR, add);
-  if (rows > 3) storeCols(c + 3 * ldc, c30, c31, NR, add);
+  store8(c, c00, c01, add);
+  if (valid > 1) store8(c + ldc, c10, c11, add);
+  if (valid > 2) store8(c + 2 * ldc, c20, c21, add);
+  if (valid > 3) store8(c + 3 * ldc, c30, c31, add);
 }
 
 /**
  * dw = Σ over images of dy · colᵀ. x: [n, cIn, h, w]; dy: [n, cOut, hOut, wOut];
  * dw: [cOut, K] (overwritten). Threads split the taps (rows of dWᵀ, 4 at a time), so that each
  * sums over the whole batch with no reduction between threads; each keeps its rows of dWᵀ in
- * scratch and writes them transposed into dw at the end.
+ * scratch and writes them transposed into dw at the end. Pixels go in blocks of whole output
+ * rows: part of one image, or several whole images when the maps are small.
  */
 export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
   const s = changetype<ConvShape>(shape);
@@ -470,23 +481,33 @@ export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usiz
   const perThread = weightTapsPerThread(K, nt);
   const k0 = min(K, tid * perThread), k1 = min(K, k0 + perThread);
   if (k0 >= k1) return;
-  // scratch: padded image, tap offsets, packed dyᵀ block, this thread's rows of dWᵀ
+  const groupImages = weightBlockImages(s), blockRows = groupImages > 1 ? groupImages * s.hOut : weightBlockRows(s);
+  // scratch: padded images, tap offsets, row table, packed dyᵀ block, this thread's rows of dWᵀ
+  const paddedBytes = <usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2;
   const xp = scratch + <usize>tid * <usize>scratchStride;
-  const offs = xp + (<usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2);
-  const bt = offs + (<usize>K << 2);
-  const dwt = bt + (<usize>(mPad * BW_PIXELS) << 2);
+  const offs = xp + <usize>groupImages * paddedBytes;
+  const rowTab = offs + (<usize>K << 2);
+  const bt = rowTab + (<usize>blockRows << 2);
+  const dwt = bt + (<usize>(mPad * blockRows * s.wOut) << 2);
   tapOffsets(s, offs);
   const rowBytes = <usize>(s.sh * paddedCols(s)) << 2, colBytes = <usize>s.sw << 2;
   const ldc = <usize>mPad << 2, strips = mPad / NR;
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;
-  for (let image = 0; image < s.n; image++) {
-    padImage(s, x + <usize>image * xImage, xp);
-    const dyi = dy + <usize>image * dyImage;
-    for (let p0 = 0; p0 < P; p0 += BW_PIXELS) {
-      const count = min(BW_PIXELS, P - p0);
-      packDyT(dyi, M, P, p0, count, bt);
-      const oy = p0 / s.wOut, ox = p0 % s.wOut;
-      const add = image > 0 || p0 > 0;
+  let first = true;
+  for (let i0 = 0; i0 < s.n; i0 += groupImages) {
+    const images = min(groupImages, s.n - i0);
+    for (let g = 0; g < images; g++) padImage(s, x + <usize>(i0 + g) * xImage, xp + <usize>g * paddedBytes);
+    for (let oy0 = 0; oy0 < s.hOut; oy0 += blockRows) { // one block: rows of one image, or whole images
+      const rows = images > 1 ? images * s.hOut : min(blockRows, s.hOut - oy0);
+      const count = rows * s.wOut;
+      for (let r = 0; r < rows; r++) {
+        const g = images > 1 ? r / s.hOut : 0, oy = images > 1 ? r % s.hOut : oy0 + r;
+        store<i32>(rowTab + (<usize>r << 2), <i32>(<usize>g * paddedBytes + <usize>oy * rowBytes));
+      }
+      for (let g = 0; g < images; g++) {
+        const q = g * P, p0 = images > 1 ? 0 : oy0 * s.wOut;
+        packDyT(dy + <usize>(i0 + g) * dyImage, M, P, p0, images > 1 ? P : count, bt, q, count);
+      }
       for (let k = k0; k < k1; k += 4) {
         const tap0 = xp + <usize>load<i32>(offs + (<usize>k << 2));
         const tap1 = k + 1 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 1) << 2)) : tap0;
@@ -494,10 +515,12 @@ export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usiz
         const tap3 = k + 3 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 3) << 2)) : tap0;
         const c = dwt + <usize>(k - k0) * ldc;
         for (let st = 0; st < strips; st++) {
-          tileTaps4x8(tap0, tap1, tap2, tap3, rowBytes, colBytes, s.wOut, oy, ox, count,
-            bt + (<usize>(st * count * NR) << 2), c + (<usize>(st * NR) << 2), ldc, add, min(4, K - k));
+          tileTaps4x8(tap0, tap1, tap2, tap3, rowTab, rows, s.wOut, colBytes,
+            bt + (<usize>(st * count * NR) << 2), c + (<usize>(st * NR) << 2), ldc, !first, min(4, K - k));
         }
       }
+      first = false;
+      if (images > 1) break;
     }
   }
   for (let k = k0; k < k1; k++) { // dw[co, k] = dWᵀ[k, co]

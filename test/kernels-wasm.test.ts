@@ -108,6 +108,7 @@ const CONV_CASES: ConvCase[] = [
   [4, 32, 16, 16, 64, 3, 3, 2, 1, 1], // CIFAR stage 3, first conv
   [4, 64, 8, 8, 64, 3, 3, 1, 1, 1], // CIFAR stage 3
   [1, 64, 7, 7, 70, 3, 3, 1, 1, 1], // batch 1, 7×7 maps (output rows not multiples of 8)
+  [5, 8, 8, 8, 12, 3, 3, 1, 1, 1], // backward weight takes 4 images at a time: 4 + 1
   [1, 80, 6, 5, 20, 3, 3, 1, 1, 1], // K = 720: several k-blocks
   [3, 40, 6, 6, 9, 3, 3, 2, 1, 1], // stride 2 with K = 360: several k-blocks in col2im
 ];
