@@ -8,7 +8,7 @@ import { TrainingDiverged, train } from '../train/loop.js';
 import { formatDuration } from '../train/progress.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, backendFromFlags } from './net-flags.js';
-import { parseNumber, progressFromFlag, withInterrupt } from './train.js';
+import { exitInterrupted, parseNumber, progressFromFlag, withInterrupt } from './train.js';
 
 /**
  * Passes over the 10,000 training images. Measured on this project's 2-core machine with the wasm
@@ -54,7 +54,7 @@ ${BACKEND_FLAGS_USAGE}`,
       throw e;
     }
     if (result.status !== 'completed') {
-      process.exitCode = 130;
+      exitInterrupted();
       return;
     }
     const wall = (performance.now() - started) / 1000;

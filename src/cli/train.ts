@@ -173,10 +173,20 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
   }
 }
 
+/**
+ * Exit code 130 (the shell's code for Ctrl-C) once the command returns: main.ts sets the exit code
+ * from the command's outcome, so the code is set again as the process exits.
+ */
+export function exitInterrupted(): void {
+  process.once('exit', () => {
+    process.exitCode = 130;
+  });
+}
+
 /** Exit code and last words of a finished run. */
 export function reportRun(r: TrainResult): void {
   if (r.status === 'interrupted') {
-    process.exitCode = 130;
+    exitInterrupted();
     return;
   }
   const lines = [`done: ${r.iteration} iterations in ${r.seconds.toFixed(1)} s`];

@@ -213,6 +213,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   let sessionSteps = 0;
   try {
     while (iteration < total) {
+      // Let signal handlers run: batches prepared ahead resolve as microtasks, which never yield.
+      await new Promise((r) => setImmediate(r));
       if (config.signal?.aborted) { status = 'interrupted'; break; }
       if (config.stopAfter !== undefined && sessionSteps >= config.stopAfter) { status = 'stopped'; break; }
       const batch = await loader.next();
