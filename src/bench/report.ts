@@ -1,0 +1,135 @@
+// The report of one `npm run bench`: every workload on every engine, side by side, with
+// ratios against the peers measured in the same run, and the issue's speed targets checked.
+
+import { markdownTable } from './profile.js';
+import type { BenchResult } from './measure.js';
+
+/** A workload an engine did not run, and why. */
+export interface NotRun {
+  workload: string;
+  engine: string;
+  status: 'skipped' | 'unsupported' | 'not installed' | 'failed';
+  reason: string;
+}
+
+export type Row = { workload: string; engine: string; status: 'ok'; result: BenchResult; loadAverage?: number } | NotRun;
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryBytes: number;
+  os: string;
+  node: string;
+  /** Load average (1 min) when the run started: the machine is shared. */
+  loadAverage: number;
+}
+
+export interface Target {
+  name: string;
+  /** The measured ratio (undefined when one side did not run). */
+  ratio?: number;
+  goal: number;
+  met?: boolean;
+  how: string;
+}
+
+export interface Report {
+  date: string;
+  machine: Machine;
+  threads: number;
+  workloads: string[];
+  engines: { label: string; side: 'ours' | 'peer'; unavailable?: string }[];
+  rows: Row[];
+  targets: Target[];
+  elapsedSeconds: number;
+}
+
+function find(rows: Row[], workload: string, engine: string): BenchResult | undefined {
+  const r = rows.find((x) => x.workload === workload && x.engine === engine);
+  return r && r.status === 'ok' ? r.result : undefined;
+}
+
+/** The issue's targets for the wasm kernel set. */
+export function checkTargets(rows: Row[]): Target[] {
+  const ours = 'resnet-ts wasm';
+  const speed = (workload: string, peer: string, goal: number, name: string): Target => {
+    const a = find(rows, workload, ours);
+    const b = find(rows, workload, peer);
+    const ratio = a && b ? a.imagesPerSecond / b.imagesPerSecond : undefined;
+    return { name, goal, ratio, met: ratio === undefined ? undefined : ratio >= goal, how: `images/s of ${ours} ÷ images/s of ${peer}` };
+  };
+  const latency = (() => {
+    const a = find(rows, 'resnet50-b1', ours);
+    const b = find(rows, 'resnet50-b1', 'tfjs-wasm');
+    const ratio = a && b ? b.msPerBatch / a.msPerBatch : undefined;
+    return {
+      name: 'ResNet-50 batch-1 latency ≥ 3× better than tfjs-wasm', goal: 3, ratio,
+      met: ratio === undefined ? undefined : ratio >= 3, how: `ms of tfjs-wasm ÷ ms of ${ours}`,
+    };
+  })();
+  return [
+    speed('resnet20-train', 'PyTorch', 0.8, 'ResNet-20 training ≥ 0.8× PyTorch images/s'),
+    speed('resnet20-eval', 'PyTorch', 0.8, 'ResNet-20 inference ≥ 0.8× PyTorch images/s'),
+    latency,
+  ];
+}
+
+const fmt = (x: number, digits = 1) => (x >= 100 ? x.toFixed(0) : x.toFixed(digits));
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+export function renderMarkdown(r: Report): string {
+  const peers = r.engines.filter((e) => e.side === 'peer').map((e) => e.label);
+  const header = ['workload', 'engine', 'threads', 'images/s', 'ms/batch', 'GFLOP/s', 'peak RSS', 'runs', 'load', ...peers.map((p) => `× ${p}`)];
+  const rows: string[][] = [];
+  for (const w of r.workloads) {
+    for (const e of r.engines) {
+      const row = r.rows.find((x) => x.workload === w && x.engine === e.label);
+      if (row === undefined) continue;
+      if (row.status !== 'ok') {
+        rows.push([w, e.label, '', row.status, '', '', '', '', '', ...peers.map(() => '')]);
+        continue;
+      }
+      const m = row.result;
+      const ratios = peers.map((p) => {
+        if (e.side !== 'ours') return '';
+        const peer = find(r.rows, w, p);
+        return peer ? `${(m.imagesPerSecond / peer.imagesPerSecond).toFixed(2)}×` : '–';
+      });
+      rows.push([w, e.label, String(m.threads), fmt(m.imagesPerSecond), fmt(m.msPerBatch), fmt(m.gflops), mib(m.peakRssBytes), String(m.runs),
+        row.loadAverage === undefined ? '' : row.loadAverage.toFixed(1), ...ratios]);
+    }
+  }
+  const notes = r.rows.filter((x): x is NotRun => x.status !== 'ok')
+    .map((x) => `- ${x.workload} on ${x.engine}: **${x.status}**: ${x.reason}`);
+  const engineNotes = r.rows.filter((x): x is Row & { status: 'ok' } => x.status === 'ok' && x.result.notes !== undefined)
+    .map((x) => `${x.engine}: ${x.result.notes}`);
+  const targets = r.targets.map((t) => [
+    t.name, t.ratio === undefined ? 'not measured' : `${t.ratio.toFixed(2)}×`, `${t.goal}×`,
+    t.met === undefined ? '–' : t.met ? 'met' : 'not met', t.how,
+  ]);
+  const versions = [...new Set(r.rows.flatMap((x) => (x.status === 'ok' && x.result.version ? [`${x.engine}: ${x.result.version}`] : [])))];
+  return [
+    `# resnet-ts benchmark, ${r.date.slice(0, 10)}`,
+    '',
+    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${(r.machine.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${r.machine.os}, Node ${r.machine.node}; ` +
+      `load average ${r.machine.loadAverage.toFixed(2)} at the start (a shared machine). Threads: ${r.threads} per engine where it has a setting. ` +
+      `Run took ${(r.elapsedSeconds / 60).toFixed(1)} min.`,
+    '',
+    'Median of the timed runs (warm-up excluded), each workload in a fresh process. GFLOP/s counts 2 per multiply-accumulate ' +
+      'of the convolutions and the classifier, 3× the forward pass for a training step. `× peer` = our images/s ÷ the peer\'s, ' +
+      'measured in this run (above 1: we are faster). `load`: the 1-minute load average when the workload started.',
+    '',
+    markdownTable(header, rows),
+    '',
+    '## Targets',
+    '',
+    markdownTable(['target', 'measured', 'goal', 'result', 'ratio of'], targets),
+    '',
+    ...(notes.length ? ['## Not run', '', ...notes, ''] : []),
+    ...(engineNotes.length ? ['## Notes', '', ...[...new Set(engineNotes)].map((n) => `- ${n}`), ''] : []),
+    '## Versions',
+    '',
+    ...versions.map((v) => `- ${v}`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,179 @@
+// `npm run bench`: every workload on every engine (our kernel sets, then PyTorch, TensorFlow.js
+// and onnxruntime where they install), one fresh child process per workload and engine, one at
+// a time. Prints a Markdown table and writes bench/results/latest.md and latest.json.
+//
+//   npm run bench [-- --workloads resnet20-train,resnet50-b1] [--engines wasm,pytorch] [--threads 2] [--runs R]
+//
+// Peers are set up by hand (docs/BENCHMARKS.md): `npm --prefix bench ci` for TensorFlow.js,
+// Debian's python3-torch for PyTorch; onnxruntime-node is a devDependency of the library.
+// A peer that is missing or fails is reported as such in the table, never left out silently.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, totalmem, type as osType } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Engine, detectEngines } from './engines.js';
+import type { BenchResult } from './measure.js';
+import { type Report, type Row, checkTargets, renderMarkdown } from './report.js';
+import { WORKLOADS, WORKLOAD_NAMES, type Workload, isWorkloadName, workloadCost } from './workloads.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+const USAGE = `Usage: npm run bench [-- options]
+
+  --workloads A,B        some of ${WORKLOAD_NAMES.join(', ')} (default: all)
+  --engines A,B          some of wasm, ref, pytorch, tfjs-cpu, tfjs-wasm, onnxruntime (default: all)
+  --threads N            threads of every engine that has a setting (default: the number of cores)
+  --runs R               timed runs per workload (default: about 20 s worth, 3 to 30; 3 on the slow engines)
+  --max-run-seconds S    skip a slow engine (ref, tfjs-cpu) where one run would take longer (default 90)
+  --timeout-minutes M    give up on one workload after M minutes (default 20)
+  --out DIR              where latest.md and latest.json go (default bench/results)`;
+
+interface Options {
+  workloads: Workload[];
+  engineIds?: string[];
+  threads: number;
+  runs?: number;
+  maxRunSeconds: number;
+  timeoutMs: number;
+  out: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      workloads: { type: 'string' }, engines: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' },
+      'max-run-seconds': { type: 'string' }, 'timeout-minutes': { type: 'string' }, out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const positive = (v: string | undefined, flag: string, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`${flag} must be a positive number, got '${v}'`);
+    return n;
+  };
+  const names = values.workloads?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...WORKLOAD_NAMES];
+  for (const n of names) if (!isWorkloadName(n)) throw new Error(`unknown workload '${n}'; choose from ${WORKLOAD_NAMES.join(', ')}`);
+  return {
+    workloads: names.map((n) => WORKLOADS[n as keyof typeof WORKLOADS]),
+    engineIds: values.engines?.split(',').map((s) => s.trim()).filter(Boolean),
+    threads: Math.floor(positive(values.threads, '--threads', availableParallelism())),
+    runs: values.runs === undefined ? undefined : Math.floor(positive(values.runs, '--runs', 0)),
+    maxRunSeconds: positive(values['max-run-seconds'], '--max-run-seconds', 90),
+    timeoutMs: positive(values['timeout-minutes'], '--timeout-minutes', 20) * 60_000,
+    out: values.out ?? join(ROOT, 'bench/results'),
+  };
+}
+
+/** Runs one child to completion; its stdout must end with one JSON object. */
+function runChild(file: string, args: string[], timeoutMs: number): Promise<{ json?: Record<string, unknown>; error?: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('error', (e) => { clearTimeout(timer); resolve({ error: e.message }); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      // the object starts on a line of its own (peers may print banners before it)
+      const start = stdout.search(/^\{$/m);
+      let json: Record<string, unknown> | undefined;
+      if (start >= 0) {
+        try { json = JSON.parse(stdout.slice(start)); } catch { /* reported below */ }
+      }
+      if (json !== undefined && (code === 0 || json.status !== undefined)) return resolve({ json });
+      const why = timedOut ? `timed out after ${(timeoutMs / 60_000).toFixed(0)} min`
+        : `exit ${code ?? signal}: ${lastLine(stderr) || lastLine(stdout) || 'no output'}`;
+      resolve({ error: why });
+    });
+  });
+}
+
+function lastLine(s: string): string {
+  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l && !/^=+$/.test(l));
+  return lines.slice(-3).join(' ').slice(0, 400);
+}
+
+async function runOne(w: Workload, e: Engine, o: Options): Promise<Row> {
+  const base = { workload: w.name, engine: e.label };
+  if (e.unavailable !== undefined || e.command === undefined) return { ...base, status: 'not installed', reason: e.unavailable ?? 'no command' };
+  if (e.slowGflops !== undefined) {
+    const seconds = workloadCost(w).flopsPerBatch / (e.slowGflops * 1e9);
+    if (seconds > o.maxRunSeconds) {
+      return {
+        ...base, status: 'skipped',
+        reason: `one run would take about ${seconds.toFixed(0)} s at ~${e.slowGflops} GFLOP/s (over --max-run-seconds ${o.maxRunSeconds})`,
+      };
+    }
+  }
+  const { file, args } = e.command(w, { root: ROOT, threads: o.threads, runs: o.runs });
+  const loadAverage = Math.round(loadavg()[0] * 100) / 100;
+  const out = await runChild(file, args, o.timeoutMs);
+  if (out.error !== undefined) return { ...base, status: 'failed', reason: out.error };
+  const j = out.json!;
+  if (j.status === 'unsupported' || j.status === 'failed') {
+    return { ...base, status: j.status, reason: String(j.reason ?? '') };
+  }
+  return { ...base, status: 'ok', result: j as unknown as BenchResult, loadAverage };
+}
+
+function describeRow(r: Row): string {
+  if (r.status !== 'ok') return `${r.status}: ${r.reason}`;
+  const m = r.result;
+  return `${m.imagesPerSecond.toFixed(1)} images/s, ${m.msPerBatch.toFixed(1)} ms/batch, ${m.gflops.toFixed(1)} GFLOP/s, ` +
+    `${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB (${m.runs} runs)`;
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  let engines = detectEngines(ROOT);
+  if (o.engineIds !== undefined) {
+    for (const id of o.engineIds) if (!engines.some((e) => e.id === id)) throw new Error(`unknown engine '${id}'; choose from ${engines.map((e) => e.id).join(', ')}`);
+    engines = engines.filter((e) => o.engineIds!.includes(e.id));
+  }
+  for (const e of engines) if (e.unavailable) console.error(`${e.label}: ${e.unavailable}`);
+  const started = Date.now();
+  const date = new Date().toISOString();
+  const machine = {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(),
+    os: `${osType()} ${release()}`, node: process.versions.node, loadAverage: loadavg()[0],
+  };
+  const rows: Row[] = [];
+  for (const w of o.workloads) {
+    for (const e of engines) {
+      const t0 = Date.now();
+      const row = await runOne(w, e, o);
+      rows.push(row);
+      console.error(`${w.name.padEnd(15)} ${e.label.padEnd(15)} ${describeRow(row)} [${((Date.now() - t0) / 1000).toFixed(0)} s]`);
+    }
+  }
+  const report: Report = {
+    date, machine, threads: o.threads, workloads: o.workloads.map((w) => w.name),
+    engines: engines.map((e) => ({ label: e.label, side: e.side, ...(e.unavailable ? { unavailable: e.unavailable } : {}) })),
+    rows, targets: checkTargets(rows), elapsedSeconds: Math.round((Date.now() - started) / 1000),
+  };
+  const markdown = renderMarkdown(report);
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'latest.md'), markdown);
+  writeFileSync(join(o.out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(markdown);
+  console.error(`wrote ${join(o.out, 'latest.md')} and latest.json`);
+}
+
+try {
+  await main();
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exitCode = 2;
+}
