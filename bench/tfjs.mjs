@@ -80,13 +80,12 @@ function convBn(cIn, cOut, k, stride) {
   return (x, training) => batchNorm(conv(x, weight, stride, pad), bn, training);
 }
 
-/** Option-A shortcut: every stride-th pixel, then zero channels after the identity ones. */
+/**
+ * Option-A shortcut: every stride-th pixel (a 1×1 average pool with that stride: tf.stridedSlice
+ * would do it too, but has no gradient in tfjs), then zero channels after the identity ones.
+ */
 function shortcutA(stride, extra) {
-  return (x) => {
-    const [n, h, w, c] = x.shape;
-    const sub = tf.stridedSlice(x, [0, 0, 0, 0], [n, h, w, c], [1, stride, stride, 1]);
-    return tf.pad(sub, [[0, 0], [0, 0], [0, 0], [0, extra]]);
-  };
+  return (x) => tf.pad(tf.avgPool(x, 1, stride, 'valid'), [[0, 0], [0, 0], [0, 0], [0, extra]]);
 }
 
 function basicBlock(cIn, cOut, stride, shortcut) {

@@ -35,6 +35,8 @@ export interface Target {
 
 export interface Report {
   date: string;
+  /** The commit measured ('+dirty': the engine's sources had uncommitted changes). */
+  commit: string;
   machine: Machine;
   threads: number;
   workloads: string[];
@@ -113,7 +115,7 @@ export function renderMarkdown(r: Report): string {
     '',
     `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${(r.machine.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${r.machine.os}, Node ${r.machine.node}; ` +
       `load average ${r.machine.loadAverage.toFixed(2)} at the start (a shared machine). Threads: ${r.threads} per engine where it has a setting. ` +
-      `Run took ${(r.elapsedSeconds / 60).toFixed(1)} min.`,
+      `Commit ${r.commit}. Run took ${(r.elapsedSeconds / 60).toFixed(1)} min.`,
     '',
     'Median of the timed runs (warm-up excluded), each workload in a fresh process. GFLOP/s counts 2 per multiply-accumulate ' +
       'of the convolutions and the classifier, 3× the forward pass for a training step. `× peer` = our images/s ÷ the peer\'s, ' +

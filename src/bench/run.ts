@@ -8,7 +8,7 @@
 // Debian's python3-torch for PyTorch; onnxruntime-node is a devDependency of the library.
 // A peer that is missing or fails is reported as such in the table, never left out silently.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { join } from 'node:path';
@@ -109,11 +109,12 @@ async function runOne(w: Workload, e: Engine, o: Options): Promise<Row> {
   const base = { workload: w.name, engine: e.label };
   if (e.unavailable !== undefined || e.command === undefined) return { ...base, status: 'not installed', reason: e.unavailable ?? 'no command' };
   if (e.slowGflops !== undefined) {
-    const seconds = workloadCost(w).flopsPerBatch / (e.slowGflops * 1e9);
+    const gflops = e.slowGflops[w.mode];
+    const seconds = workloadCost(w).flopsPerBatch / (gflops * 1e9);
     if (seconds > o.maxRunSeconds) {
       return {
         ...base, status: 'skipped',
-        reason: `one run would take about ${seconds.toFixed(0)} s at ~${e.slowGflops} GFLOP/s (over --max-run-seconds ${o.maxRunSeconds})`,
+        reason: `one run would take about ${seconds.toFixed(0)} s at ~${gflops} GFLOP/s (over --max-run-seconds ${o.maxRunSeconds})`,
       };
     }
   }
@@ -126,6 +127,14 @@ async function runOne(w: Workload, e: Engine, o: Options): Promise<Row> {
     return { ...base, status: j.status, reason: String(j.reason ?? '') };
   }
   return { ...base, status: 'ok', result: j as unknown as BenchResult, loadAverage };
+}
+
+/** The commit measured, with '+dirty' when the kernels or the wasm build differ from it. */
+function gitCommit(): string {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src/kernels', 'assembly', 'src/ops', 'src/nn'], { cwd: ROOT, encoding: 'utf8' });
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? '+dirty' : ''}`;
 }
 
 function describeRow(r: Row): string {
@@ -150,6 +159,7 @@ async function main(): Promise<void> {
     os: `${osType()} ${release()}`, node: process.versions.node, loadAverage: loadavg()[0],
   };
   const rows: Row[] = [];
+  const commit = gitCommit();
   for (const w of o.workloads) {
     for (const e of engines) {
       const t0 = Date.now();
@@ -159,7 +169,7 @@ async function main(): Promise<void> {
     }
   }
   const report: Report = {
-    date, machine, threads: o.threads, workloads: o.workloads.map((w) => w.name),
+    date, commit, machine, threads: o.threads, workloads: o.workloads.map((w) => w.name),
     engines: engines.map((e) => ({ label: e.label, side: e.side, ...(e.unavailable ? { unavailable: e.unavailable } : {}) })),
     rows, targets: checkTargets(rows), elapsedSeconds: Math.round((Date.now() - started) / 1000),
   };
