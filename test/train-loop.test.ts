@@ -178,6 +178,11 @@ describe('training loop', () => {
     assert.equal(readCheckpoint(r.checkpointPath).iteration, 0);
   });
 
+  it('the plateau schedule needs validation images', async () => {
+    const recipe = applyOverrides(CIFAR_PAPER, { batchSize: 8, iterations: 4, validation: { count: 0 }, patience: 2 });
+    await assert.rejects(train(config(tmp(), { recipe })), /plateau schedule .* no validation images: hold some out with --val N/);
+  });
+
   it('countWrong counts rows whose arg-max is not the label', () => {
     assert.equal(countWrong([1, 2, 0, 5, 0, 0, 3, 3, 3], [1, 0, 2], 3), 1); // row 2: tie, first wins (0)
   });

@@ -101,9 +101,9 @@ export function openData(name: string, dataDir?: string): DataSplits {
       const val = valDir ? new ImageFolderDataset(valDir) : null;
       const trainSet = new ImageFolderDataset(train);
       if (val && val.classes.join('\n') !== trainSet.classes.join('\n')) throw new Error(`${valDir} and ${train} have different class folders`);
-      return { name, dir: root, trainFull: trainSet, test: val, val };
+      return { name: `folder:${root}`, dir: root, trainFull: trainSet, test: val, val };
     }
-    return { name, dir: root, trainFull: new ImageFolderDataset(root), test: null, val: null };
+    return { name: `folder:${root}`, dir: root, trainFull: new ImageFolderDataset(root), test: null, val: null };
   }
   throw new Error(`unknown dataset '${name}'; choose one of ${DATA_NAMES.join(', ')}`);
 }

@@ -112,6 +112,10 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
   const splits = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
   const { train: trainSet, val } = holdOut(splits, recipe.validation);
+  if (recipe.schedule.kind === 'plateau' && !val) {
+    throw new Error(`the plateau schedule lowers lr when the validation error stops improving, and ${splits.name} has no validation ` +
+      'images: hold some out with --val N, or give an image folder with a val/ sub-folder');
+  }
   const netName = ckpt ? ckpt.net : config.net;
   if (!isNetName(netName)) throw new Error(`unknown network '${netName}'`);
   const options: Partial<NetOptions> = ckpt

@@ -78,7 +78,7 @@ export const IMAGENET_PAPER: Recipe = {
   warmup: null,
   augmentation: { kind: 'scale', minSize: 256, maxSize: 480, crop: 224, flip: true, lightingStd: 0.1 },
   normalization: 'meanImage',
-  validation: { count: 50000 },
+  validation: { count: 0 }, // the image folder's val/ (ImageNet's 50k validation images)
   evalEvery: null,
   testResize: 256,
   testCrop: 224,
