@@ -77,6 +77,8 @@ export interface BenchResult {
   warmup: number;
   runs: number;
   timesMs: number[];
+  /** With several rounds (`npm run bench -- --rounds N`): the median of each. */
+  roundMediansMs?: number[];
   /** The engine's version and anything else worth knowing (variant, build). */
   version?: string;
   notes?: string;
@@ -101,6 +103,28 @@ export function benchResult(
     timesMs: timings.timesMs.map((t) => round(t, 3)),
     ...(fields.version !== undefined ? { version: fields.version } : {}),
     ...(fields.notes !== undefined ? { notes: fields.notes } : {}),
+  };
+}
+
+/**
+ * One result from several rounds of the same workload and engine (each a fresh process, at
+ * different times of a noisy machine): every timed run together, their median, the largest RSS.
+ */
+export function mergeRounds(results: readonly BenchResult[]): BenchResult {
+  if (results.length === 1) return results[0];
+  const first = results[0];
+  const timesMs = results.flatMap((r) => r.timesMs);
+  const ms = median(timesMs);
+  return {
+    ...first,
+    msPerBatch: round(ms, 3),
+    imagesPerSecond: round((first.batch * 1000) / ms, 3),
+    gflops: round(first.flopsPerBatch / (ms * 1e6), 3),
+    peakRssBytes: Math.max(...results.map((r) => r.peakRssBytes)),
+    warmup: results.reduce((s, r) => s + r.warmup, 0),
+    runs: timesMs.length,
+    timesMs,
+    roundMediansMs: results.map((r) => r.msPerBatch),
   };
 }
 

@@ -39,6 +39,8 @@ export interface Report {
   commit: string;
   machine: Machine;
   threads: number;
+  /** Interleaved rounds of the whole suite whose runs were pooled. */
+  rounds: number;
   workloads: string[];
   engines: { label: string; side: 'ours' | 'peer'; unavailable?: string }[];
   rows: Row[];
@@ -80,6 +82,7 @@ const fmt = (x: number, digits = 1) => (x >= 100 ? x.toFixed(0) : x.toFixed(digi
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 export function renderMarkdown(r: Report): string {
+  const pooled = r.rounds > 1 ? `, runs pooled over ${r.rounds} interleaved rounds of the whole suite` : '';
   const peers = r.engines.filter((e) => e.side === 'peer').map((e) => e.label);
   const header = ['workload', 'engine', 'threads', 'images/s', 'ms/batch', 'GFLOP/s', 'peak RSS', 'runs', 'load', ...peers.map((p) => `× ${p}`)];
   const rows: string[][] = [];
@@ -117,9 +120,9 @@ export function renderMarkdown(r: Report): string {
       `load average ${r.machine.loadAverage.toFixed(2)} at the start (a shared machine). Threads: ${r.threads} per engine where it has a setting. ` +
       `Commit ${r.commit}. Run took ${(r.elapsedSeconds / 60).toFixed(1)} min.`,
     '',
-    'Median of the timed runs (warm-up excluded), each workload in a fresh process. GFLOP/s counts 2 per multiply-accumulate ' +
-      'of the convolutions and the classifier, 3× the forward pass for a training step. `× peer` = our images/s ÷ the peer\'s, ' +
-      'measured in this run (above 1: we are faster). `load`: the 1-minute load average when the workload started.',
+    `Median of the timed runs (warm-up excluded), each workload in a fresh process${pooled}. ` +
+      'GFLOP/s counts 2 per multiply-accumulate of the convolutions and the classifier, 3× the forward pass for a training step. `× peer` = our images/s ÷ the peer\'s, ' +
+      'measured in this run (above 1: we are faster). `load`: the 1-minute load average when the workload started (averaged over the rounds).',
     '',
     markdownTable(header, rows),
     '',

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Engine, detectEngines } from './engines.js';
-import type { BenchResult } from './measure.js';
+import { type BenchResult, mergeRounds } from './measure.js';
 import { type Report, type Row, checkTargets, renderMarkdown } from './report.js';
 import { WORKLOADS, WORKLOAD_NAMES, type Workload, isWorkloadName, workloadCost } from './workloads.js';
 
@@ -27,6 +27,8 @@ const USAGE = `Usage: npm run bench [-- options]
   --engines A,B          some of wasm, ref, pytorch, tfjs-cpu, tfjs-wasm, onnxruntime (default: all)
   --threads N            threads of every engine that has a setting (default: the number of cores)
   --runs R               timed runs per workload (default: about 20 s worth, 3 to 30; 3 on the slow engines)
+  --rounds N             run the whole suite N times, interleaved, and pool the runs of each row
+                         (default 1; on a shared machine 2 or more spread the load over every engine)
   --max-run-seconds S    skip a slow engine (ref, tfjs-cpu) where one run would take longer (default 90)
   --timeout-minutes M    give up on one workload after M minutes (default 20)
   --out DIR              where latest.md and latest.json go (default bench/results)`;
@@ -36,6 +38,7 @@ interface Options {
   engineIds?: string[];
   threads: number;
   runs?: number;
+  rounds: number;
   maxRunSeconds: number;
   timeoutMs: number;
   out: string;
@@ -46,6 +49,7 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       workloads: { type: 'string' }, engines: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' },
+      rounds: { type: 'string' },
       'max-run-seconds': { type: 'string' }, 'timeout-minutes': { type: 'string' }, out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -67,6 +71,7 @@ function parseOptions(argv: string[]): Options {
     engineIds: values.engines?.split(',').map((s) => s.trim()).filter(Boolean),
     threads: Math.floor(positive(values.threads, '--threads', availableParallelism())),
     runs: values.runs === undefined ? undefined : Math.floor(positive(values.runs, '--runs', 0)),
+    rounds: Math.floor(positive(values.rounds, '--rounds', 1)),
     maxRunSeconds: positive(values['max-run-seconds'], '--max-run-seconds', 90),
     timeoutMs: positive(values['timeout-minutes'], '--timeout-minutes', 20) * 60_000,
     out: values.out ?? join(ROOT, 'bench/results'),
@@ -129,6 +134,18 @@ async function runOne(w: Workload, e: Engine, o: Options): Promise<Row> {
   return { ...base, status: 'ok', result: j as unknown as BenchResult, loadAverage };
 }
 
+/** One row from its rounds: the runs pooled; a round that failed is noted, not dropped silently. */
+function combineRounds(rounds: Row[]): Row {
+  const ok = rounds.filter((r): r is Row & { status: 'ok' } => r.status === 'ok');
+  if (ok.length === 0) return rounds[0];
+  const result = mergeRounds(ok.map((r) => r.result));
+  const failed = rounds.flatMap((r) => (r.status === 'ok' ? [] : [r.reason]));
+  if (failed.length > 0) result.notes = [result.notes, `${failed.length} round(s) failed: ${failed.join('; ')}`].filter(Boolean).join('; ');
+  const loads = ok.map((r) => r.loadAverage).filter((l): l is number => l !== undefined);
+  const loadAverage = loads.length ? Math.round((loads.reduce((a, b) => a + b, 0) / loads.length) * 100) / 100 : undefined;
+  return { ...ok[0], result, ...(loadAverage !== undefined ? { loadAverage } : {}) };
+}
+
 /** The commit measured, with '+dirty' when the kernels or the wasm build differ from it. */
 function gitCommit(): string {
   const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
@@ -158,18 +175,26 @@ async function main(): Promise<void> {
     cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(),
     os: `${osType()} ${release()}`, node: process.versions.node, loadAverage: loadavg()[0],
   };
-  const rows: Row[] = [];
   const commit = gitCommit();
-  for (const w of o.workloads) {
-    for (const e of engines) {
-      const t0 = Date.now();
-      const row = await runOne(w, e, o);
-      rows.push(row);
-      console.error(`${w.name.padEnd(15)} ${e.label.padEnd(15)} ${describeRow(row)} [${((Date.now() - t0) / 1000).toFixed(0)} s]`);
+  const byRow = new Map<string, Row[]>();
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const w of o.workloads) {
+      for (const e of engines) {
+        const key = `${w.name}|${e.label}`;
+        const earlier = byRow.get(key) ?? [];
+        // what is skipped, unsupported or missing stays so: ask once
+        if (earlier.length > 0 && earlier.every((r) => r.status !== 'ok' && r.status !== 'failed')) continue;
+        const t0 = Date.now();
+        const row = await runOne(w, e, o);
+        byRow.set(key, [...earlier, row]);
+        const tag = o.rounds > 1 ? `round ${round}: ` : '';
+        console.error(`${w.name.padEnd(15)} ${e.label.padEnd(15)} ${tag}${describeRow(row)} [${((Date.now() - t0) / 1000).toFixed(0)} s]`);
+      }
     }
   }
+  const rows = [...byRow.values()].map(combineRounds);
   const report: Report = {
-    date, commit, machine, threads: o.threads, workloads: o.workloads.map((w) => w.name),
+    date, commit, machine, threads: o.threads, rounds: o.rounds, workloads: o.workloads.map((w) => w.name),
     engines: engines.map((e) => ({ label: e.label, side: e.side, ...(e.unavailable ? { unavailable: e.unavailable } : {}) })),
     rows, targets: checkTargets(rows), elapsedSeconds: Math.round((Date.now() - started) / 1000),
   };

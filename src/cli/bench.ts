@@ -51,14 +51,15 @@ ${BACKEND_FLAGS_USAGE}`,
         const step = () => runner.step();
         await measure(step, { warmup, runs: 0 });
         timed.reset(); // the profile covers the timed steps only
-        const again = await measure(step, { warmup: 0, runs: runs ?? 3 });
+        const timings = await measure(step, { warmup: 0, runs: runs ?? 3 });
+        const steps = timings.timesMs.length;
         const profile = timed.entries();
-        const stepMs = median(again.timesMs);
         if (values.json) {
-          console.log(JSON.stringify({ ...benchResult(fields, cost, again), profile: profile.map((e) => ({ ...e, msPerStep: e.totalMs / again.timesMs.length })) }, null, 2));
+          const perStep = profile.map((e) => ({ ...e, msPerStep: e.totalMs / steps }));
+          console.log(JSON.stringify({ ...benchResult(fields, cost, timings), profile: perStep }, null, 2));
         } else {
-          console.log(`${workload.description}\n${kernels.name} kernels, ${threads} thread(s), ${again.timesMs.length} profiled steps\n`);
-          console.log(formatProfile(profile, again.timesMs.length, stepMs));
+          console.log(`${workload.description}\n${kernels.name} kernels, ${threads} thread(s), ${steps} profiled steps\n`);
+          console.log(formatProfile(profile, steps, median(timings.timesMs)));
         }
         return;
       }
