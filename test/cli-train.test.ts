@@ -144,6 +144,18 @@ describe('resnet train / eval', () => {
   });
 });
 
+describe('recipe flags', () => {
+  it('ResNet-110 and -1202 get the paper\'s warm-up with cifar-paper, unless --no-warmup', async () => {
+    const { recipeFromFlags } = await import('../src/cli/train.js');
+    assert.deepEqual(recipeFromFlags({}, 'cifar-paper', 'resnet110').warmup, { lr: 0.01, untilTrainError: 0.8, window: 20 });
+    assert.equal(recipeFromFlags({ 'no-warmup': true }, 'cifar-paper', 'resnet110').warmup, null);
+    assert.equal(recipeFromFlags({}, 'cifar-paper', 'resnet56').warmup, null);
+    const r = recipeFromFlags({ recipe: 'imagenet-paper', lr: '0.2', 'batch-size': '64', iterations: '1000', lighting: '0' });
+    assert.deepEqual([r.lr, r.batchSize, r.iterations, r.epochs, r.schedule.kind], [0.2, 64, 1000, null, 'plateau']);
+    assert.equal(r.augmentation.kind === 'scale' && r.augmentation.lightingStd, 0);
+  });
+});
+
 describe('resnet data', () => {
   it('info lists where each dataset is looked for, and finds the bundled sample', () => {
     const r = resnet(['data', 'info', '--json', '--data-dir', dataDir]);

@@ -184,6 +184,9 @@ def main():
             loss_sum += loss.item() * len(y)
             wrong += (logits.argmax(1) != y).sum().item()
             seen += len(y)
+            if it % 50 == 0:
+                el = time.perf_counter() - start
+                print(f"iter {it}/{total} loss {loss.item():.4f} {it * args.batch_size / el:.1f} img/s", file=sys.stderr)
         epoch += 1
         el = time.perf_counter() - start
         print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, train error {100 * wrong / seen:.2f}%, "

@@ -21,6 +21,7 @@ export const RECIPE_FLAGS = {
   gamma: { type: 'string' },
   patience: { type: 'string' },
   warmup: { type: 'boolean' },
+  'no-warmup': { type: 'boolean' },
   'warmup-lr': { type: 'string' },
   'warmup-error': { type: 'string' },
   val: { type: 'string' },
@@ -52,7 +53,8 @@ export const RECIPE_USAGE = `Recipes (--recipe; every value below overrides the 
   --gamma X              the factor at each milestone or plateau (default 0.1)
   --patience P           plateau schedule: ÷10 after P validations without improvement
   --warmup               ResNet-110's warm-up: lr 0.01 until the training error (mean of the
-                         last 20 steps) is below 80%, then the recipe's lr
+                         last 20 steps) is below 80%, then the recipe's lr. On by default with
+                         cifar-paper for resnet110 and resnet1202 (as in the paper); --no-warmup
   --warmup-lr X          warm-up learning rate (default 0.01; implies --warmup)
   --warmup-error X       warm-up ends below this training error (default 0.8; implies --warmup)
   --val N                hold out N training images for validation (0: train on all); a number
@@ -90,7 +92,7 @@ export function parseNumber(value: string | undefined, flag: string, check: (x: 
 type Values = Record<string, string | boolean | undefined>;
 
 /** The recipe named by --recipe with every flag applied. */
-export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recipe {
+export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper', net?: string): Recipe {
   const name = (v.recipe as string | undefined) ?? defaultRecipe;
   if (!RECIPES[name]) throw new UsageError(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, got '${name}'`);
   const base = getRecipe(name);
@@ -127,6 +129,12 @@ export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recip
     if (x > 0 && x < 1) o.validation = { fraction: x };
     else if (Number.isInteger(x)) o.validation = { count: x };
     else throw new UsageError(`--val: give a count or a fraction below 1, got '${v.val}'`);
+  }
+  if (v['no-warmup']) {
+    if (o.warmup) throw new UsageError('--no-warmup contradicts --warmup');
+    o.warmup = null;
+  } else if (!o.warmup && name === 'cifar-paper' && (net === 'resnet110' || net === 'resnet1202')) {
+    o.warmup = { ...PAPER_WARMUP }; // Sec. 4.2: 0.1 is slightly too large for ResNet-110 to start converging
   }
   if (v['eval-every'] !== undefined) o.evalEvery = int('eval-every');
   if (v['no-augment']) o.augmentation = { kind: 'none' };
@@ -244,7 +252,7 @@ ${BACKEND_FLAGS_USAGE}`,
       if (!values.net) throw new UsageError('train needs --net NET (or --resume DIR)');
       if (!isNetName(values.net)) throw new UsageError(`unknown network '${values.net}'; known: ${NET_NAMES.join(', ')}`);
       if (!values.data) throw new UsageError('train needs --data (cifar10, fashion-mnist, fashion-mnist-sample, mnist or folder:PATH)');
-      const recipe = recipeFromFlags(values);
+      const recipe = recipeFromFlags(values, 'cifar-paper', values.net);
       const seed = values.seed === undefined ? 0 : parseNumber(values.seed, '--seed', (x) => Number.isSafeInteger(x) && x >= 0)!;
       const outDir = values.out ?? `runs/${values.net}-${values.data.replace(/^folder:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
       const kernels = await loadKernels(backend);
