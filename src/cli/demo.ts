@@ -77,6 +77,6 @@ ResNet-20 on the Fashion-MNIST sample (${kernels.name} kernels)
   time         ${formatDuration(wall)} in all (${result.seconds.toFixed(0)} s training and testing)
   log          ${result.logPath}
   weights      ${result.modelPath}
-  evaluate again:  resnet eval --weights ${result.modelPath} --crop 10crop`);
+  evaluate again:  resnet eval --weights ${result.modelPath}`);
   },
 };
