@@ -19,8 +19,12 @@ export { type CreateOptions, type NetOptions, type Probe, ResNet, createNet, def
 export { type NetSummary, type StageSummary, summarize } from './models/summary.js';
 export { loadNet, readWeights, saveWeights } from './models/weights.js';
 
-// training
+// training and evaluation
 export { SGD, type SgdOptions } from './optim/sgd.js';
+export * from './optim/schedule.js';
+export * from './train/index.js';
+export * from './eval/index.js';
+export * as data from './data/index.js';
 
 // files
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
