@@ -19,7 +19,7 @@ import {
   KC_MAX, NC_MAX, NR, blockCount, multiplyDirect, multiplyPacked, packA, packB, packedASize,
   panelCount, panelHeight, panelStart, roundUp8,
 } from './gemm';
-import { madd, rangeStart, store8, zero4 } from './util';
+import { madd, rangeStart, store8, takeWork, zero4 } from './util';
 
 /** The fields of the contract's Conv2dShape, as i32s in this order (the host writes them). */
 @unmanaged export class ConvShape {
@@ -207,9 +207,19 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
   const wp = paddedCols(s);
   if (direct) tapOffsets(s, offs);
   let paddedImage = -1;
-  const i1 = rangeStart(items, tid + 1, nt);
-  for (let it = rangeStart(items, tid, nt); it < i1; it++) {
+  // Threads take chunks of items (about an image's worth) from the shared counter, so that a
+  // thread that started late or runs slower does less; each output is still computed whole by
+  // one thread, so the result does not depend on the split.
+  const chunk = max(1, min(colBlocks * rowParts, items / (4 * nt)));
+  let it = 0, chunkEnd = 0;
+  for (;;) {
+    if (it >= chunkEnd) {
+      it = takeWork(chunk);
+      if (it >= items) break;
+      chunkEnd = min(items, it + chunk);
+    }
     const unit = it / rowParts, rp = it % rowParts;
+    it++;
     const image = unit / colBlocks, j0 = (unit % colBlocks) * blockCols;
     const ncols = min(blockCols, pixels - j0);
     const r0 = panelStart(M, rangeStart(panels, rp, rowParts));
@@ -348,8 +358,10 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
   const items = s.n * parts;
   const kBlocks = blockCount(cOut, KC_MAX);
   let packedC0 = -1;
-  const i1 = rangeStart(items, tid + 1, nt);
-  for (let it = rangeStart(items, tid, nt); it < i1; it++) {
+  // Threads take items one at a time from the shared counter (see conv2dForward).
+  for (;;) {
+    const it = takeWork(1);
+    if (it >= items) break;
     const image = it / parts, part = it % parts;
     const c0 = rangeStart(s.cIn, part, parts), c1 = rangeStart(s.cIn, part + 1, parts);
     const rows = (c1 - c0) * khkw;
@@ -379,10 +391,10 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
 /** Output pixels per block of the backward-weight kernel (a packed dyᵀ strip is 8 KiB). */
 const BW_PIXELS: i32 = 256;
 
-/** Largest number of taps (rows of dWᵀ) one thread handles, a multiple of 4. */
-function weightTapsPerThread(K: i32, nt: i32): i32 {
-  const panels = (K + 3) >> 2;
-  return ((panels + nt - 1) / nt) << 2;
+/** Rows of dWᵀ each thread accumulates: every tap, rounded up to a multiple of 4. */
+// @ts-ignore: decorator
+@inline function weightTapRows(K: i32): i32 {
+  return (K + 3) & ~3;
 }
 
 /** Output rows per block of the backward-weight kernel (whole rows, about BW_PIXELS pixels). */
@@ -400,7 +412,15 @@ export function conv2dBackwardWeightScratch(shape: usize, nt: i32): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, mPad = roundUp8(s.cOut);
   const images = weightBlockImages(s), rows = max(weightBlockRows(s), images * s.hOut);
-  return images * s.cIn * paddedRows(s) * paddedCols(s) + K + rows + mPad * rows * s.wOut + weightTapsPerThread(K, nt) * mPad + 16;
+  return images * s.cIn * paddedRows(s) * paddedCols(s) + K + rows + mPad * rows * s.wOut + weightTapRows(K) * mPad + 16;
+}
+
+/** Byte offset of a thread's dWᵀ rows in its scratch (see conv2dBackwardWeight). */
+function weightDwtOffset(s: ConvShape): usize {
+  const K = s.cIn * s.kh * s.kw, mPad = roundUp8(s.cOut);
+  const groupImages = weightBlockImages(s), blockRows = groupImages > 1 ? groupImages * s.hOut : weightBlockRows(s);
+  const paddedBytes = <usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2;
+  return <usize>groupImages * paddedBytes + (<usize>K << 2) + (<usize>blockRows << 2) + (<usize>(mPad * blockRows * s.wOut) << 2);
 }
 
 /**
@@ -470,31 +490,32 @@ function tileTaps4x8(
 
 /**
  * dw = Σ over images of dy · colᵀ. x: [n, cIn, h, w]; dy: [n, cOut, hOut, wOut];
- * dw: [cOut, K] (overwritten). Threads split the taps (rows of dWᵀ, 4 at a time), so that each
- * sums over the whole batch with no reduction between threads; each keeps its rows of dWᵀ in
- * scratch and writes them transposed into dw at the end. Pixels go in blocks of whole output
- * rows: part of one image, or several whole images when the maps are small.
+ * dw: [cOut, K] (overwritten). Threads split the images (in groups of whole blocks): each
+ * thread pads and packs only its own images and sums all taps (rows of dWᵀ) over them into its
+ * scratch. With one thread dWᵀ is written transposed into dw at the end; with several the host
+ * then runs conv2dBackwardWeightReduce, which adds up the threads' dWᵀ into dw. Pixels go in
+ * blocks of whole output rows: part of one image, or several whole images when the maps are small.
  */
 export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, P = s.hOut * s.wOut, mPad = roundUp8(M);
-  const perThread = weightTapsPerThread(K, nt);
-  const k0 = min(K, tid * perThread), k1 = min(K, k0 + perThread);
-  if (k0 >= k1) return;
   const groupImages = weightBlockImages(s), blockRows = groupImages > 1 ? groupImages * s.hOut : weightBlockRows(s);
-  // scratch: padded images, tap offsets, row table, packed dyᵀ block, this thread's rows of dWᵀ
+  const groups = (s.n + groupImages - 1) / groupImages;
+  const g0 = rangeStart(groups, tid, nt), g1 = rangeStart(groups, tid + 1, nt);
+  // scratch: padded images, tap offsets, row table, packed dyᵀ block, this thread's dWᵀ
   const paddedBytes = <usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2;
   const xp = scratch + <usize>tid * <usize>scratchStride;
   const offs = xp + <usize>groupImages * paddedBytes;
   const rowTab = offs + (<usize>K << 2);
   const bt = rowTab + (<usize>blockRows << 2);
-  const dwt = bt + (<usize>(mPad * blockRows * s.wOut) << 2);
+  const dwt = xp + weightDwtOffset(s);
   tapOffsets(s, offs);
   const rowBytes = <usize>(s.sh * paddedCols(s)) << 2, colBytes = <usize>s.sw << 2;
   const ldc = <usize>mPad << 2, strips = mPad / NR;
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;
   let first = true;
-  for (let i0 = 0; i0 < s.n; i0 += groupImages) {
+  for (let grp = g0; grp < g1; grp++) {
+    const i0 = grp * groupImages;
     const images = min(groupImages, s.n - i0);
     for (let g = 0; g < images; g++) padImage(s, x + <usize>(i0 + g) * xImage, xp + <usize>g * paddedBytes);
     for (let oy0 = 0; oy0 < s.hOut; oy0 += blockRows) { // one block: rows of one image, or whole images
@@ -508,12 +529,12 @@ export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usiz
         const q = g * P, p0 = images > 1 ? 0 : oy0 * s.wOut;
         packDyT(dy + <usize>(i0 + g) * dyImage, M, P, p0, images > 1 ? P : count, bt, q, count);
       }
-      for (let k = k0; k < k1; k += 4) {
+      for (let k = 0; k < K; k += 4) {
         const tap0 = xp + <usize>load<i32>(offs + (<usize>k << 2));
         const tap1 = k + 1 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 1) << 2)) : tap0;
         const tap2 = k + 2 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 2) << 2)) : tap0;
         const tap3 = k + 3 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 3) << 2)) : tap0;
-        const c = dwt + <usize>(k - k0) * ldc;
+        const c = dwt + <usize>k * ldc;
         for (let st = 0; st < strips; st++) {
           tileTaps4x8(tap0, tap1, tap2, tap3, rowTab, rows, s.wOut, colBytes,
             bt + (<usize>(st * count * NR) << 2), c + (<usize>(st * NR) << 2), ldc, !first, min(4, K - k));
@@ -523,8 +544,31 @@ export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usiz
       if (images > 1) break;
     }
   }
-  for (let k = k0; k < k1; k++) { // dw[co, k] = dWᵀ[k, co]
-    const row = dwt + <usize>(k - k0) * ldc;
+  if (first) memory.fill(dwt, 0, <usize>(K * mPad) << 2); // no images for this thread
+  if (nt > 1) return;
+  for (let k = 0; k < K; k++) { // dw[co, k] = dWᵀ[k, co]
+    const row = dwt + <usize>k * ldc;
     for (let co = 0; co < M; co++) store<f32>(dw + (<usize>(co * K + k) << 2), load<f32>(row + (<usize>co << 2)));
+  }
+}
+
+/**
+ * Second phase of conv2dBackwardWeight on `parts` > 1 threads: dw[co, k] = Σ over the parts of
+ * their dWᵀ[k, co] (each in its thread's scratch). Threads split the output channels.
+ */
+export function conv2dBackwardWeightReduce(shape: usize, dw: usize, scratch: usize, scratchStride: i32, parts: i32, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn * s.kh * s.kw, M = s.cOut, ldc = <usize>roundUp8(M) << 2;
+  const dwt = scratch + weightDwtOffset(s);
+  const c1 = rangeStart(M, tid + 1, nt);
+  for (let co = rangeStart(M, tid, nt); co < c1; co++) {
+    const col = dwt + (<usize>co << 2);
+    const out = dw + (<usize>(co * K) << 2);
+    for (let k = 0; k < K; k++) {
+      const o = <usize>k * ldc;
+      let v = load<f32>(col + o);
+      for (let t = 1; t < parts; t++) v += load<f32>(col + <usize>t * <usize>scratchStride + o);
+      store<f32>(out + (<usize>k << 2), v);
+    }
   }
 }

@@ -57,3 +57,19 @@ export function storeCols(p: usize, v0: v128, v1: v128, cols: i32, add: bool): v
     storeLanes(p + 16, v1, cols - 4, add);
   }
 }
+
+/**
+ * Address of the shared work counter (in the reserved low memory, a cache line of its own; see
+ * src/kernels/wasm/memory.ts). Kernels that balance their work dynamically take items from it;
+ * the host sets it to 0 before every such kernel.
+ */
+export const WORK_NEXT: usize = 2048;
+
+/** Takes `count` items from the shared work counter: returns the first (may be past the end). */
+// @ts-ignore: decorator
+@inline export function takeWork(count: i32): i32 {
+  if (ASC_FEATURE_THREADS) return atomic.add<i32>(WORK_NEXT, count);
+  const v = load<i32>(WORK_NEXT);
+  store<i32>(WORK_NEXT, v + count);
+  return v;
+}

@@ -128,12 +128,12 @@ async function main(): Promise<void> {
   for (const [label, ks, runs] of sets) {
     console.log('');
     console.log(`ResNet-20 convolutions, batch ${BATCH}, ${label} (ms, GFLOP/s)${runs === 1 ? ', one run' : ''}:`);
-    console.log(`${'layer'.padEnd(20)} ${'×'.padStart(2)} ${'forward'.padStart(15)} ${'backward-input'.padStart(15)} ${'backward-weight'.padStart(15)}`);
+    console.log(`${'layer'.padEnd(20)} ${'×'.padStart(2)} ${'forward'.padStart(15)} ${'backward-input'.padStart(15)} ${'backward-weight'.padStart(15)} ${'BN+ReLU tr'.padStart(10)} ${'eval'.padStart(8)}`);
     let trainMs = 0, evalMs = 0;
     for (const l of LAYERS) {
       const t = benchConv(ks, l.shape, runs);
-      console.log(`${l.name.padEnd(20)} ${String(l.count).padStart(2)} ${fmt(t.fwd)} ${gflops(l.shape, t.fwd)} ${fmt(t.bwdInput)} ${gflops(l.shape, t.bwdInput)} ${fmt(t.bwdWeight)} ${gflops(l.shape, t.bwdWeight)}`);
       const pw = benchPointwise(ks, BATCH, l.shape.cOut, l.shape.hOut * l.shape.wOut, runs);
+      console.log(`${l.name.padEnd(20)} ${String(l.count).padStart(2)} ${fmt(t.fwd)} ${gflops(l.shape, t.fwd)} ${fmt(t.bwdInput)} ${gflops(l.shape, t.bwdInput)} ${fmt(t.bwdWeight)} ${gflops(l.shape, t.bwdWeight)}   ${fmt(pw.train)} ${fmt(pw.eval)}`);
       trainMs += l.count * (t.fwd + (l.needsDx ? t.bwdInput : 0) + t.bwdWeight + pw.train);
       evalMs += l.count * (t.fwd + pw.eval);
     }

@@ -7,7 +7,7 @@
 // threads of the pool (pool.ts), light ones run on the calling thread. Float32 only.
 
 import type { BatchNormShape, Conv2dShape, DType, KernelSet, Lifetime, Pool2dShape, ShortcutAShape } from '../contract.js';
-import { SHAPE_A, SHAPE_B, WasmMemory, type WasmBuffer } from './memory.js';
+import { SHAPE_A, SHAPE_B, WORK_NEXT, WasmMemory, type WasmBuffer } from './memory.js';
 import { KERNEL_NAMES, compileKernelModule, instantiateKernels, type KernelExports, type KernelName, type WasmVariant } from './module.js';
 import { ThreadPool, type SpawnWorker } from './pool.js';
 
@@ -271,6 +271,7 @@ class WasmKernels implements WasmKernelSet {
     this.writeConvShape(SHAPE_A, s);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dForwardScratch(SHAPE_A), nt);
+    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
     this.run('conv2dForward', [SHAPE_A, x, ap, y, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
@@ -296,6 +297,7 @@ class WasmKernels implements WasmKernelSet {
     this.writeConvShape(SHAPE_A, p);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dBackwardInputScratch(SHAPE_A, nt), nt);
+    this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('conv2dBackwardInputCol2im', [SHAPE_A, w, dy, dx, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
@@ -310,6 +312,8 @@ class WasmKernels implements WasmKernelSet {
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dBackwardWeightScratch(SHAPE_B, nt), nt);
     this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride], macs, MIN_PARALLEL_MACS);
+    // with several threads each left its part of the sum over the images in its scratch
+    if (nt > 1) this.run('conv2dBackwardWeightReduce', [SHAPE_B, dw, scratch, stride, nt], macs, MIN_PARALLEL_MACS);
   }
 
   // ---- batch norm ----

@@ -1,6 +1,7 @@
 // memory.ts: the WebAssembly memory and how it is handed out.
 //
-//   [0, 64 KiB)      reserved: two shape blocks that the host writes before a convolution
+//   [0, 64 KiB)      reserved: two shape blocks that the host writes before a convolution, and
+//                    the work counter of the dynamically balanced kernels
 //   [64 KiB, ...)    the heap: a first-fit free-list allocator with coalescing, 64-byte aligned
 //
 // Persistent buffers (parameters, optimizer state) come from the heap and go back with free().
@@ -18,6 +19,8 @@ export const PAGE = 65536;
 export const SHAPE_A = 1024;
 /** Address of the second shape block. */
 export const SHAPE_B = 1152;
+/** Address of the shared work counter (WORK_NEXT in assembly/util.ts), a cache line of its own. */
+export const WORK_NEXT = 2048;
 const HEAP_BASE = PAGE;
 const ALIGN = 64;
 /** Size of a step-arena chunk (bigger requests get a chunk of their own, with 25% to spare). */

@@ -17,8 +17,8 @@ const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, NT = 4, ERROR = 5, STOP = 6;
 const ARGS_OFFSET = 64; // bytes
 export const MAX_ARGS = 24;
 const CTRL_BYTES = ARGS_OFFSET + 8 * MAX_ARGS;
-/** Polls of the job counter before a worker goes to sleep (some tens of microseconds). */
-const WORKER_SPIN = 20000;
+/** Polls of the job counter before a worker goes to sleep (about a millisecond: longer than the usual JavaScript gap between two kernels of a step, so that the worker is awake when the next job comes). */
+const WORKER_SPIN = 200000;
 /** Polls of the done counter before the main thread goes to sleep. */
 const MAIN_SPIN = 100000;
 
