@@ -412,15 +412,13 @@ export function conv2dBackwardWeightScratch(shape: usize, nt: i32): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, mPad = roundUp8(s.cOut);
   const images = weightBlockImages(s), rows = max(weightBlockRows(s), images * s.hOut);
-  return images * s.cIn * paddedRows(s) * paddedCols(s) + K + rows + mPad * rows * s.wOut + weightTapRows(K) * mPad + 16;
+  return images * s.cIn * paddedRows(s) * paddedCols(s) + K + rows + mPad * rows * s.wOut + 16;
 }
 
-/** Byte offset of a thread's dWᵀ rows in its scratch (see conv2dBackwardWeight). */
-function weightDwtOffset(s: ConvShape): usize {
-  const K = s.cIn * s.kh * s.kw, mPad = roundUp8(s.cOut);
-  const groupImages = weightBlockImages(s), blockRows = groupImages > 1 ? groupImages * s.hOut : weightBlockRows(s);
-  const paddedBytes = <usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2;
-  return <usize>groupImages * paddedBytes + (<usize>K << 2) + (<usize>blockRows << 2) + (<usize>(mPad * blockRows * s.wOut) << 2);
+/** Floats of one partial sum of dWᵀ (conv2dBackwardWeight's `partials` holds `chunks` of them). */
+export function conv2dBackwardWeightPartial(shape: usize): i32 {
+  const s = changetype<ConvShape>(shape);
+  return weightTapRows(s.cIn * s.kh * s.kw) * roundUp8(s.cOut);
 }
 
 /**
@@ -490,84 +488,94 @@ function tileTaps4x8(
 
 /**
  * dw = Σ over images of dy · colᵀ. x: [n, cIn, h, w]; dy: [n, cOut, hOut, wOut];
- * dw: [cOut, K] (overwritten). Threads split the images (in groups of whole blocks): each
- * thread pads and packs only its own images and sums all taps (rows of dWᵀ) over them into its
- * scratch. With one thread dWᵀ is written transposed into dw at the end; with several the host
- * then runs conv2dBackwardWeightReduce, which adds up the threads' dWᵀ into dw. Pixels go in
- * blocks of whole output rows: part of one image, or several whole images when the maps are small.
+ * dw: [cOut, K] (overwritten). The image groups are cut into `chunks` fixed, contiguous ranges;
+ * threads take chunks from the shared work counter (so that a late or slow thread does less),
+ * pad and pack only the images of their chunks, and sum every tap (row of dWᵀ) over a chunk's
+ * images into that chunk's partial sum in `partials` (conv2dBackwardWeightPartial floats each).
+ * With one chunk its sum is written transposed into dw at the end; with several the host then
+ * runs conv2dBackwardWeightReduce, which adds the partial sums in chunk order: the result does not
+ * depend on which thread took which chunk. Pixels go in blocks of whole output rows: part of
+ * one image, or several whole images when the maps are small.
  */
-export function conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
+export function conv2dBackwardWeight(
+  shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, partials: usize, chunks: i32, tid: i32, nt: i32,
+): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, P = s.hOut * s.wOut, mPad = roundUp8(M);
   const groupImages = weightBlockImages(s), blockRows = groupImages > 1 ? groupImages * s.hOut : weightBlockRows(s);
   const groups = (s.n + groupImages - 1) / groupImages;
-  const g0 = rangeStart(groups, tid, nt), g1 = rangeStart(groups, tid + 1, nt);
-  // scratch: padded images, tap offsets, row table, packed dyᵀ block, this thread's dWᵀ
+  // scratch: padded images, tap offsets, row table, packed dyᵀ block
   const paddedBytes = <usize>(s.cIn * paddedRows(s) * paddedCols(s)) << 2;
   const xp = scratch + <usize>tid * <usize>scratchStride;
   const offs = xp + <usize>groupImages * paddedBytes;
   const rowTab = offs + (<usize>K << 2);
   const bt = rowTab + (<usize>blockRows << 2);
-  const dwt = xp + weightDwtOffset(s);
+  const partialBytes = <usize>(weightTapRows(K) * mPad) << 2;
   tapOffsets(s, offs);
   const rowBytes = <usize>(s.sh * paddedCols(s)) << 2, colBytes = <usize>s.sw << 2;
   const ldc = <usize>mPad << 2, strips = mPad / NR;
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;
-  let first = true;
-  for (let grp = g0; grp < g1; grp++) {
-    const i0 = grp * groupImages;
-    const images = min(groupImages, s.n - i0);
-    for (let g = 0; g < images; g++) padImage(s, x + <usize>(i0 + g) * xImage, xp + <usize>g * paddedBytes);
-    for (let oy0 = 0; oy0 < s.hOut; oy0 += blockRows) { // one block: rows of one image, or whole images
-      const rows = images > 1 ? images * s.hOut : min(blockRows, s.hOut - oy0);
-      const count = rows * s.wOut;
-      for (let r = 0; r < rows; r++) {
-        const g = images > 1 ? r / s.hOut : 0, oy = images > 1 ? r % s.hOut : oy0 + r;
-        store<i32>(rowTab + (<usize>r << 2), <i32>(<usize>g * paddedBytes + <usize>oy * rowBytes));
-      }
-      for (let g = 0; g < images; g++) {
-        const q = g * P, p0 = images > 1 ? 0 : oy0 * s.wOut;
-        packDyT(dy + <usize>(i0 + g) * dyImage, M, P, p0, images > 1 ? P : count, bt, q, count);
-      }
-      for (let k = 0; k < K; k += 4) {
-        const tap0 = xp + <usize>load<i32>(offs + (<usize>k << 2));
-        const tap1 = k + 1 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 1) << 2)) : tap0;
-        const tap2 = k + 2 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 2) << 2)) : tap0;
-        const tap3 = k + 3 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 3) << 2)) : tap0;
-        const c = dwt + <usize>k * ldc;
-        for (let st = 0; st < strips; st++) {
-          tileTaps4x8(tap0, tap1, tap2, tap3, rowTab, rows, s.wOut, colBytes,
-            bt + (<usize>(st * count * NR) << 2), c + (<usize>(st * NR) << 2), ldc, !first, min(4, K - k));
+  for (;;) {
+    const chunk = takeWork(1);
+    if (chunk >= chunks) break;
+    const dwt = partials + <usize>chunk * partialBytes;
+    const g1 = rangeStart(groups, chunk + 1, chunks);
+    let first = true;
+    for (let grp = rangeStart(groups, chunk, chunks); grp < g1; grp++) {
+      const i0 = grp * groupImages;
+      const images = min(groupImages, s.n - i0);
+      for (let g = 0; g < images; g++) padImage(s, x + <usize>(i0 + g) * xImage, xp + <usize>g * paddedBytes);
+      for (let oy0 = 0; oy0 < s.hOut; oy0 += blockRows) { // one block: rows of one image, or whole images
+        const rows = images > 1 ? images * s.hOut : min(blockRows, s.hOut - oy0);
+        const count = rows * s.wOut;
+        for (let r = 0; r < rows; r++) {
+          const g = images > 1 ? r / s.hOut : 0, oy = images > 1 ? r % s.hOut : oy0 + r;
+          store<i32>(rowTab + (<usize>r << 2), <i32>(<usize>g * paddedBytes + <usize>oy * rowBytes));
         }
+        for (let g = 0; g < images; g++) {
+          const q = g * P, p0 = images > 1 ? 0 : oy0 * s.wOut;
+          packDyT(dy + <usize>(i0 + g) * dyImage, M, P, p0, images > 1 ? P : count, bt, q, count);
+        }
+        for (let k = 0; k < K; k += 4) {
+          const tap0 = xp + <usize>load<i32>(offs + (<usize>k << 2));
+          const tap1 = k + 1 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 1) << 2)) : tap0;
+          const tap2 = k + 2 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 2) << 2)) : tap0;
+          const tap3 = k + 3 < K ? xp + <usize>load<i32>(offs + (<usize>(k + 3) << 2)) : tap0;
+          const c = dwt + <usize>k * ldc;
+          for (let st = 0; st < strips; st++) {
+            tileTaps4x8(tap0, tap1, tap2, tap3, rowTab, rows, s.wOut, colBytes,
+              bt + (<usize>(st * count * NR) << 2), c + (<usize>(st * NR) << 2), ldc, !first, min(4, K - k));
+          }
+        }
+        first = false;
+        if (images > 1) break;
       }
-      first = false;
-      if (images > 1) break;
     }
-  }
-  if (first) memory.fill(dwt, 0, <usize>(K * mPad) << 2); // no images for this thread
-  if (nt > 1) return;
-  for (let k = 0; k < K; k++) { // dw[co, k] = dWᵀ[k, co]
-    const row = dwt + <usize>k * ldc;
-    for (let co = 0; co < M; co++) store<f32>(dw + (<usize>(co * K + k) << 2), load<f32>(row + (<usize>co << 2)));
+    if (first) memory.fill(dwt, 0, partialBytes); // an empty chunk
+    if (chunks > 1) continue;
+    for (let k = 0; k < K; k++) { // dw[co, k] = dWᵀ[k, co]
+      const row = dwt + <usize>k * ldc;
+      for (let co = 0; co < M; co++) store<f32>(dw + (<usize>(co * K + k) << 2), load<f32>(row + (<usize>co << 2)));
+    }
   }
 }
 
 /**
- * Second phase of conv2dBackwardWeight on `parts` > 1 threads: dw[co, k] = Σ over the parts of
- * their dWᵀ[k, co] (each in its thread's scratch). Threads split the output channels.
+ * Second phase of conv2dBackwardWeight with `chunks` > 1: dw[co, k] = Σ over the chunks, in
+ * order, of their partial dWᵀ[k, co]. Threads split the output channels.
  */
-export function conv2dBackwardWeightReduce(shape: usize, dw: usize, scratch: usize, scratchStride: i32, parts: i32, tid: i32, nt: i32): void {
+export function conv2dBackwardWeightReduce(shape: usize, dw: usize, partials: usize, chunks: i32, tid: i32, nt: i32): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, ldc = <usize>roundUp8(M) << 2;
-  const dwt = scratch + weightDwtOffset(s);
+  const partialBytes = <usize>(weightTapRows(K) * roundUp8(M)) << 2;
   const c1 = rangeStart(M, tid + 1, nt);
   for (let co = rangeStart(M, tid, nt); co < c1; co++) {
-    const col = dwt + (<usize>co << 2);
+    const col = partials + (<usize>co << 2);
     const out = dw + (<usize>(co * K) << 2);
     for (let k = 0; k < K; k++) {
       const o = <usize>k * ldc;
       let v = load<f32>(col + o);
-      for (let t = 1; t < parts; t++) v += load<f32>(col + <usize>t * <usize>scratchStride + o);
+      for (let t = 1; t < chunks; t++) v += load<f32>(col + <usize>t * partialBytes + o);
       store<f32>(out + (<usize>k << 2), v);
     }
   }

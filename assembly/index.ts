@@ -9,7 +9,7 @@ export { packA, matmulPacked, matmulScratch } from './gemm';
 export {
   conv2dForward, conv2dForwardScratch, packFlippedWeights,
   conv2dBackwardInputCol2im, conv2dBackwardInputScratch,
-  conv2dBackwardWeight, conv2dBackwardWeightScratch, conv2dBackwardWeightReduce,
+  conv2dBackwardWeight, conv2dBackwardWeightScratch, conv2dBackwardWeightReduce, conv2dBackwardWeightPartial,
 } from './conv';
 export {
   fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep,

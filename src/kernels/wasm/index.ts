@@ -35,6 +35,8 @@ export interface WasmKernelSet extends KernelSet<WasmBuffer> {
 
 /** Multiply-adds below which a GEMM-like kernel stays on one thread (about 100³). */
 const MIN_PARALLEL_MACS = 1e6;
+/** Parts per thread of the images of a backward-weight convolution (dynamic balance vs. partial sums to add). */
+const WEIGHT_CHUNKS_PER_THREAD = 4;
 /** Elements below which an element-wise kernel stays on one thread. */
 const MIN_PARALLEL_ELEMENTS = 1 << 16;
 
@@ -311,9 +313,14 @@ class WasmKernels implements WasmKernelSet {
     this.writeConvShape(SHAPE_B, p);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dBackwardWeightScratch(SHAPE_B, nt), nt);
-    this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride], macs, MIN_PARALLEL_MACS);
-    // with several threads each left its part of the sum over the images in its scratch
-    if (nt > 1) this.run('conv2dBackwardWeightReduce', [SHAPE_B, dw, scratch, stride, nt], macs, MIN_PARALLEL_MACS);
+    // The images are cut into `chunks` fixed parts that the threads take as they go; each part's
+    // sum goes to its own partial dWᵀ, added up in order afterwards (the result does not depend
+    // on which thread took which part).
+    const chunks = nt > 1 ? Math.min(p.n, WEIGHT_CHUNKS_PER_THREAD * nt) : 1;
+    const partials = this.mem.scratchArea('partials', chunks * this.k.conv2dBackwardWeightPartial(SHAPE_B) * 4);
+    this.mem.i32[WORK_NEXT / 4] = 0;
+    this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride, partials, chunks], macs, MIN_PARALLEL_MACS);
+    if (chunks > 1) this.run('conv2dBackwardWeightReduce', [SHAPE_B, dw, partials, chunks], macs, MIN_PARALLEL_MACS);
   }
 
   // ---- batch norm ----

@@ -19,7 +19,7 @@ export const KERNEL_NAMES = [
   'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep',
   'batchNormTrain', 'batchNormEval', 'batchNormBackward',
   'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
-  'conv2dBackwardWeightReduce',
+  'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial',
 ] as const;
 export type KernelName = typeof KERNEL_NAMES[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => number>;
