@@ -6,7 +6,9 @@
 //                    1×1 stride-1 unpadded convolutions pack x itself as B). Stride-1
 //                    convolutions whose output rows hold whole 8-pixel strips skip packing B:
 //                    the micro-kernel reads 8 consecutive pixels of a zero-padded copy of the
-//                    image through a table of per-k offsets ("direct" mode)
+//                    image through a table of per-k offsets ("direct" mode); other convolutions
+//                    pack B from such a padded copy (no bounds checks: 1 or 2 vector loads per
+//                    8 outputs at stride 1 or 2)
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
 //                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
 //                    one column block at a time, scattered back into dx (col2im)
@@ -30,79 +32,7 @@ import { madd, rangeStart, store8, takeWork, zero4 } from './util';
 }
 
 // ---------------------------------------------------------------------------------------------
-// Packing im2col blocks straight from the image.
-
-/**
- * dst[t] = x[iy, ix0 + t·sw] for t = 0..8, 0 outside the image (eight outputs of one output row).
- * plane: one channel [h, w]; dst: 8 floats.
- */
-// @ts-ignore: decorator
-@inline function packRow8(plane: usize, h: i32, w: i32, sw: i32, iy: i32, ix0: i32, dst: usize): void {
-  if (<u32>iy >= <u32>h) {
-    v128.store(dst, zero4());
-    v128.store(dst, zero4(), 16);
-    return;
-  }
-  const row = plane + (<usize>(iy * w) << 2);
-  if (ix0 >= 0) {
-    if (sw == 1 && ix0 + 8 <= w) {
-      const src = row + (<usize>ix0 << 2);
-      v128.store(dst, v128.load(src));
-      v128.store(dst, v128.load(src, 16), 16);
-      return;
-    }
-    if (sw == 2 && ix0 + 16 <= w) { // keep the even lanes of four loads
-      const src = row + (<usize>ix0 << 2);
-      v128.store(dst, v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
-      v128.store(dst, v128.shuffle<f32>(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
-      return;
-    }
-  }
-  let ix = ix0;
-  for (let t = 0; t < NR; t++) {
-    store<f32>(dst + (<usize>t << 2), <u32>ix < <u32>w ? load<f32>(row + (<usize>ix << 2)) : 0);
-    ix += sw;
-  }
-}
-
-/**
- * Packs an im2col block of one image into strips of 8 columns:
- * B[k, j] = x[ci, oy·sh - ph + ky·dh, ox·sw - pw + kx·dw] (0 outside the image)
- * for rows k = (ci·kh + ky)·kw + kx in [pc, pc+kc) and columns j = oy·wOut + ox in [j0, j0+ncols).
- * x: one image [cIn, h, w]; dst: ceil(ncols/8) strips of kc × 8 floats.
- */
-function packConvB(s: ConvShape, x: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
-  const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
-  const strips = (ncols + NR - 1) / NR;
-  const stripBytes = <usize>(kc * NR) << 2;
-  let ci = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
-  for (let k = 0; k < kc; k++) {
-    const plane = x + (<usize>(ci * h * w) << 2);
-    const rowOff = ky * s.dh - s.ph, colOff = kx * s.dw - s.pw;
-    let oy = j0 / wOut, ox = j0 % wOut;
-    let d = dst + (<usize>k << 5);
-    for (let st = 0; st < strips; st++) {
-      const cols = min(NR, ncols - st * NR);
-      if (cols == NR && ox + NR <= wOut) { // eight outputs on one output row
-        packRow8(plane, h, w, sw, oy * sh + rowOff, ox * sw + colOff, d);
-        ox += NR;
-        if (ox == wOut) { ox = 0; oy++; }
-      } else {
-        for (let t = 0; t < NR; t++) {
-          let v: f32 = 0;
-          if (t < cols) {
-            const iy = oy * sh + rowOff, ix = ox * sw + colOff;
-            if (<u32>iy < <u32>h && <u32>ix < <u32>w) v = load<f32>(plane + (<usize>(iy * w + ix) << 2));
-            if (++ox == wOut) { ox = 0; oy++; }
-          }
-          store<f32>(d + (<usize>t << 2), v);
-        }
-      }
-      d += stripBytes;
-    }
-    if (++kx == kw) { kx = 0; if (++ky == kh) { ky = 0; ci++; } }
-  }
-}
+// Helpers.
 
 /**
  * Stores the transpose of the 4×4 block whose rows are r0..r3: lane i of every row goes to
@@ -143,7 +73,62 @@ export function conv2dForwardScratch(shape: usize): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw;
   if (isDirect(s)) return s.cIn * paddedRows(s) * paddedCols(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR + 16;
-  return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
+  if (isPointwise(s)) return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
+  return KC_MAX * forwardBlockCols(s.hOut * s.wOut) + s.cIn * paddedRows(s) * paddedCols(s) + 16;
+}
+
+/** Whether the forward kernel packs x itself as B (1×1, stride 1, no padding). */
+function isPointwise(s: ConvShape): bool {
+  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+}
+
+/**
+ * Packs an im2col block of one image into strips of 8 columns, reading the zero-padded copy of
+ * the image (padImage), so that no tap needs a bounds check: B[k, j] = xp[ci, oy·sh + ky·dh,
+ * ox·sw + kx·dw] for rows k = (ci·kh + ky)·kw + kx in [pc, pc+kc) and columns j = oy·wOut + ox in
+ * [j0, j0+ncols); eight outputs of one output row are one or two vector loads (stride 1 or 2).
+ * xp: [cIn, paddedRows, paddedCols] with at least 16 floats readable past its end.
+ */
+function packPaddedConvB(s: ConvShape, xp: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+  const kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
+  const hp = paddedRows(s), wp = paddedCols(s);
+  const strips = (ncols + NR - 1) / NR;
+  const stripBytes = <usize>(kc * NR) << 2;
+  const rowStep = <usize>(sh * wp) << 2, colStep = <usize>sw << 2;
+  let ci = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
+  for (let k = 0; k < kc; k++) {
+    const base = xp + (<usize>((ci * hp + ky * s.dh) * wp + kx * s.dw) << 2);
+    let oy = j0 / wOut, ox = j0 % wOut;
+    let d = dst + (<usize>k << 5);
+    for (let st = 0; st < strips; st++) {
+      const cols = min(NR, ncols - st * NR);
+      if (cols == NR && ox + NR <= wOut) { // eight outputs on one output row
+        const src = base + <usize>oy * rowStep + <usize>ox * colStep;
+        if (sw == 1) {
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+        } else if (sw == 2) { // the even lanes of four loads
+          v128.store(d, v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
+          v128.store(d, v128.shuffle<f32>(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
+        } else {
+          for (let t = 0; t < NR; t++) store<f32>(d + (<usize>t << 2), load<f32>(src + <usize>t * colStep));
+        }
+        ox += NR;
+        if (ox == wOut) { ox = 0; oy++; }
+      } else {
+        for (let t = 0; t < NR; t++) {
+          let v: f32 = 0;
+          if (t < cols) {
+            v = load<f32>(base + <usize>oy * rowStep + <usize>ox * colStep);
+            if (++ox == wOut) { ox = 0; oy++; }
+          }
+          store<f32>(d + (<usize>t << 2), v);
+        }
+      }
+      d += stripBytes;
+    }
+    if (++kx == kw) { kx = 0; if (++ky == kh) { ky = 0; ci++; } }
+  }
 }
 
 /**
@@ -190,7 +175,7 @@ function tapOffsets(s: ConvShape, offs: usize): void {
 export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
-  const pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  const pointwise = isPointwise(s);
   const direct = isDirect(s);
   const blockCols = forwardBlockCols(pixels);
   const colBlocks = (pixels + blockCols - 1) / blockCols;
@@ -240,10 +225,13 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
       }
       continue;
     }
+    // other convolutions: B packed from a zero-padded copy of the image, after the packed block
+    const xpad = bp + (<usize>(KC_MAX * blockCols) << 2);
+    if (!pointwise && paddedImage != image) { padImage(s, xi, xpad); paddedImage = image; }
     for (let kb = 0; kb < kBlocks; kb++) {
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
-      else packConvB(s, xi, pc, kc, j0, ncols, bp);
+      else packPaddedConvB(s, xpad, pc, kc, j0, ncols, bp);
       multiplyPacked(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0);
     }
   }
