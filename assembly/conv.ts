@@ -11,7 +11,8 @@
 //                    8 outputs at stride 1 or 2)
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
 //                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
-//                    one column block at a time, scattered back into dx (col2im)
+//                    one column block at a time, scattered (col2im) into a zero-padded copy of
+//                    dx (no bounds checks) that is copied out at the end
 //   backward weight  dWᵀ[K, cOut] += col[K, P] · dyᵀ[P, cOut], summed over the images: the
 //                    micro-kernel broadcasts col values read in place from a padded copy of the
 //                    image (four taps at a time), and only dy (K times smaller) is packed
@@ -292,39 +293,48 @@ export function conv2dBackwardInputScratch(shape: usize, nt: i32): i32 {
   const s = changetype<ConvShape>(shape);
   const rows = col2imMaxRows(s, nt);
   const cols = col2imBlockCols(s, rows);
-  return packedASize(rows, s.cOut) + KC_MAX * cols + rows * cols;
+  return packedASize(rows, s.cOut) + KC_MAX * cols + rows * cols + (rows / (s.kh * s.kw)) * paddedRows(s) * paddedCols(s) + 16;
 }
 
 /**
- * dx[ci, iy, ix] += dcol[r, j] for the dcol rows r = ((ci - c0)·kh + ky)·kw + kx of channels
- * [c0, c1) and the output pixels j0 .. j0+ncols. dcol: [rows, ncols]; dx: one image [cIn, h, w].
+ * dxp[ci - c0, oy·sh + ky·dh, ox·sw + kx·dw] += dcol[r, j] for the dcol rows
+ * r = ((ci - c0)·kh + ky)·kw + kx and the output pixels j0 .. j0+ncols: col2im into a zero-padded
+ * image (padImage's layout, channels c0..), so that no tap needs a bounds check.
  */
-function col2im(s: ConvShape, dcol: usize, c0: i32, c1: i32, j0: i32, ncols: i32, dx: usize): void {
-  const h = s.h, w = s.w, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
-  const rows = (c1 - c0) * kh * kw;
+function col2imPadded(s: ConvShape, dcol: usize, rows: i32, j0: i32, ncols: i32, dxp: usize): void {
+  const kh = s.kh, kw = s.kw, wOut = s.wOut, hp = paddedRows(s), wp = paddedCols(s);
+  const rowStep = <usize>(s.sh * wp) << 2, colStep = <usize>s.sw << 2;
   for (let r = 0; r < rows; r++) {
-    const ci = c0 + r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-    const plane = dx + (<usize>(ci * h * w) << 2);
-    const rowOff = ky * s.dh - s.ph, colOff = kx * s.dw - s.pw;
+    const cl = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+    const base = dxp + (<usize>((cl * hp + ky * s.dh) * wp + kx * s.dw) << 2);
     let src = dcol + (<usize>(r * ncols) << 2);
     let oy = j0 / wOut, ox = j0 % wOut;
     let j = 0;
     while (j < ncols) { // one output row at a time
       const run = min(wOut - ox, ncols - j);
-      const iy = oy * sh + rowOff;
-      if (<u32>iy < <u32>h) {
-        const row = plane + (<usize>(iy * w) << 2);
-        let ix = ox * sw + colOff;
-        for (let t = 0; t < run; t++) {
-          if (<u32>ix < <u32>w) {
-            const p = row + (<usize>ix << 2);
-            store<f32>(p, load<f32>(p) + load<f32>(src + (<usize>t << 2)));
-          }
-          ix += sw;
-        }
+      let p = base + <usize>oy * rowStep + <usize>ox * colStep;
+      for (let t = 0; t < run; t++) {
+        store<f32>(p, load<f32>(p) + load<f32>(src + (<usize>t << 2)));
+        p += colStep;
       }
       src += <usize>run << 2;
       j += run; ox = 0; oy++;
+    }
+  }
+}
+
+/** dx[ci, iy, ix] = dxp[ci - c0, iy + ph, ix + pw] (0 where the padded image does not reach). */
+function unpadImage(s: ConvShape, dxp: usize, c0: i32, c1: i32, dx: usize): void {
+  const h = s.h, w = s.w, ph = s.ph, pw = s.pw, hp = paddedRows(s), wp = paddedCols(s);
+  const x0 = max(0, -pw), x1 = min(w, wp - pw); // columns of dx that the padded image holds
+  for (let ci = c0; ci < c1; ci++) {
+    for (let iy = 0; iy < h; iy++) {
+      const dst = dx + (<usize>((ci * h + iy) * w) << 2);
+      const r = iy + ph;
+      if (<u32>r >= <u32>hp || x0 >= x1) { memory.fill(dst, 0, <usize>w << 2); continue; }
+      if (x0 > 0) memory.fill(dst, 0, <usize>x0 << 2);
+      memory.copy(dst + (<usize>x0 << 2), dxp + (<usize>(((ci - c0) * hp + r) * wp + x0 + pw) << 2), <usize>(x1 - x0) << 2);
+      if (x1 < w) memory.fill(dst + (<usize>x1 << 2), 0, <usize>(w - x1) << 2);
     }
   }
 }
@@ -343,6 +353,8 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
   const ap = scratch + <usize>tid * <usize>scratchStride;
   const bp = ap + (<usize>packedASize(maxRows, cOut) << 2);
   const dcol = bp + (<usize>(KC_MAX * blockCols) << 2);
+  const dxp = dcol + (<usize>(maxRows * blockCols) << 2); // the zero-padded dx of this item's channels
+  const planeP = paddedRows(s) * paddedCols(s);
   const items = s.n * parts;
   const kBlocks = blockCount(cOut, KC_MAX);
   let packedC0 = -1;
@@ -359,7 +371,7 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
       packedC0 = c0;
     }
     const dxi = dx + (<usize>(image * s.cIn * s.h * s.w) << 2);
-    memory.fill(dxi + (<usize>(c0 * s.h * s.w) << 2), 0, <usize>((c1 - c0) * s.h * s.w) << 2);
+    memory.fill(dxp, 0, <usize>((c1 - c0) * planeP) << 2);
     const dyi = dy + (<usize>(image * cOut * pixels) << 2);
     for (let j0 = 0; j0 < pixels; j0 += blockCols) {
       const ncols = min(blockCols, pixels - j0);
@@ -368,8 +380,9 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
         packB(dyi, pixels, false, pc, kc, j0, ncols, bp);
         multiplyPacked(ap, rows, cOut, 0, rows, pc, kc, bp, ncols, dcol, ncols, kb > 0);
       }
-      col2im(s, dcol, c0, c1, j0, ncols, dxi);
+      col2imPadded(s, dcol, rows, j0, ncols, dxp);
     }
+    unpadImage(s, dxp, c0, c1, dxi);
   }
 }
 
