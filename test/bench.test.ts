@@ -1,0 +1,88 @@
+// The benchmark's arithmetic and reporting, without timing anything: medians, run
+// counts, exact costs, merging rounds, the target verdicts, and the profiler's proxy.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { autoRuns, benchResult, median, mergeRounds } from '../src/bench/measure.js';
+import { WORKLOADS, workloadCost } from '../src/bench/workloads.js';
+import { checkTargets, type Row } from '../src/bench/report.js';
+import { timeKernels } from '../src/bench/profile.js';
+import { refKernels } from '../src/kernels/ref/index.js';
+import type { KernelSet } from '../src/kernels/contract.js';
+import { createNet } from '../src/models/resnet.js';
+import { fromArray } from '../src/tensor/tensor.js';
+import { noGrad } from '../src/autograd/tape.js';
+
+describe('benchmark arithmetic', () => {
+  it('median of odd and even counts; NaN for none', () => {
+    assert.equal(median([5, 1, 3]), 3);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.ok(Number.isNaN(median([])));
+  });
+
+  it('autoRuns fills the target time within [5, 30] runs (3 for runs over 10 s)', () => {
+    assert.equal(autoRuns(100, 20), 30);
+    assert.equal(autoRuns(2000, 20), 10);
+    assert.equal(autoRuns(9000, 20), 5);
+    assert.equal(autoRuns(40_000, 20), 3);
+  });
+
+  it('workload costs are the exact multiply-accumulates, 2 FLOPs each, ×3 for a training step', () => {
+    const train = workloadCost(WORKLOADS['resnet20-train']);
+    assert.equal(train.macsPerImage, 40_551_040);
+    assert.equal(train.flopsPerBatch, 2 * 3 * 40_551_040 * WORKLOADS['resnet20-train'].batch);
+    const r18 = workloadCost(WORKLOADS['resnet18-b1']);
+    assert.equal(r18.macsPerImage, 1_814_073_344);
+    assert.equal(r18.flopsPerBatch, 2 * 1_814_073_344);
+  });
+
+  it('a result derives images/s and GFLOP/s from the median; rounds pool their runs', () => {
+    const w = WORKLOADS['resnet20-eval'];
+    const cost = workloadCost(w);
+    const fields = { workload: w, engine: 'resnet-ts', backend: 'wasm', threads: 2 };
+    const a = benchResult(fields, cost, { warmup: 2, timesMs: [200, 100, 300] }, 1000);
+    assert.equal(a.msPerBatch, 200);
+    assert.equal(a.imagesPerSecond, (w.batch * 1000) / 200);
+    assert.equal(a.gflops, Math.round((cost.flopsPerBatch / 200e6) * 1000) / 1000);
+    const b = benchResult(fields, cost, { warmup: 2, timesMs: [400, 500] }, 3000);
+    const m = mergeRounds([a, b]);
+    assert.equal(m.runs, 5);
+    assert.equal(m.msPerBatch, 300);
+    assert.equal(m.peakRssBytes, 3000);
+    assert.deepEqual(m.roundMediansMs, [200, 450]);
+  });
+
+  it('target verdicts compare images/s (and latency for ResNet-50) within one run', () => {
+    const w = WORKLOADS['resnet20-train'];
+    const cost = workloadCost(w);
+    const row = (workload: string, engine: string, ms: number): Row => ({
+      workload, engine, status: 'ok',
+      result: benchResult({ workload: WORKLOADS[workload as keyof typeof WORKLOADS], engine, backend: '', threads: 2 },
+        workload === w.name ? cost : workloadCost(WORKLOADS[workload as keyof typeof WORKLOADS]), { warmup: 0, timesMs: [ms] }, 0),
+    });
+    const targets = checkTargets([
+      row('resnet20-train', 'resnet-ts wasm', 500), row('resnet20-train', 'PyTorch', 450),
+      row('resnet50-b1', 'resnet-ts wasm', 100), row('resnet50-b1', 'tfjs-wasm', 250),
+    ]);
+    assert.equal(targets[0].met, true); // 450/500 = 0.9× ≥ 0.8×
+    assert.equal(targets[1].met, undefined); // no eval rows: no verdict
+    assert.equal(targets[2].met, false); // 2.5× < 3×
+    assert.ok(Math.abs(targets[2].ratio! - 2.5) < 1e-9);
+  });
+});
+
+describe('profiler', () => {
+  it('attributes every kernel call to its kernel and shape, and leaves results unchanged', () => {
+    const timed = timeKernels(refKernels as KernelSet);
+    const net = createNet('resnet20', { width: 4, kernels: timed.kernels, seed: 1 }).eval();
+    const plain = createNet('resnet20', { width: 4, seed: 1 }).eval();
+    const x = Float32Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => Math.sin(i));
+    const a = noGrad(() => net.forward(fromArray(x, [2, 3, 8, 8], { kernels: timed.kernels }))).toArray();
+    const b = noGrad(() => plain.forward(fromArray(x, [2, 3, 8, 8]))).toArray();
+    assert.deepEqual(Array.from(a), Array.from(b));
+    const entries = timed.entries();
+    const convs = entries.filter((e) => e.kernel === 'conv2d');
+    assert.equal(convs.reduce((s, e) => s + e.calls, 0), 19); // stem + 18 convs of the blocks
+    assert.ok(convs.some((e) => e.shape === '2×4×8×8 → 8×4×4, 3×3/2'));
+  });
+});
