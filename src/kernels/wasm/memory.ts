@@ -161,7 +161,7 @@ export class WasmMemory {
   /** Throws unless `buf` may be used now. */
   check(buf: WasmBuffer): void {
     if (buf.lifetime === 'step' && buf.generation !== this.gen) {
-      throw new Error('wasm kernels: tensor freed at the end of a training step (a step buffer was used after endStep())');
+      throw new Error('wasm kernels: tensor freed at the end of a training step (a step buffer was used after endStep()); create it again in the new step, or with { lifetime: \'persistent\' } to keep it');
     }
     if (buf.freed) throw new Error('wasm kernels: buffer used after free()');
   }
