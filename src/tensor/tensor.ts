@@ -72,16 +72,6 @@ export class Tensor {
     this.kernels.write(this.buffer, values);
   }
 
-  /** The same values under another shape of equal size (a copy; buffers are never aliased). */
-  reshape(shape: Shape): Tensor {
-    if (shapeSize(shape) !== this.size) {
-      throw new Error(`cannot reshape ${shapeString(this.shape)} to ${shapeString(shape)}`);
-    }
-    const out = emptyLike(this, shape);
-    this.kernels.copy({ x: this.buffer, y: out.buffer });
-    return out;
-  }
-
   /**
    * Back-propagates from this tensor (a scalar, or with an explicit output gradient)
    * and adds the gradients into `.grad` of every leaf that requires one.
