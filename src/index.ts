@@ -17,7 +17,7 @@ export { BatchNorm2d, Conv2d, Linear } from './nn/layers.js';
 export { NET_NAMES, NETS, type NetName, type NetSpec, isNetName } from './models/registry.js';
 export { type CreateOptions, type NetOptions, type Probe, ResNet, createNet, defaultOptions } from './models/resnet.js';
 export { type NetSummary, type StageSummary, summarize } from './models/summary.js';
-export { loadNet, readWeights, saveWeights } from './models/weights.js';
+export { type WeightsFile, loadNet, netFromWeights, readWeights, saveWeights } from './models/weights.js';
 
 // training and evaluation
 export { SGD, type SgdOptions } from './optim/sgd.js';

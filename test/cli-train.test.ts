@@ -147,9 +147,14 @@ describe('resnet train / eval', () => {
 describe('recipe flags', () => {
   it('ResNet-110 and -1202 get the paper\'s warm-up with cifar-paper, unless --no-warmup', async () => {
     const { recipeFromFlags } = await import('../src/cli/train.js');
-    assert.deepEqual(recipeFromFlags({}, 'cifar-paper', 'resnet110').warmup, { lr: 0.01, untilTrainError: 0.8, window: 20 });
-    assert.equal(recipeFromFlags({ 'no-warmup': true }, 'cifar-paper', 'resnet110').warmup, null);
-    assert.equal(recipeFromFlags({}, 'cifar-paper', 'resnet56').warmup, null);
+    const { recipeForNet } = await import('../src/train/recipe.js');
+    const paper = { lr: 0.01, untilTrainError: 0.8, window: 20 };
+    assert.deepEqual(recipeForNet(recipeFromFlags({}, 'cifar-paper'), 'resnet110').warmup, paper);
+    assert.deepEqual(recipeForNet(recipeFromFlags({}, 'cifar-paper'), 'resnet1202').warmup, paper);
+    assert.equal(recipeForNet(recipeFromFlags({ 'no-warmup': true }, 'cifar-paper'), 'resnet110').warmup, null);
+    assert.equal(recipeForNet(recipeFromFlags({}, 'cifar-paper'), 'resnet56').warmup, null);
+    assert.deepEqual(recipeForNet(recipeFromFlags({ warmup: true }, 'cifar-paper'), 'resnet56').warmup, paper);
+    assert.throws(() => recipeFromFlags({ warmup: true, 'no-warmup': true }), /contradicts/);
     const r = recipeFromFlags({ recipe: 'imagenet-paper', lr: '0.2', 'batch-size': '64', iterations: '1000', lighting: '0' });
     assert.deepEqual([r.lr, r.batchSize, r.iterations, r.epochs, r.schedule.kind], [0.2, 64, 1000, null, 'plateau']);
     assert.equal(r.augmentation.kind === 'scale' && r.augmentation.lightingStd, 0);

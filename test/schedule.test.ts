@@ -3,7 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Schedule, type ScheduleSpec, scaleMilestones } from '../src/optim/schedule.js';
-import { CIFAR_PAPER, IMAGENET_PAPER, applyOverrides, scheduleSpec, totalIterations } from '../src/train/recipe.js';
+import { CIFAR_PAPER as CIFAR_RECIPE, IMAGENET_PAPER, applyOverrides, recipeForNet, scheduleSpec, totalIterations } from '../src/train/recipe.js';
+
+/** The CIFAR recipe as it runs for a net without warm-up. */
+const CIFAR_PAPER = recipeForNet(CIFAR_RECIPE, 'resnet56');
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 

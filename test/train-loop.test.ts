@@ -178,6 +178,15 @@ describe('training loop', () => {
     assert.equal(readCheckpoint(r.checkpointPath).iteration, 0);
   });
 
+  it('the CIFAR recipe warms up ResNet-110 as the paper does, and not ResNet-20', async () => {
+    const warmups = [];
+    for (const net of ['resnet110', 'resnet20'] as const) {
+      const r = await train(config(tmp(), { net, stopAfter: 0, worker: false }));
+      warmups.push(readCheckpoint(r.checkpointPath).recipe.warmup);
+    }
+    assert.deepEqual(warmups, [{ lr: 0.01, untilTrainError: 0.8, window: 20 }, null]);
+  });
+
   it('the plateau schedule needs validation images', async () => {
     const recipe = applyOverrides(CIFAR_PAPER, { batchSize: 8, iterations: 4, validation: { count: 0 }, patience: 2 });
     await assert.rejects(train(config(tmp(), { recipe })), /plateau schedule .* no validation images: hold some out with --val N/);

@@ -2,13 +2,10 @@
 // paper's CIFAR recipe shortened to a few epochs, then tested on the sample's test part.
 // Needs no download; made to finish in under 5 minutes on two cores with the wasm kernels.
 
-import { loadKernels } from '../kernels/select.js';
-import { applyOverrides, getRecipe } from '../train/recipe.js';
-import { TrainingDiverged, train } from '../train/loop.js';
 import { formatDuration } from '../train/progress.js';
-import { type Command, UsageError, intFlag, parseFlags } from './command.js';
-import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, backendFromFlags } from './net-flags.js';
-import { exitInterrupted, parseNumber, progressFromFlag, withInterrupt } from './train.js';
+import { type Command, parseFlags } from './command.js';
+import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE } from './net-flags.js';
+import { exitInterrupted, trainFromFlags } from './train.js';
 
 /**
  * The demo's shortening of the CIFAR recipe, tuned on this project's 2-core machine with the wasm
@@ -31,9 +28,9 @@ Trains ResNet-20 (1 input channel, option A shortcuts) on the 10,000 training im
 Fashion-MNIST sample with the paper's CIFAR recipe shortened to ${DEMO_EPOCHS} epochs: SGD lr ${DEMO_LR}, momentum
 0.9, weight decay 1e-4, lr ÷10 at 50% and 75% of the run, per-pixel mean subtracted; for so short a
 run, batch ${DEMO_BATCH} instead of 128 (more steps) and no crop/flip augmentation (it pays off only in
-long runs). Then tests it on the sample's 2,000 test images and prints a summary. The same run:
+long runs). Then tests it on the sample's 2,000 test images and prints a summary. It runs
   resnet train --net resnet20 --data fashion-mnist-sample --epochs ${DEMO_EPOCHS} --batch-size ${DEMO_BATCH} \
-    --lr ${DEMO_LR} --no-augment --val 0 --out ${DEMO_OUT}
+    --lr ${DEMO_LR} --no-augment --val 0 --out ${DEMO_OUT} --overwrite
 
   --epochs N             passes over the training images (default ${DEMO_EPOCHS})
   --out DIR              where the log and weights go (default ${DEMO_OUT}; a previous demo there is replaced)
@@ -45,34 +42,23 @@ ${BACKEND_FLAGS_USAGE}`,
     const { values } = parseFlags(argv, {
       ...BACKEND_FLAGS, epochs: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, progress: { type: 'string' },
     });
-    const epochs = parseNumber(values.epochs, '--epochs', (x) => x > 0) ?? DEMO_EPOCHS;
-    const seed = values.seed === undefined ? 0 : intFlag(values.seed, '--seed', 0);
-    const outDir = values.out ?? DEMO_OUT;
+    const epochs = values.epochs ?? String(DEMO_EPOCHS);
+    const passed = (['seed', 'progress', 'backend', 'threads'] as const).flatMap((flag) => (values[flag] === undefined ? [] : [`--${flag}`, values[flag]!]));
     const started = performance.now();
-    const kernels = await loadKernels(backendFromFlags(values));
-    const recipe = applyOverrides(getRecipe('cifar-paper'), {
-      epochs, batchSize: DEMO_BATCH, lr: DEMO_LR, augmentation: { kind: 'none' }, validation: { count: 0 },
-    });
-    let result;
-    try {
-      result = await withInterrupt((signal) => train({
-        net: 'resnet20', netOptions: { inChannels: 1 }, data: 'fashion-mnist-sample', recipe, outDir, kernels, seed,
-        overwrite: true, signal, progress: progressFromFlag(values.progress),
-      }));
-    } catch (e) {
-      if (e instanceof TrainingDiverged) throw new Error(e.message);
-      throw e;
-    }
+    const result = await trainFromFlags([
+      '--net', 'resnet20', '--data', 'fashion-mnist-sample', '--epochs', epochs, '--batch-size', String(DEMO_BATCH),
+      '--lr', String(DEMO_LR), '--no-augment', '--val', '0', '--out', values.out ?? DEMO_OUT, '--overwrite', ...passed,
+    ]);
     if (result.status !== 'completed') {
       exitInterrupted();
       return;
     }
     const wall = (performance.now() - started) / 1000;
-    const t = result.test!;
-    if (!t) throw new UsageError('the sample has no test part');
+    const t = result.test;
+    if (!t) throw new Error('the sample has no test part');
     console.log(`
-ResNet-20 on the Fashion-MNIST sample (${kernels.name} kernels)
-  trained      ${result.iteration} iterations (${epochs} epochs of 10,000 images, batch ${recipe.batchSize}) at ${result.imagesPerSecond.toFixed(0)} images/s
+ResNet-20 on the Fashion-MNIST sample (${result.net.fc.weight.kernels.name} kernels)
+  trained      ${result.iteration} iterations (${epochs} epochs of 10,000 images, batch ${DEMO_BATCH}) at ${result.imagesPerSecond.toFixed(0)} images/s
   train error  ${(100 * (result.trainError ?? NaN)).toFixed(2)}% (last epoch, while training)
   test error   ${(100 * t.top1Error).toFixed(2)}%  → accuracy ${(100 * (1 - t.top1Error)).toFixed(2)}% on ${t.images} test images
   time         ${formatDuration(wall)} in all (${result.seconds.toFixed(0)} s training and testing)

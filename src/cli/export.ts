@@ -1,11 +1,10 @@
 // `resnet export`: a weights file → an ONNX model (eval mode, opset 13).
 
 import { exportOnnx } from '../models/onnx-export.js';
-import { writeFileAtomic } from '../models/weights.js';
+import { netFromWeights, readWeights, writeFileAtomic } from '../models/weights.js';
 import { preprocessingFromMetadata, preprocessingMetadata } from '../data/preprocess.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';
 import { NET_FLAGS, NET_FLAGS_USAGE, netOptionsFromFlags } from './net-flags.js';
-import { openNet } from './predict.js';
 
 export const exportCommand: Command = {
   name: 'export',
@@ -33,7 +32,8 @@ ${NET_FLAGS_USAGE}`,
     if (!values.onnx) throw new UsageError('export needs --onnx OUT.onnx');
     const batch = values.batch === undefined || values.batch === 'dynamic' ? 'dynamic' : intFlag(values.batch, '--batch', 1);
 
-    const { net, file } = openNet(values.weights, values.net, netOptionsFromFlags(values));
+    const file = readWeights(values.weights);
+    const net = netFromWeights(file, values.weights, values.net, netOptionsFromFlags(values)).eval();
     const preprocessing = preprocessingFromMetadata(file.metadata, values.weights);
     const fallback = preprocessing?.crop ?? (net.spec.family === 'imagenet' ? 224 : 32);
     const inputSize = parseInputSize(values['input-size'], fallback);

@@ -4,11 +4,10 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { IMAGENET_EVAL, preprocessingMetadata } from '../data/preprocess.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { type WeightsFile, netMetadata, readWeights, writeFileAtomic } from '../models/weights.js';
+import { type WeightsFile, netFromWeights, netMetadata, readWeights, writeFileAtomic } from '../models/weights.js';
 import { readPth } from '../io/pth.js';
 import { type Command, UsageError, parseFlags } from './command.js';
 import { NET_FLAGS, NET_FLAGS_USAGE, netOptionsFromFlags } from './net-flags.js';
-import { buildNet } from './predict.js';
 
 export const importCommand: Command = {
   name: 'import',
@@ -39,7 +38,7 @@ ${NET_FLAGS_USAGE}`,
       console.error(`wrote ${file.tensors.size} tensors to ${values.out} (no --net: not checked against a network)`);
       return;
     }
-    const net = buildNet(file, input, values.net, netOptionsFromFlags(values));
+    const net = netFromWeights(file, input, values.net, netOptionsFromFlags(values));
     const preprocessing = net.spec.family === 'imagenet' ? preprocessingMetadata(IMAGENET_EVAL) : {};
     writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...preprocessing })));
     console.error(`wrote ${net.name} (${net.stateDict().size} tensors, options ${JSON.stringify(net.options)}) to ${values.out}`);

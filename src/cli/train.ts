@@ -3,7 +3,7 @@
 import { loadKernels } from '../kernels/select.js';
 import { NET_NAMES, isNetName } from '../models/registry.js';
 import { PAPER_WARMUP, type Recipe, type RecipeOverrides, RECIPES, applyOverrides, getRecipe } from '../train/recipe.js';
-import { TrainingDiverged, type TrainResult, train } from '../train/loop.js';
+import { type TrainResult, train } from '../train/loop.js';
 import type { ProgressMode } from '../train/progress.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
@@ -53,8 +53,8 @@ export const RECIPE_USAGE = `Recipes (--recipe; every value below overrides the 
   --gamma X              the factor at each milestone or plateau (default 0.1)
   --patience P           plateau schedule: ÷10 after P validations without improvement
   --warmup               ResNet-110's warm-up: lr 0.01 until the training error (mean of the
-                         last 20 steps) is below 80%, then the recipe's lr. On by default with
-                         cifar-paper for resnet110 and resnet1202 (as in the paper); --no-warmup
+                         last 20 steps) is below 80%, then the recipe's lr. The cifar-paper recipe
+                         has it for resnet110 and resnet1202 (as in the paper); --no-warmup
   --warmup-lr X          warm-up learning rate (default 0.01; implies --warmup)
   --warmup-error X       warm-up ends below this training error (default 0.8; implies --warmup)
   --val N                hold out N training images for validation (0: train on all); a number
@@ -92,7 +92,7 @@ export function parseNumber(value: string | undefined, flag: string, check: (x: 
 type Values = Record<string, string | boolean | undefined>;
 
 /** The recipe named by --recipe with every flag applied. */
-export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper', net?: string): Recipe {
+export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recipe {
   const name = (v.recipe as string | undefined) ?? defaultRecipe;
   if (!RECIPES[name]) throw new UsageError(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, got '${name}'`);
   const base = getRecipe(name);
@@ -133,8 +133,6 @@ export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper', net?: 
   if (v['no-warmup']) {
     if (o.warmup) throw new UsageError('--no-warmup contradicts --warmup');
     o.warmup = null;
-  } else if (!o.warmup && name === 'cifar-paper' && (net === 'resnet110' || net === 'resnet1202')) {
-    o.warmup = { ...PAPER_WARMUP }; // Sec. 4.2: 0.1 is slightly too large for ResNet-110 to start converging
   }
   if (v['eval-every'] !== undefined) o.evalEvery = int('eval-every');
   if (v['no-augment']) o.augmentation = { kind: 'none' };
@@ -227,51 +225,46 @@ ${NET_FLAGS_USAGE}
 
 ${BACKEND_FLAGS_USAGE}`,
   async run(argv) {
-    const { values } = parseFlags(argv, {
-      ...NET_FLAGS, ...BACKEND_FLAGS, ...RECIPE_FLAGS, net: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' },
-      out: { type: 'string' }, resume: { type: 'string' }, overwrite: { type: 'boolean' }, 'log-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' }, progress: { type: 'string' }, seed: { type: 'string' }, 'no-test': { type: 'boolean' },
-    });
-    const backend = backendFromFlags(values);
-    const common = {
-      logEvery: values['log-every'] === undefined ? undefined : intFlag(values['log-every'], '--log-every', 0),
-      checkpointEvery: values['checkpoint-every'] === undefined ? undefined : intFlag(values['checkpoint-every'], '--checkpoint-every', 0),
-      progress: progressFromFlag(values.progress),
-      test: !values['no-test'],
-    };
-    let result: TrainResult;
-    if (values.resume !== undefined) {
-      const allowed = new Set(['resume', 'backend', 'threads', 'log-every', 'checkpoint-every', 'progress', 'no-test']);
-      const extra = Object.keys(values).filter((key) => !allowed.has(key));
-      if (extra.length) throw new UsageError(`--resume continues the recorded run; it does not take --${extra.join(', --')}`);
-      const kernels = await loadKernels(backend);
-      result = await runTraining(() => withInterrupt((signal) => train({
-        net: 'resnet20', data: '', recipe: getRecipe('cifar-paper'), outDir: values.resume!, kernels, resume: true, signal, ...common,
-      })));
-    } else {
-      if (!values.net) throw new UsageError('train needs --net NET (or --resume DIR)');
-      if (!isNetName(values.net)) throw new UsageError(`unknown network '${values.net}'; known: ${NET_NAMES.join(', ')}`);
-      if (!values.data) throw new UsageError('train needs --data (cifar10, fashion-mnist, fashion-mnist-sample, mnist or folder:PATH)');
-      const recipe = recipeFromFlags(values, 'cifar-paper', values.net);
-      const seed = values.seed === undefined ? 0 : parseNumber(values.seed, '--seed', (x) => Number.isSafeInteger(x) && x >= 0)!;
-      const outDir = values.out ?? `runs/${values.net}-${values.data.replace(/^folder:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
-      const kernels = await loadKernels(backend);
-      const net = values.net;
-      result = await runTraining(() => withInterrupt((signal) => train({
-        net, netOptions: netOptionsFromFlags(values), data: values.data!, dataDir: values['data-dir'], recipe, outDir, kernels, seed,
-        overwrite: values.overwrite, signal, ...common,
-      })));
-    }
-    reportRun(result);
+    reportRun(await trainFromFlags(argv));
   },
 };
 
-/** Runs training; a diverged run is reported as a plain error (exit code 1) naming the kept checkpoint. */
-async function runTraining(fn: () => Promise<TrainResult>): Promise<TrainResult> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof TrainingDiverged) throw new Error(e.message);
-    throw e;
+/**
+ * Parses `resnet train`'s flags and runs the training, Ctrl-C saving a checkpoint. A diverged run
+ * throws TrainingDiverged, whose message main.ts prints (exit code 1).
+ */
+export async function trainFromFlags(argv: string[]): Promise<TrainResult> {
+  const { values } = parseFlags(argv, {
+    ...NET_FLAGS, ...BACKEND_FLAGS, ...RECIPE_FLAGS, net: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' },
+    out: { type: 'string' }, resume: { type: 'string' }, overwrite: { type: 'boolean' }, 'log-every': { type: 'string' },
+    'checkpoint-every': { type: 'string' }, progress: { type: 'string' }, seed: { type: 'string' }, 'no-test': { type: 'boolean' },
+  });
+  const backend = backendFromFlags(values);
+  const common = {
+    logEvery: values['log-every'] === undefined ? undefined : intFlag(values['log-every'], '--log-every', 0),
+    checkpointEvery: values['checkpoint-every'] === undefined ? undefined : intFlag(values['checkpoint-every'], '--checkpoint-every', 0),
+    progress: progressFromFlag(values.progress),
+    test: !values['no-test'],
+  };
+  if (values.resume !== undefined) {
+    const allowed = new Set(['resume', 'backend', 'threads', 'log-every', 'checkpoint-every', 'progress', 'no-test']);
+    const extra = Object.keys(values).filter((key) => !allowed.has(key));
+    if (extra.length) throw new UsageError(`--resume continues the recorded run; it does not take --${extra.join(', --')}`);
+    const kernels = await loadKernels(backend);
+    return withInterrupt((signal) => train({
+      net: 'resnet20', data: '', recipe: getRecipe('cifar-paper'), outDir: values.resume!, kernels, resume: true, signal, ...common,
+    }));
   }
+  if (!values.net) throw new UsageError('train needs --net NET (or --resume DIR)');
+  if (!isNetName(values.net)) throw new UsageError(`unknown network '${values.net}'; known: ${NET_NAMES.join(', ')}`);
+  if (!values.data) throw new UsageError('train needs --data (cifar10, fashion-mnist, fashion-mnist-sample, mnist or folder:PATH)');
+  const recipe = recipeFromFlags(values);
+  const seed = values.seed === undefined ? 0 : parseNumber(values.seed, '--seed', (x) => Number.isSafeInteger(x) && x >= 0)!;
+  const outDir = values.out ?? `runs/${values.net}-${values.data.replace(/^folder:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
+  const kernels = await loadKernels(backend);
+  const net = values.net;
+  return withInterrupt((signal) => train({
+    net, netOptions: netOptionsFromFlags(values), data: values.data!, dataDir: values['data-dir'], recipe, outDir, kernels, seed,
+    overwrite: values.overwrite, signal, ...common,
+  }));
 }

@@ -20,6 +20,7 @@ import type { ResNet } from '../models/resnet.js';
 import { endStep } from '../tensor/engine.js';
 import { Rng } from '../tensor/random.js';
 import { fromArray } from '../tensor/tensor.js';
+import { softmax } from './scores.js';
 
 export type CropMode = 'center' | '10crop' | 'multiscale';
 export const CROP_MODES: CropMode[] = ['center', '10crop', 'multiscale'];
@@ -140,7 +141,8 @@ export async function evaluate(net: ResNet, dataset: Dataset, options: EvalOptio
         const logits = noGrad(() => net.forward(fromArray(x, [g.length, c, h, w], { kernels: k })).toArray());
         endStep(k);
         g.forEach((e, j) => {
-          addSoftmax(logits, j * classes, classes, probs, e.owner * classes);
+          const p = softmax(logits.subarray(j * classes, (j + 1) * classes));
+          for (let c = 0; c < classes; c++) probs[e.owner * classes + c] += p[c];
           counts[e.owner]++;
         });
       }
@@ -175,13 +177,4 @@ export async function evaluate(net: ResNet, dataset: Dataset, options: EvalOptio
   };
   if (mode === 'multiscale') result.sides = options.sides ?? scaledSides(fixedSize ? Math.min(dataset.height!, dataset.width!) : null);
   return result;
-}
-
-/** Adds softmax(logits[offset .. offset+classes]) into out[at ..]. */
-function addSoftmax(logits: ArrayLike<number>, offset: number, classes: number, out: Float64Array, at: number): void {
-  let max = -Infinity;
-  for (let j = 0; j < classes; j++) max = Math.max(max, logits[offset + j]);
-  let sum = 0;
-  for (let j = 0; j < classes; j++) sum += Math.exp(logits[offset + j] - max);
-  for (let j = 0; j < classes; j++) out[at + j] += Math.exp(logits[offset + j] - max) / sum;
 }

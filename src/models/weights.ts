@@ -54,19 +54,23 @@ function stripStored(m: Map<string, StoredTensor | { shape: number[]; data: Floa
 }
 
 /**
- * Builds the network a weights file describes and loads it. `net` and `options`
- * given here win over the file's metadata; a file without metadata needs `net`.
+ * Reads a weights file and builds the network it holds, with its weights loaded. `net` and
+ * `options` given here win over the file's metadata; a file without metadata needs `net`.
  */
 export function loadNet(path: string, net?: string, options: CreateOptions = {}): ResNet {
-  const file = readWeights(path);
+  return netFromWeights(readWeights(path), path, net, options);
+}
+
+/** The network a weights file already read holds (see loadNet); `source` names the file in errors. */
+export function netFromWeights(file: WeightsFile, source: string, net?: string, options: CreateOptions = {}): ResNet {
   const name = net ?? file.net;
-  if (name === undefined) throw new Error(`'${path}' does not say which network it holds: pass --net`);
+  if (name === undefined) throw new Error(`'${source}' does not say which network it holds: pass --net`);
   if (!isNetName(name)) throw new Error(`unknown network '${name}'`);
   const model = createNet(name, { ...file.options, ...withoutUndefined(options), skipInit: true });
   try {
     model.loadStateDict(file.tensors);
   } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`);
+    throw new Error(`${source}: ${(e as Error).message}`);
   }
   return model;
 }

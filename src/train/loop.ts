@@ -30,7 +30,7 @@ import { fromArray } from '../tensor/tensor.js';
 import { type Checkpoint, type ProgressState, momentumFor, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type DataSplits, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
 import { JsonlLog, Progress, type ProgressMode } from './progress.js';
-import { type Recipe, describeRecipe, scheduleSpec, totalIterations } from './recipe.js';
+import { type Recipe, describeRecipe, recipeForNet, scheduleSpec, totalIterations, warmupOf } from './recipe.js';
 
 export interface TrainConfig {
   net: NetName;
@@ -108,7 +108,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     if (!config.overwrite) throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
     for (const p of Object.values(paths)) rmSync(p, { force: true });
   }
-  const recipe = ckpt ? ckpt.recipe : config.recipe;
+  const recipe = ckpt ? ckpt.recipe : recipeForNet(config.recipe, config.net);
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
   const splits = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
   const { train: trainSet, val } = holdOut(splits, recipe.validation);
@@ -241,7 +241,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       schedule.afterStep(wrong / batch.n);
       if (warming && !schedule.warmingUp) {
         log.write({ type: 'lr', iteration, lr: schedule.lr, previous: lr, reason: 'warm-up ended' });
-        progress.message(`training error below ${recipe.warmup!.untilTrainError * 100}% at iteration ${iteration}: warm-up over, lr ${schedule.lr}`);
+        progress.message(`training error below ${warmupOf(recipe)!.untilTrainError * 100}% at iteration ${iteration}: warm-up over, lr ${schedule.lr}`);
       } else if (schedule.lr !== lr && recipe.schedule.kind === 'multistep') {
         log.write({ type: 'lr', iteration, lr: schedule.lr, previous: lr, reason: 'milestone' });
       }

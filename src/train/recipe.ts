@@ -2,7 +2,8 @@
 //
 //   cifar-paper (Sec. 4.2): batch 128, SGD lr 0.1, momentum 0.9, weight decay 1e-4, lr ÷10 at
 //     32k and 48k iterations, stop at 64k; 45k/5k train/validation split; pad 4 + random crop +
-//     horizontal flip; per-pixel mean subtraction; ResNet-110 adds a warm-up (--warmup).
+//     horizontal flip; per-pixel mean subtraction; ResNet-110 and ResNet-1202 add a warm-up
+//     (lr 0.01 until the training error is below 80%), applied by `recipeForNet`.
 //   imagenet-paper (Sec. 3.4): batch 256, lr 0.1 ÷10 when the validation error plateaus, up to
 //     60×10^4 iterations, weight decay 1e-4, momentum 0.9; shorter side random in [256, 480],
 //     random 224 crop, flip, per-pixel mean, PCA lighting.
@@ -12,6 +13,9 @@
 // lr at the same fractions of its own length; explicit `--milestones` are iterations, as given.
 
 import { type ScheduleSpec, type WarmupSpec } from '../optim/schedule.js';
+
+/** 'paper': the paper's warm-up (PAPER_WARMUP) for the nets that need it (PAPER_WARMUP_NETS), none for the others. */
+export type RecipeWarmup = WarmupSpec | null | 'paper';
 
 export type Augmentation =
   | { kind: 'none' }
@@ -33,7 +37,7 @@ export interface Recipe {
   schedule:
     | { kind: 'multistep'; milestones: { fractions: number[] } | { iterations: number[] }; gamma: number }
     | { kind: 'plateau'; patience: number; gamma: number; threshold: number };
-  warmup: WarmupSpec | null;
+  warmup: RecipeWarmup;
   augmentation: Augmentation;
   normalization: NormalizationKind;
   /** Part of the training set held out for validation: a fraction of it (0.1 = CIFAR's 5k of 50k) or a count. */
@@ -55,7 +59,7 @@ export const CIFAR_PAPER: Recipe = {
   iterations: 64000,
   epochs: null,
   schedule: { kind: 'multistep', milestones: { fractions: [32000 / 64000, 48000 / 64000] }, gamma: 0.1 },
-  warmup: null,
+  warmup: 'paper',
   augmentation: { kind: 'padCropFlip', pad: 4, flip: true },
   normalization: 'meanImage',
   validation: { fraction: 0.1 },
@@ -89,6 +93,21 @@ export const RECIPES: Record<string, Recipe> = { 'cifar-paper': CIFAR_PAPER, 'im
 /** The ResNet-110 warm-up of Sec. 4.2: lr 0.01 until the training error is below 80%. */
 export const PAPER_WARMUP: WarmupSpec = { lr: 0.01, untilTrainError: 0.8, window: 20 };
 
+/** Sec. 4.2: lr 0.1 is slightly too large for ResNet-110 to start converging (and ResNet-1202 is deeper still). */
+export const PAPER_WARMUP_NETS: readonly string[] = ['resnet110', 'resnet1202'];
+
+/** The recipe as it runs for `net`: a 'paper' warm-up becomes PAPER_WARMUP for the nets that need it, else none. */
+export function recipeForNet(r: Recipe, net: string): Recipe {
+  if (r.warmup !== 'paper') return structuredClone(r);
+  return { ...structuredClone(r), warmup: PAPER_WARMUP_NETS.includes(net) ? { ...PAPER_WARMUP } : null };
+}
+
+/** The warm-up of a recipe made for a network (recipeForNet). */
+export function warmupOf(r: Recipe): WarmupSpec | null {
+  if (r.warmup === 'paper') throw new Error(`recipe '${r.name}': the paper's warm-up depends on the network; make the recipe with recipeForNet(recipe, net)`);
+  return r.warmup;
+}
+
 export function getRecipe(name: string): Recipe {
   const r = RECIPES[name];
   if (!r) throw new Error(`unknown recipe '${name}'; choose one of ${Object.keys(RECIPES).join(', ')}`);
@@ -107,7 +126,7 @@ export interface RecipeOverrides {
   milestones?: number[];
   gamma?: number;
   patience?: number;
-  warmup?: WarmupSpec | null;
+  warmup?: RecipeWarmup;
   augmentation?: Augmentation;
   normalization?: NormalizationKind;
   validation?: { fraction: number } | { count: number };
@@ -155,11 +174,12 @@ export function totalIterations(r: Recipe, batchesPerEpoch: number): number {
 /** The schedule of a recipe for a run of `total` iterations. */
 export function scheduleSpec(r: Recipe, total: number): ScheduleSpec {
   const s = r.schedule;
-  if (s.kind === 'plateau') return { kind: 'plateau', lr: r.lr, patience: s.patience, gamma: s.gamma, threshold: s.threshold, warmup: r.warmup };
+  const warmup = warmupOf(r);
+  if (s.kind === 'plateau') return { kind: 'plateau', lr: r.lr, patience: s.patience, gamma: s.gamma, threshold: s.threshold, warmup };
   const milestones = 'fractions' in s.milestones
     ? s.milestones.fractions.map((f) => Math.round(f * total))
     : [...s.milestones.iterations];
-  return { kind: 'multistep', lr: r.lr, milestones, gamma: s.gamma, warmup: r.warmup };
+  return { kind: 'multistep', lr: r.lr, milestones, gamma: s.gamma, warmup };
 }
 
 /** One line that says what a recipe does, for logs and the start of a run. */
@@ -168,7 +188,7 @@ export function describeRecipe(r: Recipe, total: number): string {
   const sched = spec.kind === 'multistep'
     ? `lr ${r.lr} ×${r.schedule.gamma} at iterations ${spec.milestones.join(', ') || '(none)'}`
     : `lr ${r.lr} ×${r.schedule.gamma} after ${spec.patience} validations without improvement`;
-  const warm = r.warmup ? `, warm-up lr ${r.warmup.lr} until training error < ${r.warmup.untilTrainError * 100}%` : '';
+  const warm = spec.warmup ? `, warm-up lr ${spec.warmup.lr} until training error < ${spec.warmup.untilTrainError * 100}%` : '';
   return `${r.name}: batch ${r.batchSize}, ${total} iterations, ${sched}${warm}, momentum ${r.momentum}${r.nesterov ? ' (Nesterov)' : ''}, ` +
     `weight decay ${r.weightDecay}`;
 }

@@ -1,0 +1,98 @@
+// Classifying photographs: class probabilities (softmax) and the top k classes of each image, with
+// the preprocessing and class names that the weights record.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { noGrad } from '../autograd/tape.js';
+import { CIFAR10_CLASSES } from '../data/cifar10.js';
+import { type EvalPreprocessing, IMAGENET_EVAL, decodeRgb, preprocessForEval, preprocessingFromMetadata } from '../data/preprocess.js';
+import type { ResNet } from '../models/resnet.js';
+import { fromArray } from '../tensor/tensor.js';
+import { softmax, topK } from './scores.js';
+
+export interface Prediction {
+  image: string;
+  top: { index: number; label: string; probability: number }[];
+}
+
+export interface PredictOptions {
+  preprocessing: EvalPreprocessing;
+  /** Class names in class-index order; a missing name reads `class N`. */
+  labels: string[];
+  /** How many classes to list per image (default 5, at most the net's classes). */
+  top?: number;
+  /** Images per forward pass (default 8). */
+  batchSize?: number;
+}
+
+/** Decodes, preprocesses and classifies the image files `images` (JPEG, PNG) with `net` in eval mode. */
+export async function predict(net: ResNet, images: string[], o: PredictOptions): Promise<Prediction[]> {
+  if (net.options.inChannels !== 3) throw new Error(`predict needs a network with 3 input channels, ${net.name} has ${net.options.inChannels}`);
+  const batchSize = o.batchSize ?? 8;
+  const k = Math.min(o.top ?? 5, net.options.classes);
+  const side = o.preprocessing.crop;
+  const size = 3 * side * side;
+  const classes = net.options.classes;
+  const wasTraining = net.training;
+  net.eval();
+  const out: Prediction[] = [];
+  try {
+    for (let start = 0; start < images.length; start += batchSize) {
+      const names = images.slice(start, start + batchSize);
+      const batch = new Float32Array(names.length * size); // [n, 3, crop, crop]
+      for (let i = 0; i < names.length; i++) {
+        let decoded;
+        try {
+          decoded = await decodeRgb(names[i]!);
+        } catch (e) {
+          throw new Error(`cannot decode '${names[i]}' as JPEG or PNG: ${(e as Error).message}`);
+        }
+        batch.set(preprocessForEval(decoded, o.preprocessing), i * size);
+      }
+      const logits = noGrad(() => net.forward(fromArray(batch, [names.length, 3, side, side], { kernels: net.fc.weight.kernels })).toArray());
+      names.forEach((image, i) => {
+        const p = softmax(logits.subarray(i * classes, (i + 1) * classes));
+        out.push({ image, top: topK(p, k).map((index) => ({ index, label: o.labels[index] ?? `class ${index}`, probability: p[index]! })) });
+      });
+    }
+  } finally {
+    net.train(wasTraining);
+  }
+  return out;
+}
+
+/**
+ * The preprocessing of photographs for `net`: what its weights' metadata records, else torchvision's
+ * ImageNet evaluation for ImageNet nets. `guessed` when neither applies (a CIFAR net trained
+ * elsewhere): the image is brought to 32×32 with no normalization.
+ */
+export function photoPreprocessing(net: ResNet, metadata: Record<string, string>, source = 'weights'): { preprocessing: EvalPreprocessing; guessed: boolean } {
+  const recorded = preprocessingFromMetadata(metadata, source);
+  if (recorded) return { preprocessing: recorded, guessed: false };
+  if (net.spec.family === 'imagenet') return { preprocessing: IMAGENET_EVAL, guessed: false };
+  return { preprocessing: { resize: 32, crop: 32, mean: [0, 0, 0], std: [1, 1, 1] }, guessed: true };
+}
+
+/**
+ * The class names of `net`: `given` (e.g. read from a file), else the weights' metadata, else the
+ * 1000 ImageNet classes for 1000-way nets and CIFAR-10's for 10-way CIFAR nets, else `class N`.
+ */
+export function classLabels(net: ResNet, metadata: Record<string, string>, given?: string[]): string[] {
+  const classes = net.options.classes;
+  let labels = given;
+  if (labels === undefined && metadata.labels !== undefined) labels = JSON.parse(metadata.labels) as string[];
+  else if (labels === undefined && classes === 1000) labels = imagenetClasses();
+  else if (labels === undefined && classes === 10 && net.spec.family === 'cifar') labels = CIFAR10_CLASSES;
+  if (labels !== undefined && labels.length !== classes) throw new Error(`${labels.length} labels for a network with ${classes} classes`);
+  return labels ?? Array.from({ length: classes }, (_, i) => `class ${i}`);
+}
+
+/** The 1000 ImageNet class names bundled in assets/ (torchvision's list, in class-index order). */
+export function imagenetClasses(): string[] {
+  // Compiled: dist/src/eval/predict.js → <package root>/assets (three levels up); from the sources, two.
+  for (const up of ['../../../', '../../']) {
+    const path = fileURLToPath(new URL(`${up}assets/imagenet-classes.txt`, import.meta.url));
+    if (existsSync(path)) return readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
+  }
+  throw new Error('assets/imagenet-classes.txt is missing from the installation');
+}
