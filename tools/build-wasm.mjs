@@ -2,7 +2,7 @@
 //   build/kernels-simd.wasm     SIMD128, separate multiply and add
 //   build/kernels-relaxed.wasm  SIMD128 + relaxed SIMD (fused multiply-add, 6×8 GEMM tiles)
 //   build/kernels-single.wasm   SIMD128 on an unshared memory, for hosts without SharedArrayBuffer
-// The loader (src/kernels/wasm/loader.ts) validates the relaxed one and falls back to the simd one.
+// The loader (src/kernels/wasm/module.ts) validates the relaxed one and falls back to the simd one.
 // The first two import a shared memory ("env.memory") and contain no data, so that every thread
 // of the worker pool can instantiate them on the same memory.
 import asc from 'assemblyscript/asc';

@@ -137,7 +137,6 @@ export class Loader {
     if (!spec) throw new Error('Loader: worker requested but the dataset has no spec(); pass worker: false');
     const init: WorkerInit = { dataset: spec, transform: this.opts.transform, seed: this.opts.seed };
     const w = new Worker(WORKER_URL, { workerData: init });
-    w.unref(); // referenced only while a request is pending (see request()), so idle loaders never hold the process
     w.on('message', (msg: { id: number; batch?: BatchData; error?: string }) => {
       const p = this.pending.get(msg.id);
       if (!p || this.worker !== w) return;
@@ -150,6 +149,9 @@ export class Loader {
     w.on('exit', (code) => {
       if (this.worker === w) this.fail(new Error(`Loader worker exited with code ${code}`));
     });
+    // Referenced only while a request is pending (see request()), so idle loaders never hold the
+    // process. After the listeners: adding a 'message' listener refs the worker again.
+    w.unref();
     this.worker = w;
   }
 

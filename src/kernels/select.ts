@@ -2,6 +2,7 @@
 
 import type { KernelSet } from './contract.js';
 import { refKernels } from './ref/index.js';
+import type { KernelHost } from './wasm/host.js';
 
 export const BACKENDS = ['ref', 'wasm'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -10,9 +11,13 @@ export interface BackendOptions {
   backend?: BackendName;
   /** Worker threads for the wasm set (default: the number of cores). */
   threads?: number;
+  /** Where the wasm set finds its module and starts its threads (default: this platform's host; in a web app, `browserHost({...})` with the app's URLs). */
+  host?: KernelHost;
 }
 
-const loaded = new Map<string, KernelSet>();
+const loaded = new Map<string, Promise<KernelSet>>();
+const hostIds = new WeakMap<KernelHost, number>();
+let hostCount = 0;
 
 /**
  * The kernel set to compute on. Without a choice, the fastest that loads here: the
@@ -24,7 +29,7 @@ export async function loadKernels(options: BackendOptions = {}): Promise<KernelS
   if (name !== undefined && !BACKENDS.includes(name)) throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   if (name === 'ref') return refKernels as KernelSet;
   try {
-    return await loadWasm(options.threads);
+    return await loadWasm(options.threads, options.host);
   } catch (e) {
     if (name === 'wasm') throw new Error(`the wasm kernel set did not load: ${(e as Error).message}`);
     console.warn(`resnet-ts: using the slow reference kernels (wasm kernel set unavailable: ${(e as Error).message})`);
@@ -32,12 +37,18 @@ export async function loadKernels(options: BackendOptions = {}): Promise<KernelS
   }
 }
 
-async function loadWasm(threads: number | undefined): Promise<KernelSet> {
-  const key = `wasm:${threads ?? 'auto'}`;
+/** One wasm set per (threads, host), made once. */
+function loadWasm(threads: number | undefined, host: KernelHost | undefined): Promise<KernelSet> {
+  let hostId = 0;
+  if (host) {
+    if (!hostIds.has(host)) hostIds.set(host, ++hostCount);
+    hostId = hostIds.get(host)!;
+  }
+  const key = `wasm:${threads ?? 'auto'}:${hostId}`;
   let set = loaded.get(key);
   if (set === undefined) {
-    const wasm = await import('./wasm/index.js');
-    set = await wasm.createWasmKernels({ threads });
+    set = import('./wasm/index.js').then((wasm) => wasm.createWasmKernels({ threads, host }));
+    set.catch(() => loaded.delete(key));
     loaded.set(key, set);
   }
   return set;

@@ -2,6 +2,7 @@
 // AssemblyScript (assembly/), run on a pool of threads that share one WebAssembly memory.
 //
 //   const kernels = await createWasmKernels({ threads: 2 });
+//   const kernels = await createWasmKernels({ host: browserHost({ wasmBase: '/wasm/', workerUrl: '/kernel-worker.js' }) });
 //
 // Buffers live in the WebAssembly memory (memory.ts); heavy kernels split their work over the
 // threads of the pool (pool.ts), light ones run on the calling thread. Float32 only.
@@ -9,16 +10,21 @@
 import type { BatchNormShape, Conv2dShape, DType, KernelSet, Lifetime, Pool2dShape, ShortcutAShape } from '../contract.js';
 import { SHAPE_A, SHAPE_B, WORK_NEXT, WasmMemory, type WasmBuffer } from './memory.js';
 import { KERNEL_NAMES, compileKernelModule, instantiateKernels, type KernelExports, type KernelName, type WasmVariant } from './module.js';
-import { ThreadPool, type SpawnWorker } from './pool.js';
+import { ThreadPool } from './pool.js';
+import type { KernelHost } from './host.js';
+import { defaultHost } from '#kernel-host';
 
 export type { WasmBuffer } from './memory.js';
 export type { WasmVariant } from './module.js';
+export type { KernelHost } from './host.js';
 
 export interface WasmKernelOptions {
-  /** Threads, the calling one included (default: os.availableParallelism()). */
+  /** Threads, the calling one included (default: the host's core count). */
   threads?: number;
   /** Force a build of the module (default: relaxed SIMD where it validates, else simd). */
   variant?: WasmVariant;
+  /** The platform: where the module's bytes come from and how threads start (default: Node's in Node, the browser's in a browser bundle). */
+  host?: KernelHost;
 }
 
 /** The kernel set, with a few extras for benchmarks and tests. */
@@ -40,60 +46,25 @@ const WEIGHT_CHUNKS_PER_THREAD = 4;
 /** Elements below which an element-wise kernel stays on one thread. */
 const MIN_PARALLEL_ELEMENTS = 1 << 16;
 
-let latest: WasmKernelSet | undefined;
-
-/** The set made by the last createWasmKernels() call; throws if there is none yet. */
-export function wasmKernels(): WasmKernelSet {
-  if (!latest) throw new Error('wasm kernels: call `await createWasmKernels()` first');
-  return latest;
-}
-
-async function defaultThreads(): Promise<number> {
-  if (typeof process !== 'undefined' && process.versions?.node) {
-    const os = await import('node:os');
-    return os.availableParallelism?.() ?? os.cpus().length;
-  }
-  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-}
-
-function sharedMemoryWorks(): boolean {
-  try {
-    if (typeof SharedArrayBuffer === 'undefined') return false;
-    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function nodeSpawner(): Promise<SpawnWorker | undefined> {
-  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
-  return (await import('./node-workers.js')).spawnNodeWorker;
-}
-
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernelSet> {
-  let threads = Math.max(1, Math.floor(opts.threads ?? await defaultThreads()));
-  let shared = sharedMemoryWorks();
+  const host = opts.host ?? defaultHost;
+  let threads = Math.max(1, Math.floor(opts.threads ?? host.defaultThreads()));
+  let shared = host.sharedMemory();
   if (!shared && threads > 1) {
-    console.warn('wasm kernels: no SharedArrayBuffer here, running on one thread');
+    console.warn(`wasm kernels: no shared memory here (${host.name === 'browser' ? 'the page is not cross-origin isolated' : 'no SharedArrayBuffer'}), running on one thread`);
     threads = 1;
   }
   if (opts.variant === 'single') { // the unshared build: one thread
     shared = false;
     threads = 1;
   }
-  const { module, variant } = await compileKernelModule(shared, shared ? opts.variant : undefined);
+  const { module, variant } = await compileKernelModule(host, shared, shared ? opts.variant : undefined);
   const mem = new WasmMemory(shared);
   const exports = instantiateKernels(module, mem.memory);
   let pool: ThreadPool | undefined;
-  if (threads > 1) {
-    const spawn = await nodeSpawner();
-    if (spawn) pool = await ThreadPool.start(module, mem.memory, threads, spawn);
-    else threads = 1;
-  }
-  latest = new WasmKernels(mem, exports, pool, variant);
-  return latest;
+  if (threads > 1 && host.spawnWorker) pool = await ThreadPool.start(module, mem.memory, threads, host.spawnWorker);
+  return new WasmKernels(mem, exports, pool, variant);
 }
 
 const SHAPE_FIELDS = ['n', 'cIn', 'h', 'w', 'cOut', 'kh', 'kw', 'strideH', 'strideW', 'padH', 'padW', 'dilationH', 'dilationW', 'hOut', 'wOut'] as const;

@@ -8,8 +8,8 @@
 // (tid, nt) appended and counts itself done; the main thread does share 0 and waits for them.
 //
 // A worker is told the job counter's value when it starts (`seq`), so that it never mistakes a
-// job posted before it began waiting for an old one. The code here knows no Node API: spawning
-// is passed in (see spawnNodeWorker in worker.ts's caller), so Web Workers can use it as well.
+// job posted before it began waiting for an old one. The code here knows no platform API: the
+// host (host-node.ts, host-browser.ts) passes in how a worker starts.
 
 import { KERNEL_NAMES, instantiateKernels } from './module.js';
 
