@@ -43,6 +43,7 @@ export class ThreadPool {
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private closed = false;
+  private mayWait = true;
 
   private constructor(readonly size: number, private readonly ctrl: SharedArrayBuffer, private readonly workers: WorkerHandle[]) {
     this.i32 = new Int32Array(ctrl, 0, ARGS_OFFSET / 4);
@@ -82,11 +83,20 @@ export class ThreadPool {
     const expected = this.workers.length;
     let spins = 0;
     for (let done = Atomics.load(c, DONE); done < expected; done = Atomics.load(c, DONE)) {
-      if (++spins > MAIN_SPIN) Atomics.wait(c, DONE, done, 1000);
+      if (++spins > MAIN_SPIN && this.mayWait) this.sleep(done);
     }
     if (error) throw error;
     if (Atomics.exchange(c, ERROR, 0)) {
       throw new Error(`wasm kernels: ${KERNEL_NAMES[fn]} failed on a worker thread (see its error above)`);
+    }
+  }
+
+  /** Sleeps until the done counter moves from `done` (or a second passes); where this thread may not block, it keeps spinning. */
+  private sleep(done: number): void {
+    try {
+      Atomics.wait(this.i32, DONE, done, 1000);
+    } catch {
+      this.mayWait = false; // a browser page's main thread: Atomics.wait is refused there
     }
   }
 
