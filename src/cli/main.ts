@@ -12,8 +12,10 @@ import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
+import { experimentCommand } from './experiment.js';
+import { reportCommand } from './report.js';
 
-const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand];
+const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand, experimentCommand, reportCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -270,8 +270,15 @@ export class ResNet extends Module {
   }
 
   /** The stem: conv1, bn1, ReLU (and the max pool on ImageNet nets). */
-  forwardStem(x: Tensor): Tensor {
-    const out = this.bn1.forward(this.conv1.forward(x), true);
+  forwardStem(x: Tensor, probe?: Probe): Tensor {
+    let out: Tensor;
+    if (probe) {
+      out = this.bn1.forward(this.conv1.forward(x));
+      probe('bn1', out);
+      out = ops.relu(out);
+    } else {
+      out = this.bn1.forward(this.conv1.forward(x), true);
+    }
     return this.spec.family === 'imagenet' ? ops.maxPool2d(out, { kernelSize: 3, stride: 2, padding: 1 }) : out;
   }
 
@@ -280,7 +287,7 @@ export class ResNet extends Module {
    * 4, 8, 16, 32), the three stage outputs on CIFAR nets. A detector builds on these.
    */
   forwardFeatures(x: Tensor, probe?: Probe): Tensor[] {
-    let out = this.forwardStem(x);
+    let out = this.forwardStem(x, probe);
     const features: Tensor[] = [];
     this.stages.forEach((stage, i) => {
       out = stage.forward(out, probe, `layer${i + 1}`);

@@ -61,6 +61,11 @@ export interface TrainConfig {
   test?: boolean;
   /** Prepare batches in a worker thread (default: when possible). */
   worker?: boolean;
+  /**
+   * Points of a test-error curve (the paper's Fig. 4 and 6): every `every` iterations, a `test`
+   * log record with the error and loss on the test set, or on its first `images` images.
+   */
+  testCurve?: { every: number; images?: number };
 }
 
 export interface TrainResult {
@@ -293,6 +298,10 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
           (v ? `, val error ${pct(v.top1Error)}` : '') + `, lr ${schedule.lr}, ${record.imagesPerSecond.toFixed(1)} img/s`);
         state.lastEpoch = { loss: record.trainLoss, error: record.trainError };
         state.epoch = emptyAcc();
+      }
+      if (config.testCurve && splits.test && iteration % config.testCurve.every === 0 && iteration < total) {
+        const t = await evaluate(net, splits.test, { ...evalOptions, limit: config.testCurve.images });
+        log.write({ type: 'test', iteration, testError: t.top1Error, testLoss: t.loss, images: t.images, time: elapsed() });
       }
       if (iteration % checkpointEvery === 0 && iteration < total) saveCheckpoint();
     }
