@@ -86,9 +86,9 @@ const CIFAR_SCALES: Record<Scale, ScaleSpec> = {
     recipe: { iterations: 320 }, logPoints: 40, curvePoints: 10, curveImages: 1000, checkpoints: 8,
   },
   smoke: {
-    summary: '6 iterations at batch 8 of width-4 nets on 64 training and 16 test images (for tests)',
-    recipe: { iterations: 6, batchSize: 8, validation: { count: 0 } }, net: { width: 4 }, trainImages: 64, testImages: 16,
-    logPoints: 6, curvePoints: 3, checkpoints: 3,
+    summary: '4 iterations at batch 8 of width-4 nets on 32 training and 8 test images (for tests)',
+    recipe: { iterations: 4, batchSize: 8, validation: { count: 0 } }, net: { width: 4 }, trainImages: 32, testImages: 8,
+    logPoints: 4, curvePoints: 2, checkpoints: 2,
   },
 };
 
