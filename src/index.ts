@@ -30,3 +30,7 @@ export * as data from './data/index.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readNpy, writeNpy } from './io/npy.js';
 export { readPth } from './io/pth.js';
+
+// the paper's experiments and their reports
+export * as experiments from './experiments/index.js';
+export * as report from './report/index.js';

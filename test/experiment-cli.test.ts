@@ -63,6 +63,7 @@ describe('resnet experiment', () => {
     const code = await new Promise<number | null>((res) => child.on('close', res));
     clearTimeout(timer);
     assert.equal(code, 130, stderr);
+    assert.match(stderr, /iter 1\/4 .* \| run 1\/2, experiment ETA \d+:\d\d/, 'progress lines say the run and the overall ETA');
     assert.ok(existsSync(join(out, 'plain20', 'model.safetensors')));
     assert.ok(existsSync(join(out, 'resnet56', 'checkpoint.safetensors')), 'the interrupted run kept a checkpoint');
     assert.ok(!existsSync(join(out, 'resnet56', 'model.safetensors')), 'the interrupted run did not finish');

@@ -1,6 +1,5 @@
 // `resnet report DIR`: figures, an HTML page and a Markdown summary of an experiment or a training run.
 
-import { writeReport } from '../report/report.js';
 import { type Command, UsageError, parseFlags } from './command.js';
 
 export const reportCommand: Command = {
@@ -18,6 +17,8 @@ table with the paper's numbers beside ours; a run gets its loss and error curves
   async run(argv) {
     const { values, positionals } = parseFlags(argv, { out: { type: 'string' } }, true);
     if (positionals.length !== 1) throw new UsageError('report needs one DIR (an experiment or a training run folder)');
+    // Loaded here: the charting library takes a while to load, and no other command needs it.
+    const { writeReport } = await import('../report/report.js');
     const r = await writeReport(positionals[0], { out: values.out });
     console.log(`report written to ${r.out}: ${r.files.join(', ')}`);
   },

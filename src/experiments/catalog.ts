@@ -7,12 +7,12 @@
 //   small  the recipe scaled to about an hour of a 2-core machine for the four nets of the slice
 //          (CIFAR: 1/200 of the paper, 320 iterations at batch 128, ÷10 at 160 and 240: the
 //          same fractions); test-curve points on the first 1,000 test images, the final test
-//          error on the whole test set.
+//          error on the whole test set; Fig. 7's responses on the first 2,000 test images.
 //   smoke  a few iterations of narrow nets (width 4) on a few images: for tests, seconds each.
 
 import type { NetOptions } from '../models/resnet.js';
 import { type NetName, depth, netSpec } from '../models/registry.js';
-import { PAPER_WARMUP, type RecipeOverrides } from '../train/recipe.js';
+import type { RecipeOverrides } from '../train/recipe.js';
 import { type PaperRow, TABLE_2, TABLE_3, TABLE_6 } from './paper.js';
 
 export const SCALES = ['paper', 'small', 'smoke'] as const;
@@ -23,8 +23,6 @@ export interface RunSpec {
   id: string;
   net: NetName;
   options?: Partial<NetOptions>;
-  /** Overrides of the experiment's recipe for this net alone (ResNet-110's warm-up). */
-  recipe?: RecipeOverrides;
   /** As the figures' legends say it: 'plain-20', 'ResNet-56', 'ResNet-20 B'. */
   label: string;
   family: 'plain' | 'residual';
@@ -51,6 +49,8 @@ export interface ScaleSpec {
   curveImages?: number;
   /** Checkpoints per run (what an interrupted experiment continues from). */
   checkpoints: number;
+  /** Fig. 7's responses on the first this many test images (all if absent). */
+  responseImages?: number;
 }
 
 export interface Experiment {
@@ -69,11 +69,11 @@ export interface Experiment {
   scales: Record<Scale, ScaleSpec>;
 }
 
+/** A CIFAR net of the paper (ResNet-110's warm-up comes with the recipe: recipeForNet). */
 const cifarRun = (net: NetName, extra: Partial<RunSpec> = {}): RunSpec => {
   const spec = netSpec(net);
   const d = depth(spec);
-  const warm = net === 'resnet110' || net === 'resnet1202' ? { recipe: { warmup: { ...PAPER_WARMUP } } } : {};
-  return { id: net, net, label: spec.residual ? `ResNet-${d}` : `plain-${d}`, family: spec.residual ? 'residual' : 'plain', depth: d, ...warm, ...extra };
+  return { id: net, net, label: spec.residual ? `ResNet-${d}` : `plain-${d}`, family: spec.residual ? 'residual' : 'plain', depth: d, ...extra };
 };
 
 const CIFAR_SCALES: Record<Scale, ScaleSpec> = {
@@ -83,7 +83,7 @@ const CIFAR_SCALES: Record<Scale, ScaleSpec> = {
   },
   small: {
     summary: '320 iterations at batch 128 (1/200 of the paper), lr ÷10 at 160 and 240; test curve on 1,000 test images',
-    recipe: { iterations: 320 }, logPoints: 40, curvePoints: 10, curveImages: 1000, checkpoints: 8,
+    recipe: { iterations: 320 }, logPoints: 40, curvePoints: 10, curveImages: 1000, checkpoints: 8, responseImages: 2000,
   },
   smoke: {
     summary: '4 iterations at batch 8 of width-4 nets on 32 training and 8 test images (for tests)',

@@ -57,7 +57,8 @@ export interface Manifest {
   paper: string;
   scale: Scale;
   scaleSummary: string;
-  data: { name: string; dir: string; train: number; test: number; how: string };
+  /** `train`: the training set before the recipe's validation hold-out. */
+  data: { name: string; dir: string; train: number; test: number; channels: number; how: string };
   recipe: Recipe;
   runs: (RunSpec & { dir: string })[];
   from: string | null;
@@ -79,9 +80,9 @@ export interface ExperimentResult {
   skipped: string[];
 }
 
-/** The recipe of one run at one scale. */
-export function runRecipe(e: Experiment, scale: ScaleSpec, run?: RunSpec): Recipe {
-  const r = applyOverrides(applyOverrides(getRecipe(e.recipe), scale.recipe), run?.recipe ?? {});
+/** The recipe of an experiment at one scale (train() makes it the recipe of each net: recipeForNet). */
+export function runRecipe(e: Experiment, scale: ScaleSpec): Recipe {
+  const r = applyOverrides(getRecipe(e.recipe), scale.recipe);
   if (scale.testView) {
     r.testResize = scale.testView.resize;
     r.testCrop = scale.testView.crop;
@@ -186,7 +187,10 @@ export async function runExperiment(config: ExperimentConfig): Promise<Experimen
   const runs = ids.map((id) => e.runs.find((r) => r.id === id)!).map((r) => ({ ...r, dir: from ? join(from, r.id) : join(out, r.id) }));
   const manifest: Manifest = {
     experiment: e.name, title: e.title, paper: e.paper, scale: config.scale, scaleSummary: scale.summary,
-    data: { name: full.name, dir: full.dir, train: splits.trainFull.size, test: splits.test?.size ?? 0, how: previous?.data.how ?? how },
+    data: {
+      name: full.name, dir: full.dir, train: splits.trainFull.size, test: splits.test?.size ?? 0, channels: splits.trainFull.channels,
+      how: previous?.data.how ?? how,
+    },
     recipe: runRecipe(e, scale), runs: runs.map((r) => ({ ...r, dir: relativeInside(out, r.dir) })), from, command: config.command ?? previous?.command ?? `resnet experiment ${e.name} --scale ${config.scale}`,
     commit: gitCommit(), machine: {
       cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), platform: process.platform,
@@ -203,7 +207,7 @@ export async function runExperiment(config: ExperimentConfig): Promise<Experimen
     `runs: ${runs.map((r) => r.id).join(', ')} → ${out}`);
 
   const side = splits.trainFull.height ?? runRecipe(e, scale).testCrop ?? 224;
-  const costs = runs.map((r) => runCost(r, scale, runRecipe(e, scale, r), splits.trainFull.channels, side));
+  const costs = runs.map((r) => runCost(r, scale, runRecipe(e, scale), splits.trainFull.channels, side));
   const result: ExperimentResult = { status: 'completed', out, manifest, trained: [], continued: [], skipped: [] };
   let secondsPerCost: number | null = null;
   const measured = { seconds: 0, cost: 0 };
@@ -233,16 +237,22 @@ export async function runExperiment(config: ExperimentConfig): Promise<Experimen
     const eta = secondsPerCost === null ? 'known after the first run' : `about ${formatDuration(left * secondsPerCost)} left`;
     progress.message(`${tag}: ${resume ? 'continuing' : 'training'}; experiment: ${result.skipped.length + result.trained.length + result.continued.length} ` +
       `of ${runs.length} runs done, ${eta}`);
-    const recipe = runRecipe(e, scale, run);
+    const recipe = runRecipe(e, scale);
     const iterations = recipe.iterations ?? 1;
+    // Overall ETA on every progress line: this run's ETA, then the runs after it at this run's speed.
+    const costPerImage = costs[i] / (iterations * recipe.batchSize);
+    const after = costs.slice(i + 1).reduce((a, b) => a + b, 0);
+    progress.context = (p) => ` | run ${i + 1}/${runs.length}, experiment ETA ` +
+      formatDuration(p.etaSeconds + (p.imagesPerSecond > 0 ? after / (p.imagesPerSecond * costPerImage) : NaN));
     const started = performance.now();
     const r = await train({
       net: run.net, netOptions: { ...scale.net, ...run.options }, data: splits, recipe, outDir: run.dir, kernels: config.kernels,
-      seed: config.seed ?? 0, resume, overwrite: !resume, progress: config.progress, signal: config.signal,
+      seed: config.seed ?? 0, resume, overwrite: !resume, progress, signal: config.signal,
       logEvery: Math.max(1, Math.round(iterations / scale.logPoints)),
       checkpointEvery: Math.max(1, Math.round(iterations / scale.checkpoints)),
       testCurve: { every: Math.max(1, Math.round(iterations / scale.curvePoints)), images: scale.curveImages },
     });
+    progress.context = null;
     manifest.runSeconds[run.id] = (manifest.runSeconds[run.id] ?? 0) + (performance.now() - started) / 1000;
     (resume ? result.continued : result.trained).push(run.id);
     session.wallSeconds = (performance.now() - sessionStart) / 1000;
@@ -257,7 +267,7 @@ export async function runExperiment(config: ExperimentConfig): Promise<Experimen
   }
 
   if (result.status === 'completed' && e.figures.includes('responses')) {
-    await measureResponses(out, runs, config.kernels, progress);
+    await measureResponses(out, runs, config.kernels, progress, scale.responseImages);
   }
   session.ended = new Date().toISOString();
   session.wallSeconds = (performance.now() - sessionStart) / 1000;
@@ -276,7 +286,7 @@ export interface ResponsesFile {
 }
 
 /** Fig. 7's measurement of every finished run; runs already measured are kept. */
-async function measureResponses(out: string, runs: (RunSpec & { dir: string })[], kernels: KernelSet, progress: Progress): Promise<void> {
+async function measureResponses(out: string, runs: (RunSpec & { dir: string })[], kernels: KernelSet, progress: Progress, limit?: number): Promise<void> {
   const path = join(out, RESPONSES);
   const file: ResponsesFile = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) as ResponsesFile : { testImages: 0, runs: {} };
   for (const run of runs) {
@@ -286,12 +296,12 @@ async function measureResponses(out: string, runs: (RunSpec & { dir: string })[]
     if (!meta.data || !meta.normalization) throw new Error(`${weights} does not say its data and preprocessing`);
     const start = readLog(join(run.dir, 'log.jsonl')).find((r) => r.type === 'start');
     const test = testSetOf(meta.data.name, meta.data.dir, start);
-    progress.message(`${run.label}: layer responses on ${test.size} test images`);
+    progress.message(`${run.label}: layer responses on ${Math.min(test.size, limit ?? test.size)} test images`);
     const net = loadNet(weights, undefined, { kernels });
     file.runs[run.id] = await layerResponses(net, test, {
-      kernels, norm: meta.normalization, resize: meta.data.testResize ?? undefined, cropSize: meta.data.testCrop ?? undefined,
+      kernels, norm: meta.normalization, resize: meta.data.testResize ?? undefined, cropSize: meta.data.testCrop ?? undefined, limit,
     });
-    file.testImages = test.size;
+    file.testImages = Math.min(test.size, limit ?? test.size);
     writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
   }
 }

@@ -17,7 +17,7 @@ const CURVES = ['training', 'validation', 'test'];
 const DASH = [[4, 3], [1, 2], [1, 0]];
 const WIDTH = [1, 1.5, 2.5];
 
-function panel(title: string, series: CurveSeries[], y: 'error' | 'loss', yTitle: string) {
+function panel(title: string, series: CurveSeries[], y: 'error' | 'loss', yTitle: string, length?: number) {
   const ordered = [...series].sort((a, b) => a.depth - b.depth);
   const values = ordered.flatMap((s) => s.points.filter((p) => p[y] !== null).map((p) => ({ net: s.label, iteration: p.iteration, curve: p.curve, value: p[y] })));
   const kinds = CURVES.filter((k) => values.some((v) => v.curve === k)); // the legend names only the curves drawn
@@ -30,7 +30,7 @@ function panel(title: string, series: CurveSeries[], y: 'error' | 'loss', yTitle
     data: { values },
     mark: { type: 'line' as const, clip: true },
     encoding: {
-      x: { field: 'iteration', type: 'quantitative' as const, title: 'iterations', axis: { format: '~s' } },
+      x: { field: 'iteration', type: 'quantitative' as const, title: 'iterations', axis: { format: '~s' }, ...(length ? { scale: { domain: [0, length] } } : {}) },
       y: { field: 'value', type: 'quantitative' as const, title: yTitle },
       color: { field: 'net', type: 'nominal' as const, sort: ordered.map((s) => s.label), title: null, legend: { orient: 'right' as const } },
       strokeDash: { field: 'curve', type: 'nominal' as const, scale: { domain: kinds, range: dash }, title: null, legend: { orient: 'bottom' as const } },
@@ -39,13 +39,13 @@ function panel(title: string, series: CurveSeries[], y: 'error' | 'loss', yTitle
   };
 }
 
-/** Fig. 4 / Fig. 6: training (dashed) and test (bold) error against iterations; plain | residual. */
-export function curvesSpec(title: string, subtitle: string[], series: CurveSeries[]): TopLevelSpec {
+/** Fig. 4 / Fig. 6: training (dashed) and test (bold) error against iterations (0 to `length`); plain | residual. */
+export function curvesSpec(title: string, subtitle: string[], series: CurveSeries[], length?: number): TopLevelSpec {
   const families = (['plain', 'residual'] as const).filter((f) => series.some((s) => s.family === f));
   return {
     $schema: SCHEMA,
     title: { text: title, subtitle, anchor: 'start' },
-    hconcat: families.map((f) => panel(f === 'plain' ? 'plain' : 'residual', series.filter((s) => s.family === f), 'error', 'error (%)')),
+    hconcat: families.map((f) => panel(f, series.filter((s) => s.family === f), 'error', 'error (%)', length)),
     resolve: { scale: { color: 'independent', y: 'shared' } },
   } as TopLevelSpec;
 }

@@ -62,8 +62,9 @@ interface RunView {
 function runViews(root: string, m: Manifest, e: Experiment): RunView[] {
   return m.runs.map((r) => {
     const log = readRunLog(resolve(root, r.dir));
-    const options = (log?.start?.options ?? {}) as Record<string, unknown>;
-    const params = isNetName(r.net) && log?.start ? summarize(r.net, options).params : null;
+    // The options the run was built with; a run not started yet: the scale's, on the data's channels.
+    const options = (log?.start?.options ?? { ...e.scales[m.scale].net, ...r.options, inChannels: m.data.channels ?? 3 }) as Record<string, unknown>;
+    const params = isNetName(r.net) ? summarize(r.net, options).params : null;
     const paper = e.table?.rows.find((p) => p.id === (r.paperRow ?? r.id));
     return { id: r.id, label: r.label, family: r.family, depth: r.depth, log, finished: log?.end !== null && log?.end !== undefined, params, paper };
   });
@@ -72,8 +73,11 @@ function runViews(root: string, m: Manifest, e: Experiment): RunView[] {
 /** What was run, in a few lines (the figures' subtitles and the report's opening). */
 function whatWasRun(m: Manifest, runs: RunView[]): string[] {
   const wall = m.sessions.reduce((s, x) => s + x.wallSeconds, 0);
+  const v = m.recipe.validation;
+  const held = 'count' in v ? v.count : Math.round(v.fraction * m.data.train);
+  const images = held > 0 ? `${m.data.train - held} training images (${held} more held out for validation)` : `${m.data.train} training images`;
   return [
-    `${runs.map((r) => r.label).join(', ')}; data: ${m.data.name} (${m.data.train} training, ${m.data.test} test images)`,
+    `${runs.map((r) => r.label).join(', ')}; data: ${m.data.name}, ${images}, ${m.data.test} test images`,
     `scale ${m.scale}: ${m.scaleSummary}`,
     `commit ${m.commit}; ${m.machine.cpus} × ${m.machine.cpu}; ${m.machine.backend} kernels; wall time ${formatDuration(wall)}`,
   ];
@@ -93,7 +97,8 @@ async function experimentReport(root: string, m: Manifest) {
   ];
   if (e.figures.includes('curves')) {
     const series: CurveSeries[] = runs.filter((r) => r.log).map((r) => ({ label: r.label, family: r.family, depth: r.depth, points: r.log!.points }));
-    figures['curves.svg'] = await renderSvg(curvesSpec(`${e.paper}: ${e.title}`, [...lines, `reproduce: ${m.command}`], series));
+    const length = Math.max(...runs.map((r) => r.log?.total ?? 0), m.recipe.iterations ?? 0);
+    figures['curves.svg'] = await renderSvg(curvesSpec(`${e.paper}: ${e.title}`, [...lines, `reproduce: ${m.command}`], series, length));
     blocks.push({ kind: 'figure', file: 'curves.svg', alt: `training (dashed) and test (bold) error against iterations, ${e.paper}` });
     blocks.push({ kind: 'p', text: 'Dashed thin lines: training error (mean of the logged steps, on the augmented training batches); ' +
       'bold lines: test error. As in the paper\'s figures.' });

@@ -52,7 +52,8 @@ export interface TrainConfig {
   logEvery?: number;
   /** A checkpoint every this many iterations. Default once per epoch. */
   checkpointEvery?: number;
-  progress?: ProgressMode | 'auto';
+  /** A display mode, or a display of the caller's (an experiment's, that adds its overall ETA). */
+  progress?: ProgressMode | 'auto' | Progress;
   /** Aborting ends the run after the current step, with a checkpoint. */
   signal?: AbortSignal;
   /** End the run (with a checkpoint) after this many steps of this call. */
@@ -165,7 +166,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   const checkpointEvery = config.checkpointEvery ?? loader.batchesPerEpoch;
   const log = new JsonlLog(paths.log);
   if (ckpt) log.truncateAfter(iteration);
-  const progress = config.progress === undefined || config.progress === 'auto' ? Progress.auto() : new Progress(config.progress);
+  const progress = config.progress instanceof Progress ? config.progress
+    : config.progress === undefined || config.progress === 'auto' ? Progress.auto() : new Progress(config.progress);
   const classes = net.options.classes;
   const evalOptions = { kernels: k, norm, batchSize: recipe.batchSize, resize: dataInfo.testResize ?? undefined, cropSize: dataInfo.testCrop ?? undefined };
 

@@ -54,6 +54,8 @@ export interface ProgressLine {
 /** The display on stderr. */
 export class Progress {
   private drawn = false;
+  /** Text added to every progress line (an experiment's position and overall ETA). */
+  context: ((p: ProgressLine) => string) | null = null;
   constructor(readonly mode: ProgressMode, private readonly stream: NodeJS.WriteStream = process.stderr) {}
 
   static auto(stream: NodeJS.WriteStream = process.stderr): Progress {
@@ -65,7 +67,7 @@ export class Progress {
     if (this.mode === 'bar') {
       const cols = this.stream.columns ?? 100;
       const stats = ` ${p.iteration}/${p.total} ep ${p.epoch} loss ${p.loss.toFixed(3)} err ${(100 * p.error).toFixed(1)}% ` +
-        `lr ${p.lr.toPrecision(2)} ${p.imagesPerSecond.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
+        `lr ${p.lr.toPrecision(2)} ${p.imagesPerSecond.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}${this.context?.(p) ?? ''}`;
       const width = Math.max(10, Math.min(40, cols - stats.length - 3));
       const done = Math.round((width * p.iteration) / p.total);
       const bar = `[${'#'.repeat(done)}${'.'.repeat(width - done)}]`;
@@ -73,7 +75,7 @@ export class Progress {
       this.drawn = true;
     } else if (this.mode === 'lines' && logged) {
       this.stream.write(`iter ${p.iteration}/${p.total} epoch ${p.epoch} loss ${p.loss.toFixed(4)} error ${(100 * p.error).toFixed(2)}% ` +
-        `lr ${p.lr.toPrecision(3)} ${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatDuration(p.etaSeconds)}\n`);
+        `lr ${p.lr.toPrecision(3)} ${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatDuration(p.etaSeconds)}${this.context?.(p) ?? ''}\n`);
     }
   }
 
