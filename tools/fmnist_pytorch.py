@@ -10,7 +10,11 @@ The paper's CIFAR recipe (Sec. 4.2) scaled to E epochs, as resnet-ts runs it:
   Initialization as torchvision: Kaiming normal (fan_out) convs, BN 1/0, default Linear.
 
   /usr/bin/python3 tools/fmnist_pytorch.py --epochs 6 [--dir /usr/share/datasets/fashion-mnist]
-      [--threads 2] [--val 0] [--seed 0] [--json]
+      [--threads 2] [--val 0] [--seed 0] [--json] [--depth 56] [--iterations N --log-every K]
+
+--depth picks another CIFAR net of the paper (6n+2: 20, 32, 44, 56, 110; option A); --iterations
+stops after N iterations (the milestones stay at 50% and 75% of the --epochs length, as a prefix of
+that run); --log-every K prints the mean training loss and error of every K iterations.
 
 Prints per-epoch lines and a final JSON line: test error, accuracy, seconds, images/s.
 Debian's python3-torch (1.13, CPU) is enough; torchvision is not needed.
@@ -139,7 +143,12 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--depth", type=int, default=20)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--log-every", type=int, default=50)
     args = p.parse_args()
+    if (args.depth - 2) % 6 != 0:
+        p.error("--depth must be 6n+2 (20, 32, 44, 56, 110)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -150,10 +159,12 @@ def main():
     yte = torch.from_numpy(read_idx(find(args.dir, "t10k-labels-idx1-ubyte")).astype(np.int64))
     mean = xtr.mean(0, keepdim=True)  # per-pixel mean image [1, 1, 28, 28]
 
-    model = ResNet20(in_channels=1)
+    model = ResNet20(n=(args.depth - 2) // 6, in_channels=1)
     per_epoch = len(xtr) // args.batch_size
     total = round(args.epochs * per_epoch)
     milestones = [round(0.5 * total), round(0.75 * total)]
+    if args.iterations is not None:
+        total = min(total, args.iterations)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(xtr)} train, {len(xte)} test; "
@@ -162,6 +173,7 @@ def main():
     start = time.perf_counter()
     it = 0
     epoch = 0
+    window = [0.0, 0, 0]  # loss sum, wrong, images of the last --log-every iterations
     while it < total:
         perm = torch.randperm(len(xtr), generator=gen)
         loss_sum, wrong, seen = 0.0, 0, 0
@@ -184,9 +196,14 @@ def main():
             loss_sum += loss.item() * len(y)
             wrong += (logits.argmax(1) != y).sum().item()
             seen += len(y)
-            if it % 50 == 0:
+            window[0] += loss.item() * len(y)
+            window[1] += (logits.argmax(1) != y).sum().item()
+            window[2] += len(y)
+            if it % args.log_every == 0:
                 el = time.perf_counter() - start
-                print(f"iter {it}/{total} loss {loss.item():.4f} {it * args.batch_size / el:.1f} img/s", file=sys.stderr)
+                print(f"iter {it}/{total} loss {window[0] / window[2]:.4f} error {100 * window[1] / window[2]:.2f}% "
+                      f"{it * args.batch_size / el:.1f} img/s", file=sys.stderr)
+                window = [0.0, 0, 0]
         epoch += 1
         el = time.perf_counter() - start
         print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, train error {100 * wrong / seen:.2f}%, "

@@ -91,7 +91,7 @@ async function experimentReport(root: string, m: Manifest) {
   const blocks: Block[] = [
     { kind: 'h1', text: `${e.name}: ${e.title}` },
     { kind: 'p', text: `Reproduces the paper's ${e.paper}. ${e.description}` },
-    { kind: 'list', items: [...lines, `data found in \`${m.data.dir}\` (${m.data.how})`] },
+    { kind: 'list', items: [...lines, `data found in \`${m.data.dir}\` (${m.data.how})`, ...(m.from ? [`networks trained by the experiment in \`${m.from}\``] : [])] },
     { kind: 'p', text: 'Reproduce with:' },
     { kind: 'code', text: `${m.command}\nresnet report DIR    # DIR: the experiment's --out (default runs/${e.name})` },
   ];
