@@ -6,45 +6,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'fflate';
 import { safeExtractTarGz, downloadCifar10, unsafeEntryReason } from '../src/data/download.js';
 import { writeCifarBatch, CIFAR_IMAGE_BYTES } from '../src/io/cifar.js';
 import { CIFAR10_TRAIN_FILES } from '../src/data/cifar10.js';
-
-/** A minimal ustar archive: entries of (name, content, typeflag '0' file / '2' symlink / '5' dir). */
-function tarball(entries: { name: string; content?: Uint8Array; type?: string; link?: string }[]): Uint8Array {
-  const blocks: Uint8Array[] = [];
-  const enc = new TextEncoder();
-  for (const e of entries) {
-    const content = e.content ?? new Uint8Array(0);
-    const h = new Uint8Array(512);
-    const put = (s: string, at: number) => h.set(enc.encode(s), at);
-    put(e.name, 0);
-    put('0000644\0', 100);
-    put('0000000\0', 108);
-    put('0000000\0', 116);
-    put(content.length.toString(8).padStart(11, '0') + '\0', 124);
-    put('00000000000\0', 136);
-    put('        ', 148);
-    put(e.type ?? '0', 156);
-    if (e.link) put(e.link, 157);
-    put('ustar\0' + '00', 257);
-    const sum = h.reduce((a, b) => a + b, 0);
-    put(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-    blocks.push(h);
-    const body = new Uint8Array(Math.ceil(content.length / 512) * 512);
-    body.set(content);
-    blocks.push(body);
-  }
-  blocks.push(new Uint8Array(1024));
-  const out = new Uint8Array(blocks.reduce((a, b) => a + b.length, 0));
-  let at = 0;
-  for (const b of blocks) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return gzipSync(out);
-}
+import { tarball } from './hostile-files.js';
 
 const hello = new TextEncoder().encode('hello');
 

@@ -251,7 +251,7 @@ test('rejects I64 values beyond 2^53', () => {
 });
 
 test('the source name appears in every message', () => {
-  assert.throws(() => readSafetensors(new Uint8Array(0)), /^Error: safetensors file: /);
+  assert.throws(() => readSafetensors(new Uint8Array(0)), /^FormatError: safetensors file: /);
 });
 
 test('fuzz: truncations and byte flips of a valid file never escape as RangeError/TypeError', () => {

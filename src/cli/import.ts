@@ -34,13 +34,13 @@ ${NET_FLAGS_USAGE}`,
 
     const file = readInput(input);
     if (values.net === undefined) {
-      writeFileAtomic(values.out, writeSafetensors(file.tensors, { format: 'resnet-ts', ...source }));
+      writeFileAtomic(values.out, writeSafetensors(file.tensors, { format: 'resnet-ts', ...source }, { checksum: true }));
       console.error(`wrote ${file.tensors.size} tensors to ${values.out} (no --net: not checked against a network)`);
       return;
     }
     const net = netFromWeights(file, input, values.net, netOptionsFromFlags(values));
     const preprocessing = net.spec.family === 'imagenet' ? preprocessingMetadata(IMAGENET_EVAL) : {};
-    writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...preprocessing })));
+    writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...preprocessing }), { checksum: true }));
     console.error(`wrote ${net.name} (${net.stateDict().size} tensors, options ${JSON.stringify(net.options)}) to ${values.out}`);
   },
 };

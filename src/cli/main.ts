@@ -14,6 +14,7 @@ import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
+import { parseReadLimit, setReadLimits } from '../io/limits.js';
 
 const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand, experimentCommand, reportCommand];
 
@@ -24,7 +25,28 @@ function help(): string {
 Usage: resnet COMMAND [options]     (resnet COMMAND --help for its options)
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}`;
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Every command: --read-limit NAME=N raises a limit on what a file may make a reader allocate, for an
+unusual genuine file (the error that names a limit says which; docs/ROBUSTNESS.md lists them).`;
+}
+
+/** Applies and removes every `--read-limit NAME=N` (or `--read-limit=NAME=N`) of args. */
+function takeReadLimits(args: string[]): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--read-limit' || a.startsWith('--read-limit=')) {
+      const value = a === '--read-limit' ? args[++i] : a.slice('--read-limit='.length);
+      if (value === undefined) throw new UsageError('--read-limit needs NAME=N');
+      try {
+        setReadLimits(parseReadLimit(value));
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    } else rest.push(a);
+  }
+  return rest;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -47,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    await command.run(rest);
+    await command.run(takeReadLimits(rest));
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {

@@ -6,14 +6,20 @@
 // absolute or resolves outside the target directory, a link (symbolic or hard), or any entry that
 // is not a plain file or a directory makes the whole extraction fail with an error naming it —
 // nothing is written. (tar on its own would only warn and skip such entries.)
+// Bounded: the archive is inflated by Node's zlib (which checks the gzip CRC-32 and length) through
+// a counter that stops at the read limits (io/limits.ts: maxInflatedBytes, maxInflateRatio), and
+// the entries are counted against maxArchiveEntries; a corrupt archive is a FormatError naming it.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
+import { FormatError } from '../io/errors.js';
+import { type ReadLimits, checkLimit, inflateBound, readLimits } from '../io/limits.js';
 import { findCifar10Dir, missingCifar10Message } from './cifar10.js';
 
 export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
@@ -39,34 +45,59 @@ export function unsafeEntryReason(entryPath: string, type: string, targetDir: st
 }
 
 /** Extracts a .tar.gz into targetDir (removing `strip` leading path components) after checking every entry. */
-export async function safeExtractTarGz(archive: string, targetDir: string, strip = 0): Promise<string[]> {
+export async function safeExtractTarGz(archive: string, targetDir: string, strip = 0, limits?: Partial<ReadLimits>): Promise<string[]> {
+  const lim = readLimits(limits);
   const problems: string[] = [];
   const names: string[] = [];
-  await tar.t({
-    file: archive,
+  await readTarGz(archive, lim, tar.t({
+    strict: true,
     onReadEntry: (entry) => {
       const reason = unsafeEntryReason(entry.path, entry.type, targetDir);
       if (reason) problems.push(`"${entry.path}": ${reason}`);
-      names.push(entry.path);
+      if (names.length < lim.maxArchiveEntries) names.push(entry.path);
+      else problems.push(`more than ${lim.maxArchiveEntries} entries (maxArchiveEntries; raise it with --read-limit maxArchiveEntries=N if the archive is genuine)`);
     },
-  });
+  }));
   if (problems.length > 0) {
-    throw new Error(`${archive}: refusing to extract into ${targetDir}; unsafe entries: ${problems.join('; ')}`);
+    throw new FormatError(`${archive}: refusing to extract into ${targetDir}; unsafe entries: ${problems.slice(0, 20).join('; ')}`);
   }
   await mkdir(targetDir, { recursive: true });
-  await tar.x({
-    file: archive,
+  await readTarGz(archive, lim, tar.x({
     cwd: targetDir,
     strip,
     strict: true,
     // Checked again while extracting: the archive could have changed since it was listed.
     filter: (path, entry) => {
       const type = 'type' in entry ? entry.type : 'File';
-      if (unsafeEntryReason(path, type, targetDir)) throw new Error(`${archive}: unsafe entry "${path}" appeared during extraction`);
+      if (unsafeEntryReason(path, type, targetDir)) throw new FormatError(`${archive}: unsafe entry "${path}" appeared during extraction`);
       return true;
     },
-  });
+  }));
   return names;
+}
+
+/** Streams the inflated archive into `sink` (a tar parser), within the limits; errors name the archive. */
+async function readTarGz(archive: string, limits: ReadLimits, sink: NodeJS.WritableStream): Promise<void> {
+  const { bound, name } = inflateBound(statSync(archive).size, limits);
+  let inflated = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      inflated += chunk.length;
+      try {
+        checkLimit(archive, 'the inflated size of the archive', inflated, limits, name, bound);
+      } catch (e) {
+        done(e as Error);
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(createReadStream(archive), createGunzip(), counter, sink);
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    throw new FormatError(`${archive}: not a valid tar.gz archive (${(e as Error).message})`);
+  }
 }
 
 export interface DownloadOptions {

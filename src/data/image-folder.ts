@@ -6,7 +6,7 @@
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { decodeRaw } from './sharp-decode.js';
 import { checkIndex, type Dataset, type DatasetSpec, type Sample } from './dataset.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
@@ -23,7 +23,7 @@ function byName(a: string, b: string): number {
 
 /** Decodes a JPEG/PNG file (or bytes) to RGB bytes in CHW order. */
 export async function decodeImage(input: string | Uint8Array): Promise<{ image: Uint8Array; height: number; width: number }> {
-  const { data, info } = await sharp(input).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await decodeRaw(input);
   const { height, width, channels } = info;
   if (channels !== 3) throw new Error(`decodeImage: expected 3 channels after conversion to RGB, got ${channels}`);
   const hw = height * width;

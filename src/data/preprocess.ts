@@ -14,8 +14,8 @@
 // alpha is dropped, grayscale is replicated to three channels. JPEG decoders may still differ by a
 // level or two in places (IDCT and chroma upsampling implementations); see the predict tests.
 
-import sharp from 'sharp';
 import { pilResize, type RgbImage } from './pil-resize.js';
+import { decodeRaw } from './sharp-decode.js';
 
 export type { RgbImage } from './pil-resize.js';
 
@@ -68,13 +68,12 @@ export function preprocessingFromMetadata(metadata: Record<string, string>, sour
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/** Decodes a JPEG or PNG (path or bytes) to 8-bit RGB, the way PIL's convert('RGB') sees it. */
+/**
+ * Decodes a JPEG or PNG (path or bytes) to 8-bit RGB, the way PIL's convert('RGB') sees it. An
+ * undecodable image, or one over the maxImagePixels read limit, is a FormatError.
+ */
 export async function decodeRgb(input: string | Uint8Array): Promise<RgbImage> {
-  const { data, info } = await sharp(input, { ignoreIcc: true })
-    .toColourspace('srgb')
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { data, info } = await decodeRaw(input, { ignoreIcc: true });
   if (info.channels !== 3) throw new Error(`decodeRgb: expected 3 channels after conversion to RGB, got ${info.channels}`);
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
 }

@@ -6,6 +6,9 @@
 // padded with spaces and ending in '\n' | data, C order.
 // The header is parsed by the small literal parser below (never evaluated).
 
+import { FormatError } from './errors.js';
+import { type ReadLimits, checkLimit, readLimits } from './limits.js';
+
 export type NpyArray =
   | { dtype: '<f4'; shape: number[]; data: Float32Array }
   | { dtype: '<f8'; shape: number[]; data: Float64Array }
@@ -23,12 +26,13 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-export function readNpy(bytes: Uint8Array, source = '.npy file'): NpyArray {
+export function readNpy(bytes: Uint8Array, source = '.npy file', limits?: Partial<ReadLimits>): NpyArray {
   const fail = (problem: string): never => {
-    throw new Error(`${source}: ${problem}`);
+    throw new FormatError(`${source}: ${problem}`);
   };
   const { headerText, dataStart } = readPreamble(bytes, fail);
   const { dtype, shape } = readHeader(headerText, fail);
+  checkLimit(source, 'the number of dimensions', shape.length, readLimits(limits), 'maxRank');
 
   let count = 1;
   for (const d of shape) count *= d;
@@ -129,7 +133,7 @@ export function parsePyLiteral(text: string): PyValue {
   let pos = 0;
 
   const error = (what: string): never => {
-    throw new Error(`${what} at offset ${pos}`);
+    throw new FormatError(`${what} at offset ${pos}`);
   };
   const skipSpace = (): void => {
     while (pos < text.length && ' \t\r\n'.includes(text[pos]!)) pos++;

@@ -6,6 +6,7 @@
 // repeated scalars are unpacked unless onnx.proto says `[packed = true]`.
 
 import * as protobuf from 'protobufjs';
+import { FormatError } from './errors.js';
 
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
@@ -202,8 +203,17 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return type.encode(type.fromObject(model)).finish();
 }
 
-/** Parses .onnx bytes back (for tests and inspection); int64 fields come back as numbers. */
-export function decodeModel(bytes: Uint8Array): ModelProto {
+/**
+ * Parses .onnx bytes back (for tests and inspection); int64 fields come back as numbers. Malformed
+ * bytes (truncated, a length past the end, a bad wire type) are a FormatError naming `source`.
+ */
+export function decodeModel(bytes: Uint8Array, source = 'ONNX model'): ModelProto {
   const type = modelType();
-  return type.toObject(type.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: false, arrays: true }) as ModelProto;
+  let message: protobuf.Message;
+  try {
+    message = type.decode(bytes);
+  } catch (e) {
+    throw new FormatError(`${source}: not a valid ONNX model (${(e as Error).message})`);
+  }
+  return type.toObject(message, { longs: Number, bytes: Uint8Array, defaults: false, arrays: true }) as ModelProto;
 }

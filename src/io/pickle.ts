@@ -8,8 +8,14 @@
 //     name is refused with an error that names it;
 //   - REDUCE, BUILD and BINPERSID apply functions written in TypeScript by the caller;
 //   - opcodes that construct arbitrary objects (INST, OBJ, NEWOBJ, EXT*) are not implemented.
-// Nothing from the file is ever evaluated. A truncated or malformed pickle raises an Error naming
-// the source, the opcode and its byte offset.
+// Nothing from the file is ever evaluated. A truncated or malformed pickle raises a PickleError
+// naming the source, the opcode and its byte offset.
+//
+// Bounded: the stack, the memo, the nesting of containers and the size of integers are checked
+// against the read limits (./limits.ts); containers are filled item by item (no recursion, no
+// spread of file-sized arrays onto the JavaScript stack); the work of the operations that copy an
+// existing container (BUILD, REDUCE's arguments) is charged to a budget proportional to the data's
+// length, so that repeating them on one large memoized container cannot take quadratic time.
 //
 // Python values map to JavaScript as: None → null, bool → boolean, int → number (bigint beyond
 // ±2^53), float → number, str → string, bytes → Uint8Array, list → unknown[], tuple → a frozen
@@ -25,6 +31,9 @@ export interface PickleGlobal {
   readonly call?: (args: readonly unknown[]) => unknown;
 }
 
+import { FormatError, LimitError } from './errors.js';
+import { type ReadLimits, checkLimit, readLimits } from './limits.js';
+
 export interface UnpickleOptions {
   /** Human-readable name of the data (file name), prefixed to every error. */
   source: string;
@@ -32,6 +41,8 @@ export interface UnpickleOptions {
   globals: ReadonlyMap<string, PickleGlobal>;
   /** BINPERSID: maps a persistent id (torch: ('storage', type, key, location, numel)) to a value. */
   persistentLoad?: (pid: unknown) => unknown;
+  /** Limits on the stack, memo, nesting and integer sizes; default: the process-wide ones. */
+  limits?: ReadLimits;
 }
 
 /** A Python dict (or OrderedDict). Attributes set by BUILD (OrderedDict's `_metadata`) are kept aside. */
@@ -43,10 +54,13 @@ export class PickleDict extends Map<unknown, unknown> {
 const MARK = Symbol('mark');
 
 /** An error in the pickle's content, raised with source, opcode and offset. */
-export class PickleError extends Error {}
+export class PickleError extends FormatError {
+  override name = 'PickleError';
+}
 
-/** Caps on what one pickle may allocate, far above any state dict. */
-const MAX_STRING_BYTES = 1 << 30;
+/** Units of work (items copied by BUILD and REDUCE) allowed per byte of data, over a fixed allowance. */
+const WORK_PER_BYTE = 4;
+const WORK_ALLOWANCE = 1 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // The opcode table: byte → [name, what it does]. Protocol 0 text opcodes and object-construction
@@ -146,6 +160,11 @@ class Unpickler {
   private readonly view: DataView;
   private readonly stack: unknown[] = [];
   private readonly memo = new Map<number, unknown>();
+  private readonly limits: ReadLimits;
+  /** MARKs on the stack. */
+  private marks = 0;
+  /** Work left for operations that copy an existing container. */
+  private budget: number;
   /** Offset and name of the opcode being executed, for error messages. */
   private opStart = 0;
   private opName = '';
@@ -157,6 +176,8 @@ class Unpickler {
   ) {
     this.pos = start;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.limits = options.limits ?? readLimits();
+    this.budget = WORK_PER_BYTE * (bytes.length - start) + WORK_ALLOWANCE;
   }
 
   run(): { value: unknown; end: number } {
@@ -195,7 +216,9 @@ class Unpickler {
         this.readU64(); // framing only helps streaming readers; we hold the whole buffer
         return;
       case OP.MARK:
-        this.stack.push(MARK);
+        this.marks++;
+        if (this.marks > this.limits.maxPickleNesting) this.limitFail('containers open at once (MARKs)', this.marks, 'maxPickleNesting');
+        this.push(MARK);
         return;
       case OP.POP:
         this.pop();
@@ -204,64 +227,64 @@ class Unpickler {
         this.popToMark();
         return;
       case OP.DUP:
-        this.stack.push(this.peek());
+        this.push(this.peek());
         return;
 
       // Scalars
       case OP.NONE:
-        this.stack.push(null);
+        this.push(null);
         return;
       case OP.NEWTRUE:
-        this.stack.push(true);
+        this.push(true);
         return;
       case OP.NEWFALSE:
-        this.stack.push(false);
+        this.push(false);
         return;
       case OP.BININT:
-        this.stack.push(this.view.getInt32(this.take(4), true));
+        this.push(this.view.getInt32(this.take(4), true));
         return;
       case OP.BININT1:
-        this.stack.push(this.readU8());
+        this.push(this.readU8());
         return;
       case OP.BININT2:
-        this.stack.push(this.view.getUint16(this.take(2), true));
+        this.push(this.view.getUint16(this.take(2), true));
         return;
       case OP.LONG1:
-        this.stack.push(this.readLong(this.readU8()));
+        this.push(this.readLong(this.readU8()));
         return;
       case OP.LONG4: {
         const n = this.view.getInt32(this.take(4), true);
         if (n < 0) this.fail(`negative length ${n}`);
-        this.stack.push(this.readLong(n));
+        this.push(this.readLong(n));
         return;
       }
       case OP.BINFLOAT:
-        this.stack.push(this.view.getFloat64(this.take(8), false));
+        this.push(this.view.getFloat64(this.take(8), false));
         return;
 
       // Strings and bytes
       case OP.BINUNICODE:
-        this.stack.push(this.readUtf8(this.readU32()));
+        this.push(this.readUtf8(this.readU32()));
         return;
       case OP.SHORT_BINUNICODE:
-        this.stack.push(this.readUtf8(this.readU8()));
+        this.push(this.readUtf8(this.readU8()));
         return;
       case OP.BINUNICODE8:
-        this.stack.push(this.readUtf8(this.readU64()));
+        this.push(this.readUtf8(this.readU64()));
         return;
       case OP.BINBYTES:
-        this.stack.push(this.readBytes(this.readU32()));
+        this.push(this.readBytes(this.readU32()));
         return;
       case OP.SHORT_BINBYTES:
-        this.stack.push(this.readBytes(this.readU8()));
+        this.push(this.readBytes(this.readU8()));
         return;
       case OP.BINBYTES8:
-        this.stack.push(this.readBytes(this.readU64()));
+        this.push(this.readBytes(this.readU64()));
         return;
 
       // Tuples and lists
       case OP.EMPTY_TUPLE:
-        this.stack.push(tuple([]));
+        this.push(tuple([]));
         return;
       case OP.TUPLE1:
       case OP.TUPLE2:
@@ -269,17 +292,17 @@ class Unpickler {
         const n = code - OP.TUPLE1 + 1;
         const items: unknown[] = [];
         for (let i = 0; i < n; i++) items.unshift(this.pop());
-        this.stack.push(tuple(items));
+        this.push(tuple(items));
         return;
       }
       case OP.TUPLE:
-        this.stack.push(tuple(this.popToMark()));
+        this.push(tuple(this.popToMark()));
         return;
       case OP.EMPTY_LIST:
-        this.stack.push([]);
+        this.push([]);
         return;
       case OP.LIST:
-        this.stack.push(this.popToMark());
+        this.push(this.popToMark());
         return;
       case OP.APPEND: {
         const item = this.pop();
@@ -288,18 +311,19 @@ class Unpickler {
       }
       case OP.APPENDS: {
         const items = this.popToMark();
-        this.listBelow().push(...items);
+        const list = this.listBelow();
+        for (const item of items) list.push(item); // not push(...items): that puts them all on the JS stack
         return;
       }
 
       // Dicts
       case OP.EMPTY_DICT:
-        this.stack.push(new PickleDict());
+        this.push(new PickleDict());
         return;
       case OP.DICT: {
         const dict = new PickleDict();
         this.setPairs(dict, this.popToMark());
-        this.stack.push(dict);
+        this.push(dict);
         return;
       }
       case OP.SETITEM: {
@@ -316,39 +340,39 @@ class Unpickler {
 
       // Memo
       case OP.BINPUT:
-        this.memo.set(this.readU8(), this.peek());
+        this.memoSet(this.readU8());
         return;
       case OP.LONG_BINPUT:
-        this.memo.set(this.readU32(), this.peek());
+        this.memoSet(this.readU32());
         return;
       case OP.MEMOIZE:
-        this.memo.set(this.memo.size, this.peek());
+        this.memoSet(this.memo.size);
         return;
       case OP.BINGET:
-        this.stack.push(this.memoGet(this.readU8()));
+        this.push(this.memoGet(this.readU8()));
         return;
       case OP.LONG_BINGET:
-        this.stack.push(this.memoGet(this.readU32()));
+        this.push(this.memoGet(this.readU32()));
         return;
 
       // Globals, calls, persistent ids: the allow-listed part
       case OP.GLOBAL: {
         const module = this.readLine();
         const name = this.readLine();
-        this.stack.push(this.resolveGlobal(module, name));
+        this.push(this.resolveGlobal(module, name));
         return;
       }
       case OP.STACK_GLOBAL: {
         const name = this.pop();
         const module = this.pop();
         if (typeof module !== 'string' || typeof name !== 'string') this.fail('module and name are not strings');
-        this.stack.push(this.resolveGlobal(module as string, name as string));
+        this.push(this.resolveGlobal(module as string, name as string));
         return;
       }
       case OP.REDUCE: {
         const args = this.pop();
         const callable = this.pop();
-        this.stack.push(this.reduce(callable, args));
+        this.push(this.reduce(callable, args));
         return;
       }
       case OP.BUILD: {
@@ -359,7 +383,7 @@ class Unpickler {
       case OP.BINPERSID: {
         const pid = this.pop();
         if (this.options.persistentLoad === undefined) this.fail('persistent ids are not expected here');
-        this.stack.push(this.call(() => this.options.persistentLoad!(pid)));
+        this.push(this.call(() => this.options.persistentLoad!(pid)));
         return;
       }
       default:
@@ -384,6 +408,8 @@ class Unpickler {
       this.fail(`REDUCE applies ${describe(callable)}, which is not an allowed callable`);
     }
     if (!Array.isArray(args)) this.fail(`REDUCE arguments are ${describe(args)}, not a tuple`);
+    // The stand-ins walk their arguments (OrderedDict its list of pairs, the tensor rebuild its tuples).
+    this.charge((args as unknown[]).reduce<number>((n, a) => n + sizeOf(a), 1));
     const fn = (callable as PickleGlobal).call!;
     return this.call(() => fn(args as unknown[]));
   }
@@ -399,6 +425,7 @@ class Unpickler {
     if (!(target instanceof PickleDict)) this.fail(`BUILD on ${describe(target)} is not supported`);
     // state is either a dict, or a (dict, slots dict) pair; both parts are plain attributes here
     const parts = Array.isArray(state) && state.length === 2 ? state : [state];
+    this.charge(parts.reduce<number>((n, p) => n + sizeOf(p), 1));
     for (const part of parts) {
       if (part === null) continue;
       if (!(part instanceof PickleDict)) this.fail(`BUILD state is ${describe(part)}, not a dict`);
@@ -411,12 +438,23 @@ class Unpickler {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof PickleError) throw e;
+      if (e instanceof PickleError || e instanceof LimitError) throw e;
       return this.fail((e as Error).message);
     }
   }
 
+  /** Spends `n` units of the work budget. */
+  private charge(n: number): void {
+    this.budget -= n;
+    if (this.budget < 0) this.fail('too much work for the size of the data (a large container rebuilt over and over)');
+  }
+
   // --- stack helpers ---------------------------------------------------------------------------
+
+  private push(v: unknown): void {
+    if (this.stack.length >= this.limits.maxPickleValues) this.limitFail('values on the stack', this.stack.length + 1, 'maxPickleValues');
+    this.stack.push(v);
+  }
 
   private pop(): unknown {
     if (this.stack.length === 0) this.fail('stack underflow');
@@ -437,6 +475,7 @@ class Unpickler {
     if (at < 0) this.fail('no MARK on the stack');
     const items = this.stack.splice(at + 1);
     this.stack.pop(); // the mark
+    this.marks--;
     return items;
   }
 
@@ -463,6 +502,11 @@ class Unpickler {
     if (key === null || t === 'string' || t === 'number' || t === 'bigint' || t === 'boolean') return key;
     if (Array.isArray(key) && Object.isFrozen(key)) return key; // a tuple key, compared by identity
     return this.fail(`unhashable dict key: ${describe(key)}`);
+  }
+
+  private memoSet(index: number): void {
+    if (!this.memo.has(index) && this.memo.size >= this.limits.maxPickleValues) this.limitFail('memo entries', this.memo.size + 1, 'maxPickleValues');
+    this.memo.set(index, this.peek());
   }
 
   private memoGet(index: number): unknown {
@@ -497,7 +541,6 @@ class Unpickler {
   }
 
   private readBytes(n: number): Uint8Array {
-    if (n > MAX_STRING_BYTES) this.fail(`length ${n} is absurd`);
     const at = this.take(n);
     return this.bytes.slice(at, at + n);
   }
@@ -522,12 +565,21 @@ class Unpickler {
 
   /** Two's-complement little-endian integer of n bytes: a number when safe, else a bigint. */
   private readLong(n: number): number | bigint {
+    if (n > this.limits.maxLongBytes) this.limitFail('the byte length of an integer', n, 'maxLongBytes');
     const at = this.take(n);
     if (n === 0) return 0;
-    let v = 0n;
-    for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.bytes[at + i]!);
+    // One conversion from hex, linear in n (shifting a growing bigint byte by byte is quadratic).
+    let hexDigits = '';
+    for (let i = n - 1; i >= 0; i--) hexDigits += this.bytes[at + i]!.toString(16).padStart(2, '0');
+    let v = BigInt(`0x${hexDigits}`);
     if (this.bytes[at + n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  private limitFail(what: string, value: number, name: keyof ReadLimits): never {
+    const where = `${this.options.source}: pickle ${this.opName} at offset ${this.opStart}`;
+    checkLimit(where, what, value, this.limits, name);
+    return this.fail(what); // unreachable: the limit was exceeded
   }
 
   private fail(problem: string): never {
@@ -537,6 +589,13 @@ class Unpickler {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Items in a container (1 for anything else): what copying or walking it costs. */
+function sizeOf(v: unknown): number {
+  if (Array.isArray(v)) return v.length + 1;
+  if (v instanceof Map) return v.size + 1;
+  return 1;
+}
 
 function tuple(items: unknown[]): readonly unknown[] {
   return Object.freeze(items);

@@ -8,6 +8,15 @@
 // and the tensors must tile the data section exactly (no overlap, no hole, nothing after the last
 // tensor), as the reference implementation requires: this rules out aliasing and polyglot files.
 // All dtypes are converted to float32 on read; the writer writes F32.
+//
+// Integrity: files written with `{ checksum: true }` (our weights and checkpoints) record the CRC-32
+// of the data section in the metadata key `data_crc32` (8 hex digits); the reader verifies it when
+// present, so that a flipped byte in a tensor is an error rather than a wrong weight. Files without
+// it (from other tools, or written before it existed) load as before.
+
+import { FormatError } from './errors.js';
+import { crc32, hex } from './inflate.js';
+import { type ReadLimits, checkLimit, readLimits } from './limits.js';
 
 export type SafeDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'F64';
 
@@ -25,6 +34,9 @@ const MAX_HEADER_BYTES = 100 * 1000 * 1000;
 
 const METADATA_KEY = '__metadata__';
 
+/** The metadata key holding the CRC-32 of the data section. */
+export const CHECKSUM_KEY = 'data_crc32';
+
 /** A validated header entry with offsets relative to the data section. */
 interface Entry {
   name: string;
@@ -40,10 +52,12 @@ interface Entry {
 export function readSafetensors(
   bytes: Uint8Array,
   source = 'safetensors file',
+  limits?: Partial<ReadLimits>,
 ): { metadata: Record<string, string>; tensors: Map<string, StoredTensor> } {
   const fail = (problem: string): never => {
-    throw new Error(`${source}: ${problem}`);
+    throw new FormatError(`${source}: ${problem}`);
   };
+  const maxRank = (rank: number, name: string) => checkLimit(source, `the rank of tensor '${name}'`, rank, readLimits(limits), 'maxRank');
   const headerSize = readHeaderSize(bytes, fail);
   const header = parseHeaderJson(bytes.subarray(8, 8 + headerSize), fail);
   const dataStart = 8 + headerSize;
@@ -52,9 +66,10 @@ export function readSafetensors(
   const metadata = readMetadata(header[METADATA_KEY], fail);
   const entries: Entry[] = [];
   for (const [name, value] of Object.entries(header)) {
-    if (name !== METADATA_KEY) entries.push(readEntry(name, value, dataLength, fail));
+    if (name !== METADATA_KEY) entries.push(readEntry(name, value, dataLength, fail, maxRank));
   }
   const ordered = checkTiling(entries, dataLength, fail);
+  verifyChecksum(metadata[CHECKSUM_KEY], bytes.subarray(dataStart), fail);
 
   const tensors = new Map<string, StoredTensor>();
   for (const e of ordered) {
@@ -106,8 +121,18 @@ function readMetadata(value: unknown, fail: (p: string) => never): Record<string
   return Object.fromEntries(entries) as Record<string, string>;
 }
 
+/** The recorded CRC-32 of the data section, when there is one, must match. */
+function verifyChecksum(recorded: string | undefined, data: Uint8Array, fail: (p: string) => never): void {
+  if (recorded === undefined) return;
+  if (!/^0x[0-9a-f]{8}$/.test(recorded)) fail(`metadata '${CHECKSUM_KEY}' is '${recorded.slice(0, 40)}', not a CRC-32 (0x and 8 hex digits)`);
+  const actual = hex(crc32(data));
+  if (actual !== recorded) {
+    fail(`tensor data is corrupt: its CRC-32 is ${actual}, the file records ${recorded} (a damaged copy: fetch or write the file again)`);
+  }
+}
+
 /** One tensor entry: checks fields, types and that the byte range matches dtype and shape. */
-function readEntry(name: string, value: unknown, dataLength: number, fail0: (p: string) => never): Entry {
+function readEntry(name: string, value: unknown, dataLength: number, fail0: (p: string) => never, maxRank: (rank: number, name: string) => void): Entry {
   const fail = (problem: string): never => fail0(`tensor '${name}': ${problem}`);
   if (!isPlainObject(value)) fail('entry is not an object');
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
@@ -119,6 +144,7 @@ function readEntry(name: string, value: unknown, dataLength: number, fail0: (p: 
 
   if (shape === undefined) fail('missing shape');
   if (!Array.isArray(shape)) fail('shape is not an array');
+  maxRank((shape as unknown[]).length, name);
   for (const d of shape as unknown[]) {
     // Negative, fractional or huge dimensions would make the size computation meaningless.
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
@@ -246,15 +272,21 @@ function i64ToF32(ints: BigInt64Array, fail: (p: string) => never): Float32Array
 export function writeSafetensors(
   tensors: Iterable<[string, { shape: number[]; data: Float32Array }]>,
   metadata?: Record<string, string>,
+  options: { checksum?: boolean } = {},
 ): Uint8Array {
   const items = [...tensors];
+  const seen = new Set<string>();
+  for (const [name, t] of items) checkWritable(name, t, seen);
+  if (options.checksum) {
+    let crc = 0;
+    for (const [, t] of items) crc = crc32(littleEndianBytes(t.data), crc);
+    metadata = { ...metadata, [CHECKSUM_KEY]: hex(crc) };
+  }
   // JSON.stringify would move integer-like keys first, so the header is assembled by hand.
   const fields: string[] = [];
   if (metadata !== undefined) fields.push(`${JSON.stringify(METADATA_KEY)}:${metadataJson(metadata)}`);
-  const seen = new Set<string>();
   let offset = 0;
   for (const [name, t] of items) {
-    checkWritable(name, t, seen);
     const end = offset + t.data.byteLength;
     const info = { dtype: 'F32', shape: t.shape, data_offsets: [offset, end] };
     fields.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);

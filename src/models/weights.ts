@@ -6,7 +6,9 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { readPth } from '../io/pth.js';
 import { type StoredTensor, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { FormatError } from '../io/errors.js';
 import { type CreateOptions, type NetOptions, type ResNet, createNet } from './resnet.js';
+import { checkFileOptions } from './options-check.js';
 import { isNetName } from './registry.js';
 
 export interface WeightsFile {
@@ -34,11 +36,14 @@ export function readWeights(path: string): WeightsFile {
   const out: WeightsFile = { tensors: stripStored(tensors), metadata };
   if (metadata.net) out.net = metadata.net;
   if (metadata.options) {
+    let options: unknown;
     try {
-      out.options = JSON.parse(metadata.options) as Partial<NetOptions>;
+      options = JSON.parse(metadata.options);
     } catch {
-      throw new Error(`${path}: metadata 'options' is not valid JSON`);
+      throw new FormatError(`${path}: metadata 'options' is not valid JSON`);
     }
+    const values = [...tensors.values()].reduce((n, t) => n + t.data.length, 0);
+    out.options = checkFileOptions(options, path, metadata.net, values);
   }
   return out;
 }
@@ -85,9 +90,9 @@ export function netMetadata(model: ResNet, extra: Record<string, string> = {}): 
   };
 }
 
-/** Writes the network's state dict as safetensors, atomically (temporary file, then rename). */
+/** Writes the network's state dict as safetensors (with a checksum of the data), atomically (temporary file, then rename). */
 export function saveWeights(path: string, model: ResNet, extra: Record<string, string> = {}): void {
-  writeFileAtomic(path, writeSafetensors(model.stateDictArrays(), netMetadata(model, extra)));
+  writeFileAtomic(path, writeSafetensors(model.stateDictArrays(), netMetadata(model, extra), { checksum: true }));
 }
 
 export function writeFileAtomic(path: string, bytes: Uint8Array): void {
