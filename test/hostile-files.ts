@@ -55,14 +55,19 @@ export interface TensorSpec {
   stride: number[];
 }
 
-/** data.pkl of a torch zip file holding an OrderedDict of the given tensors (float32 storages). */
-export function stateDictPickle(tensors: TensorSpec[]): Uint8Array {
+/**
+ * data.pkl of a torch zip file holding an OrderedDict of the given tensors (float32 storages);
+ * `legacy`: the object pickle of a legacy (torch < 1.6) file, whose persistent ids end with a view.
+ */
+export function stateDictPickle(tensors: TensorSpec[], legacy = false): Uint8Array {
   const p = new PickleWriter().op(0x80, 2);
   p.global('collections', 'OrderedDict').op(0x29, 0x52); // OrderedDict()
   p.mark();
   for (const t of tensors) {
     p.str(t.name).global('torch._utils', '_rebuild_tensor_v2').mark();
-    p.mark().str('storage').global('torch', 'FloatStorage').str(t.storage).str('cpu').int(t.numel).tuple().op(0x51); // BINPERSID
+    p.mark().str('storage').global('torch', 'FloatStorage').str(t.storage).str('cpu').int(t.numel);
+    if (legacy) p.op(0x4e); // no view
+    p.tuple().op(0x51); // BINPERSID
     p.int(t.offset ?? 0);
     p.mark();
     for (const d of t.shape) p.int(d);
@@ -83,6 +88,28 @@ export function pthZip(pickle: Uint8Array, storages: Record<string, Float32Array
   };
   for (const [key, data] of Object.entries(storages)) files[`archive/data/${key}`] = [new Uint8Array(data.buffer.slice(0)), { level: 0 }];
   return zipSync(files);
+}
+
+/** A legacy torch file: magic, protocol, system info, the object, the storage keys, then the storages. */
+export function pthLegacy(tensors: TensorSpec[], storages: Record<string, Float32Array>): Uint8Array {
+  const magic = new PickleWriter().op(0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e).bytes();
+  const protocol = new PickleWriter().op(0x80, 2).int(1001).op(0x2e).bytes();
+  const sysInfo = new PickleWriter().op(0x80, 2, 0x7d).str('little_endian').op(0x88, 0x73, 0x2e).bytes(); // {'little_endian': True}
+  const keys = new PickleWriter().op(0x80, 2, 0x5d).mark();
+  for (const key of Object.keys(storages)) keys.str(key);
+  const parts = [magic, protocol, sysInfo, stateDictPickle(tensors, true), keys.op(0x65, 0x2e).bytes()];
+  for (const data of Object.values(storages)) {
+    const count = new Uint8Array(8);
+    new DataView(count.buffer).setBigInt64(0, BigInt(data.length), true);
+    parts.push(count, new Uint8Array(data.buffer.slice(0)));
+  }
+  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
+  let at = 0;
+  for (const b of parts) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }
 
 /** A valid one-tensor .pth: the tensor 'w' of shape [2, 3]. */

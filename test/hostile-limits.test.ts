@@ -3,6 +3,7 @@
 // as a FormatError (or LimitError) naming the file, never as a TypeError, RangeError or SyntaxError.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { gzipSync, zipSync } from 'fflate';
 import { FormatError, LimitError } from '../src/io/errors.js';
 import { readLimits } from '../src/io/limits.js';
 import { readIdx, writeIdx } from '../src/io/idx.js';
+import { writeNpy } from '../src/io/npy.js';
 import { decodeModel } from '../src/io/onnx-proto.js';
 import { PickleError, unpickle } from '../src/io/pickle.js';
 import { readPth } from '../src/io/pth.js';
@@ -276,3 +278,23 @@ test('ONNX: truncated or damaged bytes are a FormatError naming the source, not 
   }
 });
 
+
+test('resnet --read-limit NAME=N sets a read limit for the command; a bad one is a usage error', () => {
+  const dir = tmp();
+  try {
+    const main = join(FIXTURES, '../../dist/src/cli/main.js');
+    const npy = join(dir, 'x.npy');
+    writeFileSync(npy, writeNpy({ dtype: '<f4', shape: [1, 1, 28, 28], data: new Float32Array(784) }));
+    const forward = (...extra: string[]) => spawnSync(process.execPath, [main, 'forward', '--weights', join(FIXTURES, 'legacy/model-v1.safetensors'), '--input', npy, '--output', join(dir, 'y.npy'), '--backend', 'ref', ...extra], { encoding: 'utf8', timeout: 60_000 });
+    const ok = forward();
+    assert.equal(ok.status, 0, ok.stderr);
+    const limited = forward('--read-limit', 'maxParameters=1000');
+    assert.equal(limited.status, 1);
+    assert.match(limited.stderr, /model-v1\.safetensors: metadata 'options': the parameter count of the resnet20 they describe is \d+, over the limit 1000 \(maxParameters\)/);
+    const bad = forward('--read-limit=maxBananas=3');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--read-limit takes NAME=N with NAME one of maxInflatedBytes, /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

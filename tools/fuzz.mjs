@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+process.env.FUZZ_LARGE_SEEDS ??= '1'; // torch's full-size fixtures among the seeds
 const TIME_MS = Number(process.env.FUZZ_TIME_MS ?? 2000);
 const MEMORY_MB = Number(process.env.FUZZ_MEMORY_MB ?? 1024);
 const CHILD_S = Number(process.env.FUZZ_CHILD_S ?? 1800);

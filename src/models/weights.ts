@@ -34,7 +34,10 @@ export function readWeights(path: string): WeightsFile {
   }
   const { metadata, tensors } = readSafetensors(bytes, path);
   const out: WeightsFile = { tensors: stripStored(tensors), metadata };
-  if (metadata.net) out.net = metadata.net;
+  if (metadata.net) {
+    if (!isNetName(metadata.net)) throw new FormatError(`${path}: metadata 'net' is '${metadata.net.slice(0, 40)}', not a network name`);
+    out.net = metadata.net;
+  }
   if (metadata.options) {
     let options: unknown;
     try {

@@ -22,7 +22,7 @@ import { loadNet, saveWeights } from '../../src/models/weights.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js';
 import { FIXTURES } from '../helpers.js';
-import { stateDictPickle, smallPth, tarball } from '../hostile-files.js';
+import { pthLegacy, stateDictPickle, smallPth, tarball } from '../hostile-files.js';
 
 /** A field holding a count, size or offset: where it is, its width in bytes, its byte order. */
 export interface LengthField {
@@ -192,8 +192,13 @@ export const TARGETS: Target[] = [
   {
     name: 'pth-legacy',
     async seeds() {
-      const b = fixture('interop/tiny_resnet18_w4_legacy.pth');
-      return [{ bytes: b, fields: legacyFields(b) }];
+      // torch's own file (122 tensors) in the long run; a small one of the same layout in the suite's short one
+      const small = pthLegacy(
+        [{ name: 'w', storage: '0', numel: 6, shape: [2, 3], stride: [3, 1] }, { name: 'v', storage: '1', numel: 4, offset: 1, shape: [3], stride: [1] }],
+        { '0': Float32Array.from({ length: 6 }, (_, i) => i), '1': new Float32Array([1, 2, 3, 4]) },
+      );
+      const files = process.env.FUZZ_LARGE_SEEDS ? [small, fixture('interop/tiny_resnet18_w4_legacy.pth')] : [small];
+      return files.map((b) => ({ bytes: b, fields: legacyFields(b) }));
     },
     parse: (bytes) => readPth(bytes, 'fuzz-legacy.pth'),
   },
