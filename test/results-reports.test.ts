@@ -1,5 +1,6 @@
-// The experiment reports committed under docs/results/NAME/ are what `resnet report` makes of the
-// logs committed beside them (docs/results/NAME/logs/): their numbers come from those logs.
+// The reports committed under docs/results/NAME/ (of an experiment or of a single training run) are
+// what `resnet report` makes of the logs committed beside them (docs/results/NAME/logs/): their
+// numbers come from those logs.
 
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { writeReport } from '../src/report/report.js';
 
 const RESULTS = fileURLToPath(new URL('../../docs/results/', import.meta.url));
 const reports = readdirSync(RESULTS, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && existsSync(join(RESULTS, d.name, 'logs', 'experiment.json')))
+  .filter((d) => d.isDirectory() && ['experiment.json', 'log.jsonl'].some((f) => existsSync(join(RESULTS, d.name, 'logs', f))))
   .map((d) => d.name);
 
 for (const name of reports) {

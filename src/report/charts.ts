@@ -23,19 +23,30 @@ function panel(title: string, series: CurveSeries[], y: 'error' | 'loss', yTitle
   const kinds = CURVES.filter((k) => values.some((v) => v.curve === k)); // the legend names only the curves drawn
   const dash = kinds.map((k) => DASH[CURVES.indexOf(k)]);
   const width = kinds.map((k) => WIDTH[CURVES.indexOf(k)]);
+  const x = { field: 'iteration', type: 'quantitative' as const, title: 'iterations', axis: { format: '~s' }, ...(length ? { scale: { domain: [0, length] } } : {}) };
+  const yEnc = { field: 'value', type: 'quantitative' as const, title: yTitle };
+  const color = { field: 'net', type: 'nominal' as const, sort: ordered.map((s) => s.label), title: null };
   return {
     title,
     width: 340,
     height: 260,
     data: { values },
-    mark: { type: 'line' as const, clip: true },
-    encoding: {
-      x: { field: 'iteration', type: 'quantitative' as const, title: 'iterations', axis: { format: '~s' }, ...(length ? { scale: { domain: [0, length] } } : {}) },
-      y: { field: 'value', type: 'quantitative' as const, title: yTitle },
-      color: { field: 'net', type: 'nominal' as const, sort: ordered.map((s) => s.label), title: null, legend: { orient: 'right' as const } },
-      strokeDash: { field: 'curve', type: 'nominal' as const, scale: { domain: kinds, range: dash }, title: null, legend: { orient: 'bottom' as const } },
-      strokeWidth: { field: 'curve', type: 'ordinal' as const, sort: kinds, scale: { domain: kinds, range: width }, legend: null },
-    },
+    layer: [
+      {
+        mark: { type: 'line' as const, clip: true },
+        encoding: {
+          x, y: yEnc, color: { ...color, legend: { orient: 'right' as const } },
+          strokeDash: { field: 'curve', type: 'nominal' as const, scale: { domain: kinds, range: dash }, title: null, legend: { orient: 'bottom' as const } },
+          strokeWidth: { field: 'curve', type: 'ordinal' as const, sort: kinds, scale: { domain: kinds, range: width }, legend: null },
+        },
+      },
+      // Dots on the evaluated points (test, validation): a curve of one point still shows.
+      {
+        transform: [{ filter: "datum.curve !== 'training'" }],
+        mark: { type: 'point' as const, filled: true, size: 14, clip: true },
+        encoding: { x, y: yEnc, color: { ...color, legend: null } },
+      },
+    ],
   };
 }
 

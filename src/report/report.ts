@@ -213,14 +213,15 @@ async function runReport(root: string) {
   const net = String(s.net ?? 'network');
   const lines = [
     `${net} on ${String(data.name ?? '?')} (${String(data.train ?? '?')} training, ${String(data.val ?? 0)} validation, ${String(data.test ?? '?')} test images)`,
-    `recipe ${String(recipe.name ?? '?')}, batch ${String(recipe.batchSize ?? '?')}, ${log.iteration} of ${log.total ?? '?'} iterations; ` +
+    `recipe ${String(recipe.name ?? '?')}, batch ${String(recipe.batchSize ?? '?')}, ${log.iteration} of ${log.total ?? '?'} iterations` +
+      (typeof recipe.warmup === 'object' && recipe.warmup !== null ? `, warm-up at lr ${String((recipe.warmup as { lr?: number }).lr)}` : '') + '; ' +
       `${String(s.backend ?? '?')} kernels; training time ${formatDuration(log.seconds ?? NaN)}`,
   ];
   const series: CurveSeries = { label: net, family: 'residual', depth: 0, points: log.points };
   const figures = { 'run.svg': await renderSvg(runSpec(`${net}: loss and error`, lines, series)) };
   const end = log.end;
   const blocks: Block[] = [
-    { kind: 'h1', text: `${net}: training run ${root}` },
+    { kind: 'h1', text: `${net}: training run` },
     { kind: 'list', items: lines },
     { kind: 'figure', file: 'run.svg', alt: 'loss and error against iterations' },
     {
