@@ -233,17 +233,18 @@ export async function runExperiment(config: ExperimentConfig): Promise<Experimen
       continue;
     }
     const resume = existsSync(join(run.dir, 'checkpoint.safetensors'));
-    const left = costs.slice(i).reduce((a, b) => a + b, 0);
+    // What is left: this run and the unfinished runs after it (finished ones are skipped when reached).
+    const unfinishedAfter = runs.map((r, j) => (j > i && !runFinished(r.dir) ? costs[j] : 0)).reduce((a, b) => a + b, 0);
+    const left = costs[i] + unfinishedAfter;
     const eta = secondsPerCost === null ? 'known after the first run' : `about ${formatDuration(left * secondsPerCost)} left`;
-    progress.message(`${tag}: ${resume ? 'continuing' : 'training'}; experiment: ${result.skipped.length + result.trained.length + result.continued.length} ` +
+    progress.message(`${tag}: ${resume ? 'continuing' : 'training'}; experiment: ${runs.filter((r) => runFinished(r.dir)).length} ` +
       `of ${runs.length} runs done, ${eta}`);
     const recipe = runRecipe(e, scale);
     const iterations = recipe.iterations ?? 1;
     // Overall ETA on every progress line: this run's ETA, then the runs after it at this run's speed.
     const costPerImage = costs[i] / (iterations * recipe.batchSize);
-    const after = costs.slice(i + 1).reduce((a, b) => a + b, 0);
     progress.context = (p) => ` | run ${i + 1}/${runs.length}, experiment ETA ` +
-      formatDuration(p.etaSeconds + (p.imagesPerSecond > 0 ? after / (p.imagesPerSecond * costPerImage) : NaN));
+      formatDuration(p.etaSeconds + (p.imagesPerSecond > 0 ? unfinishedAfter / (p.imagesPerSecond * costPerImage) : NaN));
     const started = performance.now();
     const r = await train({
       net: run.net, netOptions: { ...scale.net, ...run.options }, data: splits, recipe, outDir: run.dir, kernels: config.kernels,
