@@ -47,7 +47,8 @@ function run(args) {
   return { child, done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, seconds: (Date.now() - started) / 1000, err }))) };
 }
 
-const tmpFiles = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.includes('.tmp-')) : []);
+/** Temporary files (writeFileAtomic's `NAME.tmp-PID`) in dir; of process `pid` only, when given. */
+const tmpFiles = (dir, pid) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.includes(pid === undefined ? '.tmp-' : `.tmp-${pid}`)) : []);
 
 // 1. the reference run, left alone
 const reference = join(root, 'reference');
@@ -72,7 +73,7 @@ while (!finished && attempts++ < 10 * Number(o.kills) + 10) {
     let polling = true;
     const poll = () => {
       if (!polling) return;
-      if (tmpFiles(killed).length > 0) kill('checkpoint');
+      if (tmpFiles(killed, child.pid).length > 0) kill('checkpoint');
       else setImmediate(poll);
     };
     poll();
@@ -80,7 +81,7 @@ while (!finished && attempts++ < 10 * Number(o.kills) + 10) {
   }
   function kill(when) {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const during = tmpFiles(killed).length > 0;
+    const during = tmpFiles(killed, child.pid).length > 0;
     child.kill('SIGKILL');
     kills.push({ when, duringCheckpointWrite: during, resumed: args.includes('--resume') });
     stop();

@@ -43,7 +43,7 @@ export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({
   maxLongBytes: 8192,
   maxRank: 64,
   maxParameters: 2 ** 28, // 268 million (1 GiB of float32); ResNet-152: 60 million
-  maxImagePixels: 2 ** 27, // 134 million: a 100-megapixel photo; ImageNet's average is 0.2
+  maxImagePixels: 2 ** 26, // 67 million: a 64-megapixel photo; ImageNet's average is 0.2
 });
 
 /** The fixed allowance of maxDecodedRatio, in bytes. */
