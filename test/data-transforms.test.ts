@@ -142,10 +142,12 @@ test('ImageNet test views: centre crop, 10-crop with mirrored halves, multi-scal
   const n = 3 * 224 * 224;
   assert.equal(ten.length, 10 * n);
   assert.deepEqual(ten.subarray(4 * n, 5 * n), center.data); // view 4 is the centre crop
-  for (let k = 0; k < 5; k++) {
-    const view = { data: ten.slice(k * n, (k + 1) * n), channels: 3, height: 224, width: 224 };
-    assert.deepEqual(ten.subarray((5 + k) * n, (6 + k) * n), mirror(view));
-  }
+  // torchvision's TenCrop crops the mirrored image: its top-left is the mirror of the top-right, …
+  const view = (k: number) => ({ data: ten.slice(k * n, (k + 1) * n), channels: 3, height: 224, width: 224 });
+  [1, 0, 3, 2].forEach((k, i) => assert.deepEqual(ten.subarray((5 + i) * n, (6 + i) * n), mirror(view(k))));
+  // … and its centre is at round(58.5) = 58 from the left of the mirrored 256×341 image, 59 from the right
+  assert.deepEqual(ten.subarray(9 * n), resizeCrop(s.image, 3, 300, 400, 256, 341, { top: 16, left: 341 - 224 - 58, height: 224, width: 224 }, true));
+  assert.notDeepEqual(ten.subarray(9 * n), mirror(view(4)));
   const views = multiScaleViews(s, { kind: 'meanImage', mean: new Float32Array(n).fill(0.5) }, undefined, true);
   assert.equal(views.length, 10);
   assert.deepEqual(views.filter((_, i) => i % 2 === 0).map((v) => Math.min(v.height, v.width)), [224, 256, 384, 480, 640]);

@@ -77,7 +77,7 @@ describe('test views', () => {
   const norm = { kind: 'meanImage' as const, mean: new Float32Array(36).fill(0.25) };
 
   it('10 views of a small image: corners and center of the padded image, then their mirrors', () => {
-    const views = viewsOf(sample, '10crop', { kernels, norm, pad: 2 }, true);
+    const views = viewsOf(sample, '10crop', { norm, pad: 2 }, true);
     assert.equal(views.length, 10);
     const px = (v: number, y: number, x: number) => views[v].data[y * 6 + x];
     const img = (y: number, x: number) => Math.fround(sample.image[y * 6 + x] / 255) - 0.25; // float32, as the views
@@ -96,7 +96,7 @@ describe('test views', () => {
     assert.deepEqual(scaledSides(null), [224, 256, 384, 480, 640]);
     assert.deepEqual(scaledSides(32), [32, 37, 55, 69, 91]);
     assert.deepEqual(scaledSides(28), [28, 32, 48, 60, 80]);
-    const views = viewsOf(sample, 'multiscale', { kernels, norm, sides: [6, 12] }, true);
+    const views = viewsOf(sample, 'multiscale', { norm, sides: [6, 12] }, true);
     assert.deepEqual(views.map((v) => [v.height, v.width]), [[6, 6], [12, 12]]);
   });
 });

@@ -174,7 +174,7 @@ test('resnet import: .pth → safetensors, checked against --net and recorded in
     const { metadata } = readSafetensors(new Uint8Array(readFileSync(withNet)));
     assert.equal(metadata.net, 'resnet18');
     assert.equal(JSON.parse(metadata.options!).width, 4);
-    assert.equal(JSON.parse(metadata.preprocess!).resize, 256);
+    assert.deepEqual(JSON.parse(metadata.normalization!), { kind: 'channel', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
 
     await assert.rejects(importCommand.run([join(DIR, 'tiny_resnet18_w4.pth'), '--out', withNet, '--net', 'resnet18']), /mis-shaped keys/);
     await assert.rejects(importCommand.run([join(DIR, 'malicious_os_system.pth'), '--out', join(dir, 'evil.safetensors')]), /'os\.system'/);

@@ -36,7 +36,8 @@ test('import a .pth with --net, export it with a dynamic batch: onnxruntime give
   const model = decodeModel(new Uint8Array(readFileSync(onnx)));
   const props = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key, p.value]));
   assert.equal(props.net, 'resnet18');
-  assert.deepEqual(JSON.parse(props.preprocess!).crop, 224);
+  assert.deepEqual(JSON.parse(props.view!), { resize: 256, crop: 224 });
+  assert.equal(JSON.parse(props.normalization!).kind, 'channel');
 
   const input = readNpy(new Uint8Array(readFileSync(join(DIR, 'tiny_resnet18_w4_input.npy'))));
   const expected = toFloat32(readNpy(new Uint8Array(readFileSync(join(DIR, 'tiny_resnet18_w4_logits.npy')))));

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { predictCommand } from '../src/cli/predict.js';
 import { type Prediction, imagenetClasses, softmax, topK } from '../src/index.js';
-import { IMAGENET_EVAL, preprocessingMetadata } from '../src/data/preprocess.js';
+import { IMAGENET_NORMALIZATION } from '../src/data/transforms.js';
+import { normalizationMetadata } from '../src/eval/metadata.js';
 import { createNet } from '../src/models/resnet.js';
 import { saveWeights } from '../src/models/weights.js';
 import { FIXTURES } from './helpers.js';
@@ -39,7 +40,7 @@ test('predict prints five ImageNet labels for the photo, net and preprocessing t
   const dir = mkdtempSync(join(tmpdir(), 'resnet-predict-'));
   const weights = join(dir, 'narrow18.safetensors');
   // A narrow resnet18 with random weights: 1000 classes, so the ImageNet labels apply.
-  saveWeights(weights, createNet('resnet18', { width: 8, seed: 5 }), preprocessingMetadata(IMAGENET_EVAL));
+  saveWeights(weights, createNet('resnet18', { width: 8, seed: 5 }), normalizationMetadata(IMAGENET_NORMALIZATION));
 
   const text = await run(['--weights', weights, PHOTO]);
   const lines = text.split('\n');

@@ -1,7 +1,6 @@
 // `resnet eval`: top-1 and top-5 error of trained weights on a dataset, with the paper's views.
 
-import { IMAGENET_EVAL, preprocessingFromMetadata } from '../data/preprocess.js';
-import type { Normalization } from '../data/transforms.js';
+import { IMAGENET_NORMALIZATION, type Normalization } from '../data/transforms.js';
 import { CROP_MODES, type CropMode, type EvalResult, evaluate } from '../eval/evaluate.js';
 import { readTrainedMetadata } from '../eval/metadata.js';
 import { loadKernels } from '../kernels/select.js';
@@ -70,18 +69,13 @@ ${BACKEND_FLAGS_USAGE}`,
 
     const normFlag = values.norm ?? 'meta';
     let norm: Normalization;
-    let resize = meta.data?.testResize ?? undefined;
-    let cropSize = meta.data?.testCrop ?? undefined;
+    const resize = meta.data?.testResize ?? undefined;
+    const cropSize = meta.data?.testCrop ?? undefined;
     if (normFlag === 'none') norm = { kind: 'none' };
-    else if (normFlag === 'imagenet') norm = { kind: 'channel', mean: IMAGENET_EVAL.mean, std: IMAGENET_EVAL.std };
+    else if (normFlag === 'imagenet') norm = IMAGENET_NORMALIZATION;
     else if (normFlag === 'meta') {
-      const pre = preprocessingFromMetadata(file.metadata, values.weights);
-      if (meta.normalization) norm = meta.normalization;
-      else if (pre) {
-        norm = { kind: 'channel', mean: pre.mean, std: pre.std };
-        resize ??= pre.resize;
-        cropSize ??= pre.crop;
-      } else throw new UsageError(`${values.weights} records no normalization: pass --norm none or --norm imagenet`);
+      if (!meta.normalization) throw new UsageError(`${values.weights} records no normalization: pass --norm none or --norm imagenet`);
+      norm = meta.normalization;
     } else throw new UsageError(`--norm must be meta, none or imagenet, got '${normFlag}'`);
 
     let dataset = data.test;

@@ -2,7 +2,8 @@
 
 import { exportOnnx } from '../models/onnx-export.js';
 import { netFromWeights, readWeights, writeFileAtomic } from '../models/weights.js';
-import { preprocessingFromMetadata, preprocessingMetadata } from '../data/preprocess.js';
+import { IMAGENET_NORMALIZATION } from '../data/transforms.js';
+import { NORMALIZATION_KEY, inputView } from '../eval/metadata.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';
 import { NET_FLAGS, NET_FLAGS_USAGE, netOptionsFromFlags } from './net-flags.js';
 
@@ -15,12 +16,13 @@ export const exportCommand: Command = {
   --net NET              the network, for weights without resnet-ts metadata
   --onnx OUT.onnx        where to write the model
   --batch N|dynamic      fixed batch size, or a symbolic 'batch' dimension (default dynamic)
-  --input-size H[xW]     input height and width (default: the crop size recorded in the weights,
-                         else 224 for ImageNet nets and 32 for CIFAR nets)
+  --input-size H[xW]     input height and width (default: the test view's crop recorded in the
+                         weights, else 224 for ImageNet nets and 32 for CIFAR nets)
 
 The graph (opset 13) is Conv (BN folded in), Relu, MaxPool, Add, Slice and Pad (option-A
 shortcuts), GlobalAveragePool, Flatten and Gemm; input 'input' [batch, channels, H, W], output
-'logits' [batch, classes]. Metadata records the network, its options and the preprocessing.
+'logits' [batch, classes]. Metadata records the network, its options, the normalization of the
+inputs ('normalization', as in the weights) and the test view ('view': shorter side, center crop).
 
 ${NET_FLAGS_USAGE}`,
   async run(argv) {
@@ -34,11 +36,11 @@ ${NET_FLAGS_USAGE}`,
 
     const file = readWeights(values.weights);
     const net = netFromWeights(file, values.weights, values.net, netOptionsFromFlags(values)).eval();
-    const preprocessing = preprocessingFromMetadata(file.metadata, values.weights);
-    const fallback = preprocessing?.crop ?? (net.spec.family === 'imagenet' ? 224 : 32);
-    const inputSize = parseInputSize(values['input-size'], fallback);
+    const { view, guessed } = inputView(file.metadata, net.spec.family, values.weights);
+    const inputSize = parseInputSize(values['input-size'], view.crop);
+    const normalization: Record<string, string> = guessed ? {} : { [NORMALIZATION_KEY]: file.metadata[NORMALIZATION_KEY] ?? JSON.stringify(IMAGENET_NORMALIZATION) };
     const bytes = exportOnnx(net, {
-      batch, inputSize, metadata: preprocessing ? preprocessingMetadata(preprocessing) : {},
+      batch, inputSize, metadata: { ...normalization, view: JSON.stringify({ resize: view.resize, crop: view.crop }) },
     });
     writeFileAtomic(values.onnx, bytes);
     console.error(`wrote ${net.name} (batch ${batch}, input ${inputSize.join('×')}) to ${values.onnx}: ${bytes.length} bytes`);

@@ -2,7 +2,8 @@
 
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { IMAGENET_EVAL, preprocessingMetadata } from '../data/preprocess.js';
+import { IMAGENET_NORMALIZATION } from '../data/transforms.js';
+import { normalizationMetadata } from '../eval/metadata.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { type WeightsFile, netFromWeights, netMetadata, readWeights, writeFileAtomic } from '../models/weights.js';
 import { readPth } from '../io/pth.js';
@@ -20,7 +21,7 @@ export const importCommand: Command = {
   --out FILE             where to write the safetensors file (float32)
   --net NET              check the weights against this network (strict: missing, unexpected
                          and mis-shaped keys are errors) and record it, its options and (for
-                         ImageNet nets) torchvision's evaluation preprocessing in the metadata,
+                         ImageNet nets) torchvision's ImageNet normalization in the metadata,
                          so that predict, forward and export need no flags later.
                          torchvision's ResNet-50/101/152 need --stride-in 3x3.
 
@@ -39,8 +40,8 @@ ${NET_FLAGS_USAGE}`,
       return;
     }
     const net = netFromWeights(file, input, values.net, netOptionsFromFlags(values));
-    const preprocessing = net.spec.family === 'imagenet' ? preprocessingMetadata(IMAGENET_EVAL) : {};
-    writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...preprocessing }), { checksum: true }));
+    const normalization = net.spec.family === 'imagenet' ? normalizationMetadata(IMAGENET_NORMALIZATION) : {};
+    writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...normalization }), { checksum: true }));
     console.error(`wrote ${net.name} (${net.stateDict().size} tensors, options ${JSON.stringify(net.options)}) to ${values.out}`);
   },
 };

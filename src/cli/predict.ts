@@ -1,8 +1,9 @@
-// `resnet predict`: top-5 labels for photographs, with torchvision's evaluation preprocessing
-// (the work is eval/predict.ts's).
+// `resnet predict`: top-5 labels for photographs, with the test view of `resnet eval` (torchvision's
+// evaluation preprocessing for ImageNet nets); the work is eval/predict.ts's.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { classLabels, photoPreprocessing, predict } from '../eval/predict.js';
+import { inputView } from '../eval/metadata.js';
+import { classLabels, predict } from '../eval/predict.js';
 import { loadKernels } from '../kernels/select.js';
 import { netFromWeights, readWeights } from '../models/weights.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';
@@ -22,9 +23,10 @@ export const predictCommand: Command = {
                          1000 ImageNet classes for 1000-way nets, CIFAR-10's for 10-way CIFAR nets)
   --json                 print {image, top: [{index, label, probability}]} objects as a JSON array
 
-Preprocessing is torchvision's evaluation transform, reproduced exactly (PIL's antialiased
-bilinear resize): shorter side to 256, center crop 224, ImageNet mean/std — or what the weights'
-metadata records. The image's ICC profile and EXIF orientation are ignored, as PIL does.
+The image goes through resnet eval's single test view, which is torchvision's evaluation transform
+reproduced exactly (PIL's antialiased bilinear resize): shorter side to 256, center crop 224,
+ImageNet mean/std — or the test view and normalization that the weights' metadata records. The
+image's ICC profile and EXIF orientation are ignored, as PIL does.
 
 ${NET_FLAGS_USAGE}
 
@@ -44,15 +46,15 @@ ${BACKEND_FLAGS_USAGE}`,
     const file = readWeights(values.weights);
     const net = netFromWeights(file, values.weights, values.net, { ...netOptionsFromFlags(values), kernels });
     if (net.options.inChannels !== 3) throw new UsageError(`predict needs a network with 3 input channels, ${net.name} has ${net.options.inChannels}`);
-    const { preprocessing, guessed } = photoPreprocessing(net, file.metadata, values.weights);
-    if (guessed) console.warn(`resnet predict: '${values.weights}' records no preprocessing; using shorter side 32, center crop 32, no normalization`);
+    const { view, guessed } = inputView(file.metadata, net.spec.family, values.weights);
+    if (guessed) console.warn(`resnet predict: '${values.weights}' records no normalization; using shorter side 32, center crop 32, no normalization`);
     let labels: string[];
     try {
       labels = classLabels(net, file.metadata, given);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    const predictions = await predict(net, positionals, { preprocessing, labels, top });
+    const predictions = await predict(net, positionals, { view, labels, top });
 
     if (values.json) {
       console.log(JSON.stringify(predictions, null, 2));

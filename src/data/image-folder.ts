@@ -1,13 +1,13 @@
 // Image folders, as torchvision's ImageFolder: root/<class>/<image>. Class index = position of the
 // folder name in the sorted list of sub-folders; samples are ordered by class, then by file name.
 // JPEG and PNG files are read (by extension, any case); other files are ignored. Every image is
-// decoded with sharp to 8-bit RGB (grayscale is expanded, alpha dropped), so channels is always 3,
-// while height and width vary per sample.
+// decoded to 8-bit RGB as PIL does (decode.ts), so channels is always 3, while height and width
+// vary per sample.
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeRaw } from './sharp-decode.js';
 import { checkIndex, type Dataset, type DatasetSpec, type Sample } from './dataset.js';
+import { decodeImage } from './decode.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
 
@@ -19,21 +19,6 @@ function isImageFile(name: string): boolean {
 /** Code-unit order, like Python's sorted() on names in the Basic Multilingual Plane. */
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Decodes a JPEG/PNG file (or bytes) to RGB bytes in CHW order. */
-export async function decodeImage(input: string | Uint8Array): Promise<{ image: Uint8Array; height: number; width: number }> {
-  const { data, info } = await decodeRaw(input);
-  const { height, width, channels } = info;
-  if (channels !== 3) throw new Error(`decodeImage: expected 3 channels after conversion to RGB, got ${channels}`);
-  const hw = height * width;
-  const image = new Uint8Array(3 * hw); // [3, height, width]; sharp gives [height, width, 3]
-  for (let p = 0; p < hw; p++) {
-    image[p] = data[3 * p];
-    image[hw + p] = data[3 * p + 1];
-    image[2 * hw + p] = data[3 * p + 2];
-  }
-  return { image, height, width };
 }
 
 export class ImageFolderDataset implements Dataset {

@@ -3,6 +3,7 @@ export * from './rng.js';
 export * from './dataset.js';
 export * from './cifar10.js';
 export * from './idx-dataset.js';
+export * from './decode.js';
 export * from './image-folder.js';
 export * from './open.js';
 export * from './download.js';

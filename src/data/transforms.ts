@@ -5,6 +5,8 @@
 // Order of operations, for every transform: geometry (resize, crop with zero padding, flip) on the
 // pixels scaled to [0, 1], then colour lighting (ImageNet), then normalization. Zero padding is
 // therefore black (0 before normalization), as torchvision's Pad + ToTensor + Normalize do.
+// Resizing and cropping are torchvision's on a PIL image, exactly (resize.ts), and so is the
+// per-channel normalization: the ImageNet test views equal torchvision's tensors.
 //
 //   CIFAR train (Sec. 4.2): { kind: 'padCropFlip', pad: 4, flip: true, norm }
 //   CIFAR test:             { kind: 'plain', norm } (the single original view)
@@ -13,13 +15,16 @@
 
 import type { Sample } from './dataset.js';
 import { Rng } from './rng.js';
-import { resizeCrop, resizeShorterSide } from './resize.js';
+import { centerWindow, resizeCrop, resizeShorterSide } from './resize.js';
 
 /** How floats in [0, 1] are normalized. The paper: per-pixel mean subtraction ('meanImage'). */
 export type Normalization =
   | { kind: 'none' }
   | { kind: 'meanImage'; mean: Float32Array /* [c, h, w], in [0, 1] units */ }
   | { kind: 'channel'; mean: number[]; std: number[] }; // many reimplementations' per-channel mean/std
+
+/** torchvision's ImageNet normalization (every torchvision ResNet weights expect it). */
+export const IMAGENET_NORMALIZATION: { kind: 'channel'; mean: number[]; std: number[] } = { kind: 'channel', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 export type TransformSpec = (
   | { kind: 'plain' }
@@ -137,9 +142,10 @@ export function normalize(view: View, norm: Normalization, channelFallback = fal
   if (norm.kind === 'channel') {
     if (norm.mean.length !== c || norm.std.length !== c) throw new Error(`channel normalization has ${norm.mean.length} means for ${c} channels`);
     for (let ch = 0; ch < c; ch++) {
-      const m = norm.mean[ch];
-      const s = 1 / norm.std[ch];
-      for (let p = ch * hw; p < (ch + 1) * hw; p++) data[p] = (data[p] - m) * s;
+      // T.Normalize in float32, as torch computes it: (x − mean) / std, each step rounded to float32.
+      const m = Math.fround(norm.mean[ch]);
+      const s = Math.fround(norm.std[ch]);
+      for (let p = ch * hw; p < (ch + 1) * hw; p++) data[p] = Math.fround(data[p] - m) / s;
     }
     return;
   }
@@ -169,38 +175,33 @@ export function replicateChannels(view: View, channels: number): View {
   return { ...view, data, channels };
 }
 
-function centerWindow(h: number, w: number, crop: number) {
-  if (crop > h || crop > w) throw new Error(`crop ${crop} larger than the ${h}×${w} image`);
-  return { top: Math.round((h - crop) / 2), left: Math.round((w - crop) / 2), height: crop, width: crop };
-}
-
 /**
- * 10-crop testing: resize the shorter side to `resize`, take the four corner crops and the centre
- * crop, then the same five mirrored (torchvision TenCrop's order: TL, TR, BL, BR, C, then flips).
+ * 10-crop testing as torchvision's Resize(resize) + TenCrop(crop): the four corner crops and the
+ * centre crop, then the same five of the mirrored image (TL, TR, BL, BR, C, then mirrored TL, …).
  * Returns [10, c, crop, crop]; average the 10 score vectors.
  */
 export function tenCrop(sample: Sample, norm: Normalization, resize = 256, crop = 224): Float32Array {
   const { image, height: h, width: w } = sample;
   const c = image.length / (h * w);
   const size = resizeShorterSide(h, w, resize);
+  if (crop > size.height || crop > size.width) throw new Error(`10-crop: crop ${crop} larger than the ${size.height}×${size.width} resized image`);
   const b = size.height - crop;
   const r = size.width - crop;
-  const corners = [
-    { top: 0, left: 0 },
-    { top: 0, left: r },
-    { top: b, left: 0 },
-    { top: b, left: r },
-    centerWindow(size.height, size.width, crop),
-  ];
+  const corners = [[0, 0], [0, r], [b, 0], [b, r]];
   const n = c * crop * crop;
   const out = new Float32Array(10 * n); // [10, c, crop, crop]
-  [false, true].forEach((flip, f) =>
-    corners.forEach((corner, k) => {
-      const data = resizeCrop(image, c, h, w, size.height, size.width, { top: corner.top, left: corner.left, height: crop, width: crop }, flip);
+  [false, true].forEach((flip, f) => {
+    const windows = [...corners, [0, 0]].map(([top, left], k) => {
+      const win = k === 4 ? centerWindow(size.height, size.width, crop) : { top, left, height: crop, width: crop };
+      // A window of the mirrored image is the mirror of the window at `r − left` of the image.
+      return flip ? { ...win, left: r - win.left } : win;
+    });
+    windows.forEach((win, k) => {
+      const data = resizeCrop(image, c, h, w, size.height, size.width, win, flip);
       normalize({ data, channels: c, height: crop, width: crop }, norm);
       out.set(data, (5 * f + k) * n);
-    }),
-  );
+    });
+  });
   return out;
 }
 

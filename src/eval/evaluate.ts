@@ -65,8 +65,11 @@ export function scaledSides(side: number | null, sides = MULTI_SCALE_SIDES): num
   return sides.map((s) => Math.round((s * side) / 224));
 }
 
+/** What the views of a sample depend on. */
+export type ViewOptions = Pick<EvalOptions, 'norm' | 'resize' | 'cropSize' | 'pad' | 'sides'>;
+
 /** The views of one sample under a crop mode, each [c, h, w]. */
-export function viewsOf(sample: Sample, mode: CropMode, o: EvalOptions, fixedSize: boolean): View[] {
+export function viewsOf(sample: Sample, mode: CropMode, o: ViewOptions, fixedSize: boolean): View[] {
   const c = sample.image.length / (sample.height * sample.width);
   if (mode === 'center') {
     const spec: TransformSpec = fixedSize

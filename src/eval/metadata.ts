@@ -5,7 +5,7 @@
 // Safetensors metadata holds only strings; the mean image goes in as base64 of its float32
 // little-endian bytes (a tensor would be an unexpected key for the strict state-dict loader).
 
-import type { Normalization } from '../data/transforms.js';
+import { IMAGENET_NORMALIZATION, type Normalization } from '../data/transforms.js';
 
 export const NORMALIZATION_KEY = 'normalization';
 export const DATA_KEY = 'data';
@@ -32,11 +32,6 @@ export interface DataInfo {
   testCrop: number | null;
   /** The hold-out used for validation, so that `eval --split val` finds the same images. */
   validation: { fraction: number } | { count: number };
-}
-
-export function encodeNormalization(n: Normalization): StoredNormalization {
-  if (n.kind !== 'meanImage') return structuredClone(n);
-  throw new Error('encodeNormalization: a mean image needs its shape; use encodeMeanImage');
 }
 
 export function encodeMeanImage(mean: Float32Array, shape: number[]): StoredNormalization {
@@ -81,12 +76,33 @@ export function readTrainedMetadata(metadata: Record<string, string>, source = '
   };
 }
 
-/** Per-channel averages of a mean image [c, h, w]: the closest per-channel normalization. */
-export function channelMeans(mean: Float32Array, channels: number): number[] {
-  const hw = mean.length / channels;
-  return Array.from({ length: channels }, (_, c) => {
-    let s = 0;
-    for (let p = c * hw; p < (c + 1) * hw; p++) s += mean[p];
-    return s / hw;
-  });
+/** The metadata entry that says how a file's inputs are normalized (the one place it is said). */
+export function normalizationMetadata(stored: StoredNormalization): Record<string, string> {
+  return { [NORMALIZATION_KEY]: JSON.stringify(stored) };
+}
+
+/** How an image becomes a network's input: shorter side to `resize`, centre `crop`, then `norm`. */
+export interface InputView {
+  resize: number;
+  crop: number;
+  norm: Normalization;
+}
+
+/**
+ * The test view of the weights whose metadata is `metadata`, for a network of `family`: the
+ * normalization and test view recorded by `resnet train` or `resnet import`; else torchvision's
+ * ImageNet view (256, 224, ImageNet mean/std) for ImageNet nets. `guessed` when nothing applies (a
+ * CIFAR net trained elsewhere): 32×32, no normalization.
+ */
+export function inputView(metadata: Record<string, string>, family: 'imagenet' | 'cifar', source = 'weights'): { view: InputView; guessed: boolean } {
+  const { normalization, data } = readTrainedMetadata(metadata, source);
+  const fallback = family === 'imagenet' ? { resize: 256, crop: 224, norm: IMAGENET_NORMALIZATION } : null;
+  const norm = normalization ?? fallback?.norm ?? { kind: 'none' };
+  if (data && data.testResize !== null && data.testCrop !== null) return { view: { resize: data.testResize, crop: data.testCrop, norm }, guessed: false };
+  if (data && data.height !== null) {
+    if (data.height !== data.width) throw new Error(`${source}: trained on ${data.height}×${data.width} images; only square inputs can be made from a photo`);
+    return { view: { resize: data.height, crop: data.height, norm }, guessed: false };
+  }
+  if (fallback) return { view: { ...fallback, norm }, guessed: false };
+  return { view: { resize: 32, crop: 32, norm }, guessed: normalization === null };
 }

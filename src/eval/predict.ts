@@ -1,13 +1,17 @@
 // Classifying photographs: class probabilities (softmax) and the top k classes of each image, with
-// the preprocessing and class names that the weights record.
+// the test view and class names that the weights record. A photo becomes an input exactly as an
+// image folder's image does in `evaluate` (the same decoding, the same single test view).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { noGrad } from '../autograd/tape.js';
 import { CIFAR10_CLASSES } from '../data/cifar10.js';
-import { type EvalPreprocessing, IMAGENET_EVAL, decodeRgb, preprocessForEval, preprocessingFromMetadata } from '../data/preprocess.js';
+import { decodeImage } from '../data/decode.js';
+import type { View } from '../data/transforms.js';
 import type { ResNet } from '../models/resnet.js';
 import { fromArray } from '../tensor/tensor.js';
+import { viewsOf } from './evaluate.js';
+import type { InputView } from './metadata.js';
 import { softmax, topK } from './scores.js';
 
 export interface Prediction {
@@ -16,7 +20,8 @@ export interface Prediction {
 }
 
 export interface PredictOptions {
-  preprocessing: EvalPreprocessing;
+  /** Resize, crop and normalization (inputView reads them from the weights' metadata). */
+  view: InputView;
   /** Class names in class-index order; a missing name reads `class N`. */
   labels: string[];
   /** How many classes to list per image (default 5, at most the net's classes). */
@@ -30,7 +35,7 @@ export async function predict(net: ResNet, images: string[], o: PredictOptions):
   if (net.options.inChannels !== 3) throw new Error(`predict needs a network with 3 input channels, ${net.name} has ${net.options.inChannels}`);
   const batchSize = o.batchSize ?? 8;
   const k = Math.min(o.top ?? 5, net.options.classes);
-  const side = o.preprocessing.crop;
+  const side = o.view.crop;
   const size = 3 * side * side;
   const classes = net.options.classes;
   const wasTraining = net.training;
@@ -40,15 +45,7 @@ export async function predict(net: ResNet, images: string[], o: PredictOptions):
     for (let start = 0; start < images.length; start += batchSize) {
       const names = images.slice(start, start + batchSize);
       const batch = new Float32Array(names.length * size); // [n, 3, crop, crop]
-      for (let i = 0; i < names.length; i++) {
-        let decoded;
-        try {
-          decoded = await decodeRgb(names[i]!);
-        } catch (e) {
-          throw new Error(`cannot decode '${names[i]}' as JPEG or PNG: ${(e as Error).message}`);
-        }
-        batch.set(preprocessForEval(decoded, o.preprocessing), i * size);
-      }
+      for (let i = 0; i < names.length; i++) batch.set((await imageInput(names[i]!, o.view)).data, i * size);
       const logits = noGrad(() => net.forward(fromArray(batch, [names.length, 3, side, side], { kernels: net.fc.weight.kernels })).toArray());
       names.forEach((image, i) => {
         const p = softmax(logits.subarray(i * classes, (i + 1) * classes));
@@ -61,16 +58,15 @@ export async function predict(net: ResNet, images: string[], o: PredictOptions):
   return out;
 }
 
-/**
- * The preprocessing of photographs for `net`: what its weights' metadata records, else torchvision's
- * ImageNet evaluation for ImageNet nets. `guessed` when neither applies (a CIFAR net trained
- * elsewhere): the image is brought to 32×32 with no normalization.
- */
-export function photoPreprocessing(net: ResNet, metadata: Record<string, string>, source = 'weights'): { preprocessing: EvalPreprocessing; guessed: boolean } {
-  const recorded = preprocessingFromMetadata(metadata, source);
-  if (recorded) return { preprocessing: recorded, guessed: false };
-  if (net.spec.family === 'imagenet') return { preprocessing: IMAGENET_EVAL, guessed: false };
-  return { preprocessing: { resize: 32, crop: 32, mean: [0, 0, 0], std: [1, 1, 1] }, guessed: true };
+/** The network input made from an image file: eval's single test view of the decoded image, [3, crop, crop]. */
+export async function imageInput(path: string, view: InputView): Promise<View> {
+  let decoded;
+  try {
+    decoded = await decodeImage(path);
+  } catch (e) {
+    throw new Error(`cannot decode '${path}' as JPEG or PNG: ${(e as Error).message}`);
+  }
+  return viewsOf({ ...decoded, label: 0 }, 'center', { norm: view.norm, resize: view.resize, cropSize: view.crop }, false)[0]!;
 }
 
 /**

@@ -15,9 +15,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { Loader } from '../data/loader.js';
-import type { Normalization } from '../data/transforms.js';
 import { type EvalResult, evaluate } from '../eval/evaluate.js';
-import { type DataInfo, DATA_KEY, METRICS_KEY, NORMALIZATION_KEY, type StoredNormalization, channelMeans, decodeNormalization, encodeMeanImage } from '../eval/metadata.js';
+import { type DataInfo, DATA_KEY, METRICS_KEY, type StoredNormalization, decodeNormalization, encodeMeanImage, normalizationMetadata } from '../eval/metadata.js';
 import type { KernelSet } from '../kernels/contract.js';
 import { type NetName, isNetName } from '../models/registry.js';
 import { type NetOptions, type ResNet, createNet } from '../models/resnet.js';
@@ -332,8 +331,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       val: state.lastVal,
     };
     saveWeights(paths.model, net, {
-      recipe: JSON.stringify(recipe), seed: String(seed), [NORMALIZATION_KEY]: JSON.stringify(stored), [DATA_KEY]: JSON.stringify(dataInfo),
-      [METRICS_KEY]: JSON.stringify(metrics), ...predictPreprocess(norm, dataInfo),
+      recipe: JSON.stringify(recipe), seed: String(seed), ...normalizationMetadata(stored), [DATA_KEY]: JSON.stringify(dataInfo),
+      [METRICS_KEY]: JSON.stringify(metrics),
     });
     modelPath = paths.model;
     log.write({
@@ -352,20 +351,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
 async function storedMeanImage(trainSet: Dataset, recipe: Recipe): Promise<StoredNormalization> {
   const m = await meanImage(trainSet, recipe.testResize ?? 256, trainCrop(recipe));
   return encodeMeanImage(m.mean, m.shape);
-}
-
-/**
- * The `preprocess` entry that `predict` reads (data/preprocess.ts: shorter side, center crop,
- * per-channel mean/std, RGB only): the per-channel averages of the mean image, std 1. Exact
- * preprocessing is in the `normalization` entry; this is the closest the photo path can take.
- */
-function predictPreprocess(norm: Normalization, d: DataInfo): Record<string, string> {
-  if (d.channels !== 3) return {};
-  const side = d.height === null ? d.testCrop! : d.height;
-  if (d.height !== null && d.height !== d.width) return {};
-  const mean = norm.kind === 'meanImage' ? channelMeans(norm.mean, 3) : norm.kind === 'channel' ? norm.mean : [0, 0, 0];
-  const std = norm.kind === 'channel' ? norm.std : [1, 1, 1];
-  return { preprocess: JSON.stringify({ resize: d.height === null ? d.testResize! : side, crop: side, mean, std }) };
 }
 
 /** Rows of logits [n, classes] whose largest entry is not the label. */

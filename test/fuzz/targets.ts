@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'fflate';
 import sharp from 'sharp';
 import { safeExtractTarGz } from '../../src/data/download.js';
-import { decodeRgb } from '../../src/data/preprocess.js';
+import { decodeImage } from '../../src/data/decode.js';
 import { readCifarBatch, writeCifarBatch } from '../../src/io/cifar.js';
 import { readIdx, writeIdx } from '../../src/io/idx.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
@@ -263,7 +263,7 @@ export const TARGETS: Target[] = [
       const jpegFields: LengthField[] = sof > 0 ? [{ at: sof + 2, width: 2, little: false }, { at: sof + 5, width: 2, little: false }, { at: sof + 7, width: 2, little: false }] : [];
       return [{ bytes: png, fields: pngFields }, { bytes: jpeg, fields: jpegFields }];
     },
-    parse: (bytes) => decodeRgb(bytes),
+    parse: (bytes) => decodeImage(bytes),
   },
   {
     name: 'onnx',
