@@ -1,14 +1,22 @@
-// The define-by-run tape: each op that produced a tensor while gradients are
-// enabled leaves a Node saying how to send a gradient back to its inputs.
+// The define-by-run tape: each op that produced a tensor while gradients are enabled leaves a
+// node saying how to send a gradient back to its inputs, and `backprop` walks those nodes by the
+// chain rule. The tape knows tensors only by the links it follows (Differentiable), so it imports
+// nothing: tensor/tensor.ts builds on it, not the other way round.
 
-import type { Tensor } from '../tensor/tensor.js';
-
-export interface Node {
+/** How an op sends the gradient of its output back to its inputs. */
+export interface GradNode<T> {
   /** The op's name, for error messages and graph dumps. */
   readonly op: string;
-  readonly inputs: readonly Tensor[];
+  readonly inputs: readonly T[];
   /** Given the gradient of the op's output, the gradient of each input (null where none is needed). */
-  readonly backward: (gradOutput: Tensor) => readonly (Tensor | null)[];
+  readonly backward: (gradOutput: T) => readonly (T | null)[];
+}
+
+/** What the tape needs of a tensor: whether it wants a gradient, the node that made it, its gradient. */
+export interface Differentiable<T> {
+  requiresGrad: boolean;
+  node: GradNode<T> | null;
+  grad: T | null;
 }
 
 let gradEnabled = true;
@@ -29,25 +37,52 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /** Whether an op with these inputs must record a node. */
-export function needsGrad(inputs: readonly Tensor[]): boolean {
+export function needsGrad(inputs: readonly { requiresGrad: boolean }[]): boolean {
   return gradEnabled && inputs.some((t) => t.requiresGrad);
 }
 
 /**
- * All tensors that `root` depends on through recorded nodes, each after every
- * tensor that consumes it (reverse topological order). Iterative: ResNet-1202's
- * graph is deeper than the call stack.
+ * The chain rule from `root`, whose gradient is `gradOutput`: every recorded node sends its
+ * output's gradient to its inputs, gradients meeting at a tensor are summed with `add`, and each
+ * leaf that requires a gradient gets it added into `.grad`. Intermediate gradients are dropped as
+ * soon as they have been used. Runs without recording.
  */
-export function reverseTopologicalOrder(root: Tensor): Tensor[] {
-  const order: Tensor[] = [];
-  const visited = new Set<Tensor>();
-  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+export function backprop<T extends Differentiable<T>>(root: T, gradOutput: T, add: (a: T, b: T) => T): void {
+  const grads = new Map<T, T>([[root, gradOutput]]);
+  noGrad(() => {
+    for (const t of reverseTopologicalOrder(root)) {
+      const g = grads.get(t);
+      if (g === undefined) continue;
+      if (t.node === null) {
+        t.grad = t.grad === null ? g : add(t.grad, g);
+        continue;
+      }
+      grads.delete(t);
+      const inputGrads = t.node.backward(g);
+      t.node.inputs.forEach((input, i) => {
+        const gi = inputGrads[i];
+        if (gi === null || gi === undefined || !input.requiresGrad) return;
+        const previous = grads.get(input);
+        grads.set(input, previous === undefined ? gi : add(previous, gi));
+      });
+    }
+  });
+}
+
+/**
+ * All tensors that `root` depends on through recorded nodes, each after every tensor that consumes
+ * it (reverse topological order). Iterative: ResNet-1202's graph is deeper than the call stack.
+ */
+export function reverseTopologicalOrder<T extends Differentiable<T>>(root: T): T[] {
+  const order: T[] = [];
+  const visited = new Set<T>();
+  const stack: { t: T; next: number }[] = [{ t: root, next: 0 }];
   visited.add(root);
   while (stack.length > 0) {
-    const top = stack[stack.length - 1];
+    const top = stack[stack.length - 1]!;
     const inputs = top.t.node?.inputs ?? [];
     if (top.next < inputs.length) {
-      const child = inputs[top.next++];
+      const child = inputs[top.next++]!;
       if (child.requiresGrad && !visited.has(child)) {
         visited.add(child);
         stack.push({ t: child, next: 0 });

@@ -12,6 +12,7 @@ import type { Buffer, Conv2dShape, KernelSet } from '../kernels/contract.js';
 import { outSize } from '../kernels/contract.js';
 import { refKernels } from '../kernels/ref/index.js';
 import { createWasmKernels } from '../kernels/wasm/index.js';
+import { median } from './measure.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -22,11 +23,6 @@ const RUNS = Number(flag('--runs') ?? 7);
 const WITH_REF = !args.includes('--no-ref');
 const THREADS = Number(flag('--threads') ?? 2);
 const BATCH = 128;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Median milliseconds of `runs` calls of f (after one warm-up call). */
 function time(f: () => void, runs: number): number {

@@ -1,7 +1,7 @@
 // Shared plumbing of the ops: checking inputs and recording a node on the tape.
 
-import { type Node, needsGrad } from '../autograd/tape.js';
-import { type Shape, type Tensor, shapeString } from '../tensor/tensor.js';
+import { needsGrad } from '../autograd/tape.js';
+import { type Node, type Shape, type Tensor, shapeString } from '../tensor/tensor.js';
 
 /** Attaches a backward function to `out` when any input needs a gradient. */
 export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: Node['backward']): Tensor {

@@ -2,10 +2,13 @@
 // the tape needs. Shapes are plain arrays; a scalar has shape [].
 
 import type { Buffer, DType, HostArray, KernelSet, Lifetime } from '../kernels/contract.js';
-import { type Node, noGrad, reverseTopologicalOrder } from '../autograd/tape.js';
+import { type GradNode, backprop } from '../autograd/tape.js';
 import { allocBuffer, getKernels } from './engine.js';
 
 export type Shape = readonly number[];
+
+/** The op that produced a tensor, as the tape records it. */
+export type Node = GradNode<Tensor>;
 
 export function shapeSize(shape: Shape): number {
   let n = 1;
@@ -82,25 +85,7 @@ export class Tensor {
       if (this.size !== 1) throw new Error(`backward() without a gradient needs a scalar, got ${shapeString(this.shape)}`);
       gradOutput = full(this.shape, 1, { dtype: this.dtype, kernels: this.kernels });
     }
-    const grads = new Map<Tensor, Tensor>([[this, gradOutput]]);
-    noGrad(() => {
-      for (const t of reverseTopologicalOrder(this)) {
-        const g = grads.get(t);
-        if (g === undefined) continue;
-        if (t.node === null) {
-          t.grad = t.grad === null ? g : addTensors(t.grad, g);
-          continue;
-        }
-        grads.delete(t); // intermediate gradients are not kept
-        const inputGrads = t.node.backward(g);
-        t.node.inputs.forEach((input, i) => {
-          const gi = inputGrads[i];
-          if (gi === null || gi === undefined || !input.requiresGrad) return;
-          const previous = grads.get(input);
-          grads.set(input, previous === undefined ? gi : addTensors(previous, gi));
-        });
-      }
-    });
+    backprop<Tensor>(this, gradOutput, addTensors);
   }
 }
 

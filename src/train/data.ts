@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { findCifar10Dir, missingCifar10Message, openCifar10, splitTrainVal } from '../data/cifar10.js';
+import { findCifar10Dir, missingCifar10Message, openCifar10 } from '../data/cifar10.js';
 import { ArrayDataset, type Dataset, SubsetDataset } from '../data/dataset.js';
 import { DEBIAN_FASHION_MNIST_DIR, bundledFashionMnistDir, findFashionMnist, findIdxPair, openFashionMnist, openMnist } from '../data/idx-dataset.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
@@ -112,17 +112,11 @@ export function openData(name: string, dataDir?: string): DataSplits {
 export function holdOut(data: DataSplits, validation: Recipe['validation']): { train: Dataset; val: Dataset | null } {
   const n = data.trainFull.size;
   const count = 'count' in validation ? validation.count : Math.round(validation.fraction * n);
-  if (data.val && count === 0) return { train: data.trainFull, val: data.val };
-  if (count === 0) return { train: data.trainFull, val: null };
+  if (count === 0) return { train: data.trainFull, val: data.val };
   if (!Number.isInteger(count) || count < 0 || count >= n) throw new Error(`cannot hold out ${count} of ${n} training images for validation`);
   const full = data.trainFull;
-  if (full instanceof ArrayDataset) {
-    // The last `count` images: CIFAR-10's 45k/5k split is the last 5,000 (see data/cifar10.ts).
-    if (data.name === 'cifar10' && count === 5000) {
-      return { train: splitTrainVal(full, 'train45k', 'last'), val: splitTrainVal(full, 'val5k', 'last') };
-    }
-    return { train: full.slice(0, n - count), val: full.slice(n - count, n) };
-  }
+  // The last `count` images: CIFAR-10's 45k/5k split is the last 5,000 (see data/cifar10.ts).
+  if (full instanceof ArrayDataset) return { train: full.slice(0, n - count), val: full.slice(n - count, n) };
   // Image folders are ordered by class: a seeded random hold-out, the same for every run.
   const perm = new Rng(0).permutation(n);
   return {
@@ -164,12 +158,6 @@ export function trainTransform(r: Recipe, norm: Normalization, dataset: Dataset)
       if (a.lightingStd > 0 && dataset.channels !== 3) throw new Error(`${r.name}: PCA lighting needs RGB images; pass --lighting 0`);
       return { kind: 'imagenetTrain', minSize: a.minSize, maxSize: a.maxSize, crop: a.crop, flip: a.flip, lightingStd: a.lightingStd, norm };
   }
-}
-
-/** The single test view: the image itself (fixed-size data) or the center crop (image folders). */
-export function testTransform(r: Recipe, norm: Normalization, dataset: Dataset): TransformSpec {
-  if (dataset.height !== null) return { kind: 'plain', norm };
-  return { kind: 'imagenetCenter', resize: r.testResize ?? 256, crop: r.testCrop ?? 224, norm };
 }
 
 /** The crop side of a recipe's training views on variable-size images (for the mean image). */
