@@ -2,6 +2,7 @@
 // tools/make_interop_fixtures.py with Pillow and torchvision).
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { decodeImage } from '../src/data/decode.js';
 import { ImageFolderDataset } from '../src/data/image-folder.js';
 import { centerWindow, resizeBytes, resizeShorterSide, roundHalfToEven } from '../src/data/resize.js';
-import { IMAGENET_NORMALIZATION } from '../src/data/transforms.js';
+import { IMAGENET_NORMALIZATION, type View } from '../src/data/transforms.js';
 import { viewsOf } from '../src/eval/evaluate.js';
 import { encodeMeanImage, inputView, normalizationMetadata } from '../src/eval/metadata.js';
 import { imageInput } from '../src/eval/predict.js';
@@ -97,6 +98,28 @@ test('the photo gives the same tensor through eval’s path, predict’s path an
   assert.deepEqual(compare(predictView.data, expected.data as Float32Array), { differing: 0, maxAbs: 0 });
   const [fromPil] = viewsOf(pilPhoto(), 'center', { norm: IMAGENET_VIEW.norm, resize: 256, cropSize: 224 }, false);
   assert.deepEqual(fromPil!.data, predictView.data);
+});
+
+test('10-crop and multi-scale views of the photo are torchvision’s TenCrop and Resize views, byte for byte', async () => {
+  const expected = JSON.parse(readFileSync(join(DIR, 'photo_views.json'), 'utf8')) as {
+    tenCrop: { views: { height: number; width: number; sha256: string }[] };
+    multiScale: { views: { side: number; height: number; width: number; sha256: string }[] };
+  };
+  /** A view's bytes as torchvision holds them before ToTensor ([h, w, 3] uint8), and their sha256. */
+  const digest = (v: View) => {
+    const hw = v.height * v.width;
+    const bytes = new Uint8Array(3 * hw);
+    for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) bytes[3 * p + c] = Math.round(v.data[c * hw + p]! * 255);
+    return { height: v.height, width: v.width, sha256: createHash('sha256').update(bytes).digest('hex') };
+  };
+  const photo = await decodeImage(PHOTO);
+  const sample = { ...photo, label: 0 };
+  const none = { kind: 'none' } as const;
+  const ten = viewsOf(sample, '10crop', { norm: none, resize: 256, cropSize: 224 }, false);
+  assert.deepEqual(ten.map(digest), expected.tenCrop.views);
+  const sides = expected.multiScale.views.map((v) => v.side);
+  const multi = viewsOf(sample, 'multiscale', { norm: none, sides }, false);
+  assert.deepEqual(multi.map(digest), expected.multiScale.views.map(({ side, ...v }) => (void side, v)));
 });
 
 test('the decode of the JPEG is within a few levels of PIL’s, ICC profile ignored', async () => {

@@ -27,6 +27,10 @@ What it writes, and which test reads it:
   photo_pil_rgb.npy.gz            PIL's decode: np.asarray(Image.open(photo).convert('RGB')) [h, w, 3] uint8
   photo_torchvision.npy.gz        torchvision 0.14's eval preprocessing of the PIL image, [3, 224, 224] f32:
                                   Resize(256), CenterCrop(224), ToTensor(), Normalize(ImageNet mean/std)
+                                  (test-view)
+  photo_views.json                torchvision's Resize(256) + TenCrop(224) views and Resize(s) views for the
+                                  multi-scale sides 224, 256, 384, 480, 640 of the PIL image: size and sha256
+                                  of each view's [h, w, 3] uint8 bytes (test-view)
   resize_cases.json               small random RGB images and PIL's BILINEAR resize of each to several
                                   sizes (up and down, non-integer factors); pixels as base64 of
                                   [h, w, 3] uint8 in C order
@@ -248,6 +252,24 @@ def write_photo(photo):
         print("photo.jpg sha256", hashlib.sha256(f.read()).hexdigest(), "size", image.size)
 
 
+def write_test_views():
+    """The photo's 10-crop and multi-scale views as torchvision makes them from the PIL image: the
+    bytes of each view (before ToTensor) as sha256 of [h, w, 3] uint8 in C order, with its size."""
+    image = Image.open(out("photo.jpg")).convert("RGB")
+    digest = lambda view: hashlib.sha256(np.ascontiguousarray(np.asarray(view), dtype=np.uint8).tobytes()).hexdigest()
+    ten = T.Compose([T.Resize(256), T.TenCrop(224)])(image)
+    views = {
+        "tenCrop": {"resize": 256, "crop": 224, "views": [{"height": v.height, "width": v.width, "sha256": digest(v)} for v in ten]},
+        "multiScale": {"views": []},
+    }
+    for side in [224, 256, 384, 480, 640]:
+        v = T.Resize(side)(image)
+        views["multiScale"]["views"].append({"side": side, "height": v.height, "width": v.width, "sha256": digest(v)})
+    with open(out("photo_views.json"), "w") as f:
+        json.dump(views, f, indent=1)
+        f.write("\n")
+
+
 def b64(array):
     """[h, w, 3] uint8 -> base64 of the bytes in C order."""
     return base64.b64encode(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).decode("ascii")
@@ -297,6 +319,7 @@ def main():
     write_dtypes()
     write_hostile()
     write_photo(args.photo)
+    write_test_views()
     write_resize_cases()
     write_imagenet_classes()
 
