@@ -34,8 +34,12 @@ function writeTinyIdx(dir: string): void {
 
 const TINY = ['--net', 'resnet20', '--width', '4', '--data', 'mnist', '--data-dir', dataDir, '--batch-size', '8', '--backend', 'ref', '--val', '8'];
 
+/** Longest a `resnet` run of these tests may take on a loaded 2-core machine: a hung command fails, it does not hang the suite. */
+const CHILD_LIMIT_MS = 120_000;
+
 function resnet(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, timeout: CHILD_LIMIT_MS });
+  if (r.error) throw new Error(`resnet ${args.join(' ')}: ${r.error.message}\n${r.stderr}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -92,12 +96,19 @@ describe('resnet train / eval', () => {
     const out = join(root, 'sigint');
     const child = spawn(process.execPath, [MAIN, 'train', ...TINY, '--iterations', '100000', '--out', out, '--log-every', '1']);
     let stderr = '';
-    const code = await new Promise<number | null>((resolve) => {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`no exit within ${CHILD_LIMIT_MS} ms of Ctrl-C; output:\n${stderr}`));
+      }, CHILD_LIMIT_MS);
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
         if (/iter 2\//.test(stderr) && !child.killed) child.kill('SIGINT');
       });
-      child.on('exit', (c) => resolve(c));
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
     });
     assert.equal(code, 130, stderr);
     assert.match(stderr, /interrupted at iteration \d+\/100000; checkpoint saved: resume with `resnet train --resume /);

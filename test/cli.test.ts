@@ -18,7 +18,9 @@ import { relMaxError } from './helpers.js';
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 function resnet(...args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  // A hung command fails the test after a minute instead of hanging the suite.
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Error(`resnet ${args.join(' ')}: ${r.error.message}\n${r.stderr}`);
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -1,20 +1,18 @@
-// Every op, forward and backward, on every kernel set against the reference set
-// (float32). The kernel-level comparison is in kernels-wasm.test.ts; this one goes
-// through the ops, so it also covers how each op composes its gradient.
+// Every op, forward and backward, on every kernel set of kernel-sets.ts against the reference set
+// (float32). The kernel-level comparison is in kernels-wasm.test.ts; this one goes through the
+// ops, so it also covers how each op composes its gradient. The reference results are computed
+// once and every other set is compared with them.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KernelSet } from '../src/kernels/contract.js';
-import { refKernels } from '../src/kernels/ref/index.js';
 import { Rng } from '../src/tensor/random.js';
 import { type Tensor, fromArray } from '../src/tensor/tensor.js';
 import * as ops from '../src/ops/index.js';
 import { createNet } from '../src/models/resnet.js';
 import { SGD } from '../src/optim/sgd.js';
-import { kernelSetsUnderTest } from './kernel-sets.js';
+import { KERNEL_SETS, REFERENCE, kernelSet } from './kernel-sets.js';
 import { relMaxError } from './helpers.js';
-
-const ref = refKernels as KernelSet;
 
 interface OpCase {
   name: string;
@@ -65,32 +63,40 @@ function run(kernels: KernelSet, c: OpCase, seed: number): Float32Array[] {
   return [Float32Array.from(y.toArray()), ...inputs.filter((t) => t.requiresGrad).map((t) => Float32Array.from(t.grad!.toArray()))];
 }
 
-for (const kernels of await kernelSetsUnderTest()) {
-  describe(`ops on the '${kernels.name}' kernel set match the reference set`, () => {
+/** One ResNet-20 training step (forward, loss, backward, SGD): the loss and the state after it. */
+function trainingStep(k: KernelSet) {
+  const net = createNet('resnet20', { kernels: k, seed: 4 }).train();
+  const rng = new Rng(8);
+  const x = fromArray(Float32Array.from({ length: 8 * 3 * 32 * 32 }, () => rng.normal()), [8, 3, 32, 32], { kernels: k });
+  const loss = ops.crossEntropy(net.forward(x), [1, 2, 3, 4, 5, 6, 7, 8]);
+  loss.backward();
+  const value = loss.item();
+  new SGD(net.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }).step();
+  return { value, state: net.stateDictArrays() };
+}
+
+/** Computed on the reference set once, on first use. */
+const expected = new Map<string, Float32Array[]>();
+const expectedOf = (c: OpCase) => expected.get(c.name) ?? expected.set(c.name, run(REFERENCE, c, 17)).get(c.name)!;
+let expectedStep: ReturnType<typeof trainingStep> | undefined;
+
+for (const { label } of KERNEL_SETS) {
+  const kernels = await kernelSet(label);
+  describe(`ops on the kernel set '${label}' match the reference set`, () => {
     for (const c of CASES) {
       it(c.name, () => {
-        const expected = run(ref, c, 17);
+        const want = expectedOf(c);
         const actual = run(kernels, c, 17);
         actual.forEach((a, i) => {
-          const err = relMaxError(a, expected[i]);
+          const err = relMaxError(a, want[i]);
           assert.ok(err <= (i === 0 ? 1e-5 : 1e-4), `${i === 0 ? 'output' : `gradient of input ${i - 1}`} differs by ${err}`);
         });
       });
     }
 
     it('one ResNet-20 training step (forward, loss, backward, SGD) matches the reference set', () => {
-      const result = (k: KernelSet) => {
-        const net = createNet('resnet20', { kernels: k, seed: 4 }).train();
-        const rng = new Rng(8);
-        const x = fromArray(Float32Array.from({ length: 8 * 3 * 32 * 32 }, () => rng.normal()), [8, 3, 32, 32], { kernels: k });
-        const loss = ops.crossEntropy(net.forward(x), [1, 2, 3, 4, 5, 6, 7, 8]);
-        loss.backward();
-        const value = loss.item();
-        new SGD(net.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }).step();
-        return { value, state: net.stateDictArrays() };
-      };
-      const a = result(ref);
-      const b = result(kernels);
+      const a = (expectedStep ??= trainingStep(REFERENCE));
+      const b = trainingStep(kernels);
       assert.ok(Math.abs(a.value - b.value) < 1e-5 * Math.abs(a.value));
       for (const [key, v] of a.state) assert.ok(relMaxError(b.state.get(key)!.data, v.data) < 1e-4, key);
     });

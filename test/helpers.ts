@@ -1,4 +1,4 @@
-// Shared test utilities: reading the PyTorch fixtures and comparing arrays.
+// Shared test utilities: reading the PyTorch fixtures, comparing arrays, seeded random inputs.
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ export function loadFixture(relativePath: string): Fixture {
   };
 }
 
-/** max |a − b| / max |b|: the error measure the parity tests bound. */
+/** max |a − b| / max |b| (max |a − b| where b is all zeros; Infinity on NaN): the error the kernel and parity tests bound. */
 export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
   let diff = 0;
@@ -46,7 +46,28 @@ export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number 
     diff = Math.max(diff, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));
   }
+  if (Number.isNaN(diff)) return Infinity;
   return diff / (scale || 1);
+}
+
+/**
+ * Uniform random arrays in [lo, hi), each call from the next seed of a deterministic generator
+ * (mulberry32), so that a failing case repeats.
+ */
+export function seededArrays(firstSeed: number): (n: number, lo?: number, hi?: number) => Float32Array {
+  let seed = firstSeed;
+  return (n, lo = -1, hi = 1) => {
+    let state = seed++ >>> 0;
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      a[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+    }
+    return a;
+  };
 }
 
 /** ‖a − b‖₂ / ‖b‖₂ over several arrays taken together. */

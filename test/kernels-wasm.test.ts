@@ -4,57 +4,22 @@
 // Forward results must agree within 1e-5 and gradients and reductions within 1e-4, measured as
 // max |a − b| / max |ref|. Also the memory rules: stale step buffers throw, memory stays flat.
 //
-// The sets under test are one list (SETS); the reference is always refKernels.
+// The sets under test are one list (kernel-sets.ts); the reference is always refKernels.
 
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Buffer, Conv2dShape, KernelSet, Pool2dShape, ShortcutAShape } from '../src/kernels/contract.js';
 import { outSize } from '../src/kernels/contract.js';
 import { refKernels } from '../src/kernels/ref/index.js';
-import { createWasmKernels, type WasmKernelSet } from '../src/kernels/wasm/index.js';
-
-/** The kernel sets checked against the reference, each made once. */
-const SETS: { label: string; make: () => Promise<WasmKernelSet> }[] = [
-  { label: 'wasm, 2 threads', make: () => createWasmKernels({ threads: 2 }) },
-  { label: 'wasm, 1 thread, simd (no relaxed)', make: () => createWasmKernels({ threads: 1, variant: 'simd' }) },
-  { label: 'wasm, unshared memory (the no-SharedArrayBuffer fallback)', make: () => createWasmKernels({ variant: 'single' }) },
-];
+import { KERNEL_SETS, kernelSet } from './kernel-sets.js';
+import { relMaxError, seededArrays } from './helpers.js';
 
 const FORWARD_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
 
 // ---- inputs and comparison ----
 
-/** A deterministic generator (mulberry32), so that a failure repeats. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-let seed = 1;
-function randomArray(n: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed++);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
-
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, 'lengths differ');
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  if (Number.isNaN(diff)) return Infinity;
-  return scale === 0 ? diff : diff / scale;
-}
+const randomArray = seededArrays(1);
 
 /**
  * One kernel call checked on a set against the reference: `inputs` are written to fresh step
@@ -77,7 +42,7 @@ function check(ks: KernelSet, inputs: Record<string, Float32Array>, outputs: str
     set.endStep();
   }
   for (const name of outputs) {
-    const err = relError(results[1]![name]!, results[0]![name]!);
+    const err = relMaxError(results[1]![name]!, results[0]![name]!);
     assert.ok(err <= tol, `${name}: relative error ${err.toExponential(2)} > ${tol}`);
   }
 }
@@ -132,12 +97,8 @@ const LENGTHS = [1, 7, 16, 1000, 100_003];
 
 // ---- the suite ----
 
-const made: WasmKernelSet[] = [];
-after(() => { for (const ks of made) ks.dispose(); });
-
-for (const { label, make } of SETS) {
-  const ks = await make();
-  made.push(ks);
+for (const { label } of KERNEL_SETS) {
+  const ks = await kernelSet(label);
 
   describe(`kernel conformance: ${label} (${ks.variant}, ${ks.threads} thread(s)) vs ref`, () => {
     it('element-wise kernels', () => {

@@ -11,9 +11,10 @@ import { fromArray } from '../src/tensor/tensor.js';
 import { noGrad } from '../src/autograd/tape.js';
 import { crossEntropy } from '../src/ops/index.js';
 import { SGD } from '../src/optim/sgd.js';
-import { kernelSetsUnderTest } from './kernel-sets.js';
+import { paritySets } from './kernel-sets.js';
+import type { KernelSet } from '../src/kernels/contract.js';
 
-function netFromFixture(fx: ReturnType<typeof loadFixture>, kernels: Awaited<ReturnType<typeof kernelSetsUnderTest>>[number]) {
+function netFromFixture(fx: ReturnType<typeof loadFixture>, kernels: KernelSet) {
   const name = fx.metadata.net;
   assert.ok(isNetName(name), `fixture names an unknown net '${name}'`);
   const net = createNet(name, { ...JSON.parse(fx.metadata.options), kernels });
@@ -24,7 +25,7 @@ function netFromFixture(fx: ReturnType<typeof loadFixture>, kernels: Awaited<Ret
 const EVAL_FIXTURES = ['resnet20_A_eval', 'plain20_eval', 'resnet18_w8_B_eval', 'resnet50_w4_3x3_eval', 'resnet50_w4_1x1_eval'];
 const TRAIN_FIXTURES = ['resnet20_A_train', 'resnet18_w8_C_train'];
 
-for (const kernels of await kernelSetsUnderTest()) {
+for (const kernels of await paritySets()) {
   describe(`PyTorch parity on the '${kernels.name}' kernel set`, () => {
     for (const name of EVAL_FIXTURES) {
       it(`${name}: eval-mode logits within 2e-4`, () => {
