@@ -5,20 +5,21 @@
 //                      (or Conv then BatchNormalization with `foldBatchNorm: false`)
 //   ReLU               Relu
 //   stem max pool      MaxPool 3×3, stride 2, padding 1 (ImageNet nets)
-//   shortcut A         Slice with step = stride on H and W (every stride-th pixel, as the option-A op
-//                      takes), then Pad with zeros after the identity channels on the channel axis
+//   shortcutA          option A: Slice with step = stride on H and W (every stride-th pixel, as the
+//                      shortcutA op takes), then Pad with zeros after the identity channels
+//                      on the channel axis
 //   shortcut B/C       the projection: Conv 1×1 (stride s) with its BN folded
 //   residual sum       Add, then Relu
 //   head               GlobalAveragePool, Flatten, Gemm (fc, transB = 1)
+// The graph follows the model's own description: its stages, each block's branch (Block.branch())
+// and its shortcut's kind, as resnet.ts built them.
 // The batch dimension is fixed or symbolic ('batch'); the spatial size is fixed by `inputSize`.
 
 import {
   AttributeType, type AttributeProto, DataType, type Dimension, IR_VERSION, type NodeProto, type TensorProto,
   type ValueInfoProto, encodeModel,
 } from '../io/onnx-proto.js';
-import { BatchNorm2d, Conv2d, Linear } from '../nn/layers.js';
-import type { Module } from '../nn/module.js';
-import type { ResNet } from './resnet.js';
+import type { Block, ConvBn, ResNet } from './resnet.js';
 
 export const OPSET = 13;
 
@@ -67,67 +68,51 @@ export function exportOnnx(model: ResNet, options: OnnxExportOptions): Uint8Arra
 
 // ---------------------------------------------------------------------------------------------
 
-/** Shortcut kinds, inferred from the modules exactly as resnet.ts chooses them. */
-type Shortcut = 'none' | 'identity' | 'zeroPad' | 'projection';
-
 class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
-  private readonly modules: Map<string, Module>;
 
-  constructor(private readonly model: ResNet, private readonly fold: boolean) {
-    this.modules = new Map(model.namedModules());
-  }
+  constructor(private readonly model: ResNet, private readonly fold: boolean) {}
 
   /** The whole forward: stem, stages, head. Returns the output's name. */
   network(input: string): string {
-    let x = this.convBn('conv1', 'bn1', input);
+    const m = this.model;
+    let x = this.convBn({ convName: 'conv1', conv: m.conv1, bnName: 'bn1', bn: m.bn1 }, input);
     x = this.node('Relu', 'relu', [x]);
-    if (this.model.spec.family === 'imagenet') {
+    if (m.spec.family === 'imagenet') {
       x = this.node('MaxPool', 'maxpool', [x], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])]);
     }
-    this.model.stages.forEach((stage, i) => {
-      stage.blocks.forEach((_, j) => {
-        x = this.block(`layer${i + 1}.${j}`, x);
+    m.stages.forEach((stage, i) => {
+      stage.blocks.forEach((block, j) => {
+        x = this.block(`layer${i + 1}.${j}`, block, x);
       });
     });
     x = this.node('GlobalAveragePool', 'avgpool', [x]);
     x = this.node('Flatten', 'flatten', [x], [int('axis', 1)]);
-    const fc = this.module('fc', Linear);
-    const weight = this.tensor('fc.weight', [fc.outFeatures, fc.inFeatures], fc.weight.toArray());
-    const bias = this.tensor('fc.bias', [fc.outFeatures], fc.bias.toArray());
+    const weight = this.tensor('fc.weight', [m.fc.outFeatures, m.fc.inFeatures], m.fc.weight.toArray());
+    const bias = this.tensor('fc.bias', [m.fc.outFeatures], m.fc.bias.toArray());
     return this.node('Gemm', 'fc', [x, weight, bias], [int('transB', 1)], ONNX_OUTPUT);
   }
 
-  /** A basic block (conv1, conv2) or a bottleneck (conv1..conv3), its shortcut, the sum and ReLU. */
-  private block(prefix: string, x: string): string {
-    const convs = ['conv1', 'conv2', 'conv3'].filter((c) => this.modules.has(`${prefix}.${c}`));
+  /** A block: its branch (a ReLU after each conv–BN but the last), its shortcut, the sum and ReLU. */
+  private block(prefix: string, block: Block, x: string): string {
+    const branch = block.branch();
     let out = x;
-    convs.forEach((c, k) => {
-      out = this.convBn(`${prefix}.${c}`, `${prefix}.bn${k + 1}`, out);
-      if (k < convs.length - 1) out = this.node('Relu', `${prefix}.relu${k + 1}`, [out]);
+    branch.forEach((pair, k) => {
+      out = this.convBn(pair, out, prefix);
+      if (k < branch.length - 1) out = this.node('Relu', `${prefix}.relu${k + 1}`, [out]);
     });
-    const first = this.module(`${prefix}.${convs[0]}`, Conv2d);
-    const last = this.module(`${prefix}.${convs[convs.length - 1]}`, Conv2d);
-    const stride = Math.max(...convs.map((c) => this.module(`${prefix}.${c}`, Conv2d).stride));
-    const kind = this.shortcutKind(prefix, first.inChannels, last.outChannels, stride);
-    if (kind === 'none') return this.node('Relu', `${prefix}.relu`, [out]);
-
+    const s = block.shortcut;
+    if (s.kind === 'none') return this.node('Relu', `${prefix}.relu`, [out]);
     let shortcut = x;
-    if (kind === 'projection') shortcut = this.convBn(`${prefix}.downsample.0`, `${prefix}.downsample.1`, x);
-    if (kind === 'zeroPad') shortcut = this.zeroPadShortcut(prefix, x, first.inChannels, last.outChannels, stride);
+    if (s.kind === 'projection') shortcut = this.convBn(s.projection!.convBn(), x, prefix);
+    if (s.kind === 'shortcutA') shortcut = this.shortcutA(prefix, x, s.inC, s.outC, s.stride);
     const sum = this.node('Add', `${prefix}.add`, [out, shortcut]);
     return this.node('Relu', `${prefix}.relu`, [sum]);
   }
 
-  private shortcutKind(prefix: string, inC: number, outC: number, stride: number): Shortcut {
-    if (this.modules.has(`${prefix}.downsample.0`)) return 'projection';
-    if (!this.model.spec.residual) return 'none';
-    return stride === 1 && inC === outC ? 'identity' : 'zeroPad';
-  }
-
   /** Option A: x[:, :, ::stride, ::stride], then (outC − inC) zero channels after the identity ones. */
-  private zeroPadShortcut(prefix: string, x: string, inC: number, outC: number, stride: number): string {
+  private shortcutA(prefix: string, x: string, inC: number, outC: number, stride: number): string {
     let y = x;
     if (stride > 1) {
       const starts = this.int64Tensor(`${prefix}.shortcut.starts`, [0, 0]);
@@ -144,10 +129,11 @@ class GraphBuilder {
     return y;
   }
 
-  /** Conv followed by its BN: folded into one Conv, or Conv + BatchNormalization. */
-  private convBn(convName: string, bnName: string, x: string): string {
-    const conv = this.module(convName, Conv2d);
-    const bn = this.module(bnName, BatchNorm2d);
+  /** Conv followed by its BN: folded into one Conv, or Conv + BatchNormalization. Names get `prefix.`. */
+  private convBn(pair: ConvBn, x: string, prefix = ''): string {
+    const { conv, bn } = pair;
+    const convName = prefix ? `${prefix}.${pair.convName}` : pair.convName;
+    const bnName = prefix ? `${prefix}.${pair.bnName}` : pair.bnName;
     const k = conv.kernelSize;
     const attributes = [
       ints('kernel_shape', [k, k]), ints('strides', [conv.stride, conv.stride]),
@@ -196,13 +182,6 @@ class GraphBuilder {
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
     this.initializers.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: littleEndian(data) });
     return name;
-  }
-
-  /** The module under `name`, checked to be of the expected class. */
-  private module<T extends Module>(name: string, type: abstract new (...args: never[]) => T): T {
-    const m = this.modules.get(name);
-    if (!(m instanceof type)) throw new Error(`exportOnnx: expected a ${type.name} named '${name}' in ${this.model.name}`);
-    return m;
   }
 }
 

@@ -16,8 +16,8 @@ export type StrideIn = '1x1' | '3x3';
 
 export interface NetOptions {
   /**
-   * How a shortcut crosses a change of shape (Sec. 3.3, Table 3). A: zero-padding
-   * identity, no parameters; B: 1×1 projection only where the shape changes;
+   * How a shortcut crosses a change of shape (Sec. 3.3, Table 3). A (shortcutA): identity,
+   * subsampled and zero-padded where the shape changes, no parameters; B: 1×1 projection only where the shape changes;
    * C: projection on every shortcut. Paper defaults: A on CIFAR, B on ImageNet.
    */
   shortcut: ShortcutOption;
@@ -56,13 +56,22 @@ export type Probe = (name: string, t: Tensor) => void;
 
 // ---------------------------------------------------------------- shortcuts
 
-type ShortcutKind = 'none' | 'identity' | 'zeroPad' | 'projection';
+/** none: a plain block; identity: x; shortcutA: option A's subsampled, zero-padded x; projection: W_s x (B, C). */
+export type ShortcutKind = 'none' | 'identity' | 'shortcutA' | 'projection';
+
+/** A conv and the BN right after it, with their names in the block (torchvision's state_dict keys). */
+export interface ConvBn {
+  convName: string;
+  conv: Conv2d;
+  bnName: string;
+  bn: BatchNorm2d;
+}
 
 function shortcutKind(option: ShortcutOption, residual: boolean, shapeChanges: boolean): ShortcutKind {
   if (!residual) return 'none';
   if (option === 'C') return 'projection';
   if (!shapeChanges) return 'identity';
-  return option === 'A' ? 'zeroPad' : 'projection';
+  return option === 'A' ? 'shortcutA' : 'projection';
 }
 
 /** The projection shortcut W_s x (Eq. 2): a strided 1×1 conv and BN, named `downsample.0` and `downsample.1`. */
@@ -78,17 +87,22 @@ class Projection extends Module {
   forward(x: Tensor): Tensor {
     return this.bn.forward(this.conv.forward(x));
   }
+
+  /** Its conv and BN, named as in the block. */
+  convBn(): ConvBn {
+    return { convName: 'downsample.0', conv: this.conv, bnName: 'downsample.1', bn: this.bn };
+  }
 }
 
-/** What the block adds to its residual branch: nothing (plain), x, zero-padded x, or W_s x. */
-class Shortcut {
-  constructor(readonly kind: ShortcutKind, readonly outC: number, readonly stride: number,
+/** What the block adds to its residual branch: nothing (plain), x, option A's x, or W_s x. */
+export class Shortcut {
+  constructor(readonly kind: ShortcutKind, readonly inC: number, readonly outC: number, readonly stride: number,
     readonly projection: Projection | null) {}
 
   static build(owner: Module & { addDownsample(p: Projection): Projection }, ctx: LayerContext, kind: ShortcutKind,
     inC: number, outC: number, stride: number): Shortcut {
     const projection = kind === 'projection' ? owner.addDownsample(new Projection(ctx, inC, outC, stride)) : null;
-    return new Shortcut(kind, outC, stride, projection);
+    return new Shortcut(kind, inC, outC, stride, projection);
   }
 
   /** branch + shortcut(x), or the branch alone for a plain block. */
@@ -96,7 +110,7 @@ class Shortcut {
     switch (this.kind) {
       case 'none': return branch;
       case 'identity': return ops.add(branch, x);
-      case 'zeroPad': return ops.add(branch, ops.shortcutA(x, this.outC, this.stride));
+      case 'shortcutA': return ops.add(branch, ops.shortcutA(x, this.outC, this.stride));
       case 'projection': return ops.add(branch, this.projection!.forward(x));
     }
   }
@@ -113,10 +127,17 @@ interface BlockConfig {
   strideIn: StrideIn;
 }
 
-abstract class Block extends Module {
-  protected abstract readonly shortcut: Shortcut;
+/** A residual (or plain) block: the branch's conv–BN pairs, a ReLU after each but the last, the shortcut, the sum, ReLU. */
+export abstract class Block extends Module {
+  abstract readonly shortcut: Shortcut;
   abstract forward(x: Tensor, probe?: Probe, name?: string): Tensor;
-  abstract lastBn(): BatchNorm2d;
+  /** The residual branch's conv–BN pairs, in order. */
+  abstract branch(): ConvBn[];
+
+  /** The BN that ends the branch (zeroInitResidual sets its γ to 0). */
+  lastBn(): BatchNorm2d {
+    return this.branch().at(-1)!.bn;
+  }
 
   addDownsample(p: Projection): Projection {
     return this.registerModule('downsample', p);
@@ -130,7 +151,7 @@ class BasicBlock extends Block {
   readonly bn1: BatchNorm2d;
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
-  protected readonly shortcut: Shortcut;
+  readonly shortcut: Shortcut;
 
   constructor(ctx: LayerContext, c: BlockConfig) {
     super();
@@ -156,8 +177,11 @@ class BasicBlock extends Block {
     return ops.relu(this.shortcut.apply(out, x));
   }
 
-  lastBn(): BatchNorm2d {
-    return this.bn2;
+  branch(): ConvBn[] {
+    return [
+      { convName: 'conv1', conv: this.conv1, bnName: 'bn1', bn: this.bn1 },
+      { convName: 'conv2', conv: this.conv2, bnName: 'bn2', bn: this.bn2 },
+    ];
   }
 }
 
@@ -170,7 +194,7 @@ class Bottleneck extends Block {
   readonly bn2: BatchNorm2d;
   readonly conv3: Conv2d;
   readonly bn3: BatchNorm2d;
-  protected readonly shortcut: Shortcut;
+  readonly shortcut: Shortcut;
 
   constructor(ctx: LayerContext, c: BlockConfig) {
     super();
@@ -196,8 +220,12 @@ class Bottleneck extends Block {
     return ops.relu(this.shortcut.apply(out, x));
   }
 
-  lastBn(): BatchNorm2d {
-    return this.bn3;
+  branch(): ConvBn[] {
+    return [
+      { convName: 'conv1', conv: this.conv1, bnName: 'bn1', bn: this.bn1 },
+      { convName: 'conv2', conv: this.conv2, bnName: 'bn2', bn: this.bn2 },
+      { convName: 'conv3', conv: this.conv3, bnName: 'bn3', bn: this.bn3 },
+    ];
   }
 }
 
