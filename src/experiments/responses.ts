@@ -66,7 +66,7 @@ export async function layerResponses(net: ResNet, dataset: Dataset, o: ResponseO
       const end = Math.min(total, start + batch);
       const samples: Sample[] = [];
       for (let i = start; i < end; i++) samples.push(await dataset.get(i));
-      const views = samples.map((s) => viewsOf(s, 'center', { kernels: o.kernels, norm: o.norm, resize: o.resize, cropSize: o.cropSize }, fixed)[0]);
+      const views = samples.map((s) => viewsOf(s, 'center', { norm: o.norm, resize: o.resize, cropSize: o.cropSize }, fixed)[0]);
       const { channels: c, height: h, width: w } = views[0];
       const x = new Float32Array(views.length * c * h * w); // [n, c, h, w]
       views.forEach((v, j) => x.set(v.data, j * c * h * w));
