@@ -6,21 +6,27 @@
 Prints one JSON object with the fields of `resnet bench --json` (workload, engine, backend, threads,
 imagesPerSecond, msPerBatch, gflops, peakRssBytes, runs, timesMs, ...). Same rules as
 src/bench/measure.ts: warm-up runs excluded, then timed runs of one batch each, median reported.
-Random weights and data. ResNet-20 is the paper's CIFAR net with option-A shortcuts (defined
-here); ResNet-18/50 are torchvision's (stride on the 3x3 conv of a bottleneck).
+Random weights and data. The networks are tools/resnet_torch.py's: ResNet-20 is the paper's CIFAR
+net with option-A shortcuts; ResNet-18/50 are in torchvision's layout (stride on the 3x3 conv of a
+bottleneck).
 
 Needs torch and torchvision (Debian: python3-torch, python3-torchvision; run with /usr/bin/python3).
 """
 
 import argparse
 import json
+import os
 import resource
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resnet_torch import init_he, make_net  # noqa: E402
 
 WORKLOADS = {
     'resnet20-train': dict(net='resnet20', mode='train', batch=128, size=32, classes=10),
@@ -32,65 +38,12 @@ WORKLOADS = {
 }
 
 
-# ---------------------------------------------------------------- ResNet-20 (Sec. 4.2, option A)
-
-class ShortcutA(nn.Module):
-    """Identity with stride-s subsampling and zero channels appended after the identity ones."""
-
-    def __init__(self, stride, extra):
-        super().__init__()
-        self.stride, self.extra = stride, extra
-
-    def forward(self, x):
-        x = x[:, :, ::self.stride, ::self.stride]
-        return F.pad(x, (0, 0, 0, 0, 0, self.extra))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_c, out_c, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_c)
-        self.conv2 = nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_c)
-        self.shortcut = ShortcutA(stride, out_c - in_c) if stride != 1 or in_c != out_c else nn.Identity()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, n, classes=10, width=16):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        layers, in_c = [], width
-        for i in range(3):
-            out_c = width * 2 ** i
-            blocks = []
-            for j in range(n):
-                blocks.append(BasicBlock(in_c, out_c, 2 if i > 0 and j == 0 else 1))
-                in_c = out_c
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.fc = nn.Linear(in_c, classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-def make_net(name, classes):
+def make_bench_net(name, classes):
+    """ResNet-20 as the paper (option A); ResNet-18/50 in torchvision's layout (option B, the
+    bottleneck strides its 3x3 conv), as src/bench/workloads.ts builds them; He initialization."""
     if name == 'resnet20':
-        return CifarResNet(3, classes)
-    import torchvision
-    return getattr(torchvision.models, name)(weights=None, num_classes=classes)
+        return init_he(make_net(name, classes))
+    return init_he(make_net(name, classes, shortcut='B', stride_in='3x3'))
 
 
 def count_macs(model, size):
@@ -133,7 +86,7 @@ def main():
     w = WORKLOADS[args.workload]
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    model = make_net(w['net'], w['classes'])
+    model = make_bench_net(w['net'], w['classes'])
     macs_per_image = count_macs(model, w['size'])
     x = torch.rand(w['batch'], 3, w['size'], w['size']) * 2 - 1
     labels = torch.randint(0, w['classes'], (w['batch'],))

@@ -17,21 +17,19 @@ stops after N iterations (the milestones stay at 50% and 75% of the --epochs len
 that run); --log-every K prints the mean training loss and error of every K iterations.
 
 Prints per-epoch lines and a final JSON line: test error, accuracy, seconds, images/s.
-Debian's python3-torch (1.13, CPU) is enough; torchvision is not needed.
+Debian's python3-torch (1.13, CPU) is enough; torchvision is not needed. The network is
+tools/resnet_torch.py's (torchvision's module names), the data read by tools/idx.py.
 """
 
 import argparse
-import gzip
 import json
 import os
-import struct
 import sys
 import time
 
 try:
     import numpy as np
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
 except ImportError:
     if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != "/usr/bin/python3" \
@@ -40,14 +38,15 @@ except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
     raise
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx import read_idx  # noqa: E402
+from resnet_torch import init_he, make_net  # noqa: E402
 
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+def read_images(path):
+    """An IDX file as a numpy uint8 array of its shape."""
+    shape, payload = read_idx(path)
+    return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
 
 
 def find(d, name):
@@ -55,58 +54,6 @@ def find(d, name):
         if os.path.exists(os.path.join(d, f)):
             return os.path.join(d, f)
     raise FileNotFoundError(f"{name}[.gz] not in {d}")
-
-
-class ShortcutA(nn.Module):
-    """Option A: subsample x[:, :, ::2, ::2] and append zero channels."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.extra, self.stride = cout - cin, stride
-
-    def forward(self, x):
-        if self.stride != 1:
-            x = x[:, :, ::self.stride, ::self.stride]
-        if self.extra:
-            x = torch.cat([x, x.new_zeros(x.shape[0], self.extra, x.shape[2], x.shape[3])], dim=1)
-        return x
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = ShortcutA(cin, cout, stride) if (stride != 1 or cin != cout) else nn.Identity()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet20(nn.Module):
-    def __init__(self, n=3, classes=10, in_channels=1, width=16):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        layers, c = [], width
-        for i, planes in enumerate([width, 2 * width, 4 * width]):
-            for j in range(n):
-                layers.append(BasicBlock(c, planes, 2 if (i > 0 and j == 0) else 1))
-                c = planes
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(c, classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layers(x)
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 def augment(x, pad, gen):
@@ -153,13 +100,13 @@ def main():
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
 
-    xtr = torch.from_numpy(read_idx(find(args.dir, "train-images-idx3-ubyte")).copy()).float().div_(255).unsqueeze(1)
-    ytr = torch.from_numpy(read_idx(find(args.dir, "train-labels-idx1-ubyte")).astype(np.int64))
-    xte = torch.from_numpy(read_idx(find(args.dir, "t10k-images-idx3-ubyte")).copy()).float().div_(255).unsqueeze(1)
-    yte = torch.from_numpy(read_idx(find(args.dir, "t10k-labels-idx1-ubyte")).astype(np.int64))
+    xtr = torch.from_numpy(read_images(find(args.dir, "train-images-idx3-ubyte")).copy()).float().div_(255).unsqueeze(1)
+    ytr = torch.from_numpy(read_images(find(args.dir, "train-labels-idx1-ubyte")).astype(np.int64))
+    xte = torch.from_numpy(read_images(find(args.dir, "t10k-images-idx3-ubyte")).copy()).float().div_(255).unsqueeze(1)
+    yte = torch.from_numpy(read_images(find(args.dir, "t10k-labels-idx1-ubyte")).astype(np.int64))
     mean = xtr.mean(0, keepdim=True)  # per-pixel mean image [1, 1, 28, 28]
 
-    model = ResNet20(n=(args.depth - 2) // 6, in_channels=1)
+    model = init_he(make_net(f"resnet{args.depth}", in_channels=1))
     per_epoch = len(xtr) // args.batch_size
     total = round(args.epochs * per_epoch)
     milestones = [round(0.5 * total), round(0.75 * total)]

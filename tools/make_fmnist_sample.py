@@ -9,33 +9,15 @@ the gzip files are written with mtime 0 so that rerunning gives byte-identical f
 
     python3 tools/make_fmnist_sample.py [SOURCE_DIR] [OUT_DIR]
 """
-import gzip
-import io
 import os
-import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx import read_idx, write_idx_gz  # noqa: E402
 
 SRC = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "assets", "fashion-mnist")
 PER_CLASS = {"train": 1000, "t10k": 200}
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, ndims = struct.unpack(">HBB", data[:4])
-    assert zero == 0 and dtype == 0x08, f"{path}: not an unsigned-byte IDX file"
-    shape = struct.unpack(">" + "I" * ndims, data[4 : 4 + 4 * ndims])
-    return shape, data[4 + 4 * ndims :]
-
-
-def write_idx_gz(path, shape, payload):
-    raw = struct.pack(">HBB", 0, 0x08, len(shape)) + struct.pack(">" + "I" * len(shape), *shape) + payload
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as f:
-        f.write(raw)
-    with open(path, "wb") as f:
-        f.write(buf.getvalue())
 
 
 def main():
