@@ -9,10 +9,10 @@
 //        [--checkpoint-every 20] [--width 4] [--batch-size 8] [--backend wasm] [--threads 1] [--seed 7]
 //
 // Half the kills come at a uniformly random moment of the run's expected length, half as soon as a
-// temporary checkpoint file appears in the run's directory (polled every few hundred microseconds).
+// temporary checkpoint file appears in the run's directory (reported by fs.watch).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,6 +48,18 @@ function run(args) {
 }
 
 /** Temporary files (writeFileAtomic's `NAME.tmp-PID`) in dir; of process `pid` only, when given. */
+/** The iteration of the last step record of a run's log (0 when none). */
+function lastIteration(dir) {
+  try {
+    const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').reverse();
+    for (const line of lines) {
+      const r = JSON.parse(line);
+      if (typeof r.iteration === 'number') return r.iteration;
+    }
+  } catch {}
+  return 0;
+}
+
 const tmpFiles = (dir, pid) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.includes(pid === undefined ? '.tmp-' : `.tmp-${pid}`)) : []);
 
 // 1. the reference run, left alone
@@ -67,17 +79,16 @@ while (!finished && attempts++ < 10 * Number(o.kills) + 10) {
   const mode = kills.length >= Number(o.kills) ? 'none' : random() < 0.5 ? 'random' : 'checkpoint';
   let stop = () => {};
   if (mode === 'random') {
-    const timer = setTimeout(() => kill('random'), random() * ref.seconds * 1000);
+    // uniform over what is left of the run (a resumed run has less to do), start-up included
+    const timer = setTimeout(() => kill('random'), random() * ref.seconds * 1000 * Math.max(0.3, 1 - lastIteration(killed) / iterations));
     stop = () => clearTimeout(timer);
   } else if (mode === 'checkpoint') {
-    let polling = true;
-    const poll = () => {
-      if (!polling) return;
-      if (tmpFiles(killed, child.pid).length > 0) kill('checkpoint');
-      else setImmediate(poll);
-    };
-    poll();
-    stop = () => (polling = false);
+    // inotify (fs.watch) reports the temporary file as it is created; the kill follows at once
+    mkdirSync(killed, { recursive: true });
+    const watcher = watch(killed, (_event, name) => {
+      if (name && name.includes(`.tmp-${child.pid}`)) kill('checkpoint');
+    });
+    stop = () => watcher.close();
   }
   function kill(when) {
     if (child.exitCode !== null || child.signalCode !== null) return;
