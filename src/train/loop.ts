@@ -98,13 +98,16 @@ export class TrainingDiverged extends Error {
 
 const emptyAcc = () => ({ loss: 0, wrong: 0, images: 0, steps: 0 });
 
-export async function train(config: TrainConfig): Promise<TrainResult> {
-  const out = resolve(config.outDir);
-  mkdirSync(out, { recursive: true });
-  const paths = { checkpoint: join(out, 'checkpoint.safetensors'), model: join(out, 'model.safetensors'), log: join(out, 'log.jsonl') };
-  const k = config.kernels;
+/** Where a run's files go. */
+type RunPaths = { checkpoint: string; model: string; log: string };
 
-  // ---------------------------------------------------------------- what to run
+/**
+ * What to run: a fresh run (refusing to overwrite one unless told) or the run recorded in the
+ * checkpoint, with its recipe (as it runs for the net), data, network, normalization, loader,
+ * schedule and optimizer, all restored to the checkpoint's state when resuming.
+ */
+async function openRun(config: TrainConfig, out: string, paths: RunPaths) {
+  const k = config.kernels;
   let ckpt: Checkpoint | null = null;
   if (config.resume) {
     if (!existsSync(paths.checkpoint)) throw new Error(`nothing to resume: ${paths.checkpoint} does not exist`);
@@ -158,6 +161,16 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     opt.loadStateArrays(momentumFor(ckpt, net.parameters().length));
   }
   net.train();
+  return { ckpt, recipe, seed, splits, trainSet, val, netName, net, stored, norm, dataInfo, loader, total, schedule, opt };
+}
+
+export async function train(config: TrainConfig): Promise<TrainResult> {
+  const out = resolve(config.outDir);
+  mkdirSync(out, { recursive: true });
+  const paths: RunPaths = { checkpoint: join(out, 'checkpoint.safetensors'), model: join(out, 'model.safetensors'), log: join(out, 'log.jsonl') };
+  const k = config.kernels;
+
+  const { ckpt, recipe, seed, splits, trainSet, val, netName, net, stored, norm, dataInfo, loader, total, schedule, opt } = await openRun(config, out, paths);
 
   let iteration = ckpt?.iteration ?? 0;
   const state: ProgressState = ckpt ? structuredClone(ckpt.progress) : { elapsed: 0, epoch: emptyAcc(), window: emptyAcc(), lastVal: null };
