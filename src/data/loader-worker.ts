@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildBatch } from './batch.js';
 import type { DatasetSpec } from './dataset.js';
+import { type ReadLimits, setReadLimits } from '../io/limits.js';
 import { openDataset } from './open.js';
 import type { TransformSpec } from './transforms.js';
 
@@ -11,6 +12,8 @@ export interface WorkerInit {
   dataset: DatasetSpec;
   transform: TransformSpec;
   seed: number;
+  /** The parent's read limits (a worker starts with the defaults). */
+  readLimits: ReadLimits;
 }
 
 export interface WorkerRequest {
@@ -21,6 +24,7 @@ export interface WorkerRequest {
 }
 
 const init = workerData as WorkerInit;
+setReadLimits(init.readLimits);
 const dataset = openDataset(init.dataset);
 
 parentPort!.on('message', async (req: WorkerRequest) => {

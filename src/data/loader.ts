@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { buildBatch, epochOrder, type BatchData } from './batch.js';
 import type { Dataset } from './dataset.js';
 import type { WorkerInit, WorkerRequest } from './loader-worker.js';
+import { readLimits } from '../io/limits.js';
 import type { TransformSpec } from './transforms.js';
 
 export interface LoaderPosition {
@@ -135,7 +136,7 @@ export class Loader {
   private startWorker(): void {
     const spec = this.opts.dataset.spec?.();
     if (!spec) throw new Error('Loader: worker requested but the dataset has no spec(); pass worker: false');
-    const init: WorkerInit = { dataset: spec, transform: this.opts.transform, seed: this.opts.seed };
+    const init: WorkerInit = { dataset: spec, transform: this.opts.transform, seed: this.opts.seed, readLimits: readLimits() };
     const w = new Worker(WORKER_URL, { workerData: init });
     w.on('message', (msg: { id: number; batch?: BatchData; error?: string }) => {
       const p = this.pending.get(msg.id);
