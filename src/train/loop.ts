@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { Loader } from '../data/loader.js';
+import { type Batch, Loader } from '../data/loader.js';
 import { type EvalResult, evaluate } from '../eval/evaluate.js';
 import { type DataInfo, DATA_KEY, METRICS_KEY, type StoredNormalization, decodeNormalization, encodeMeanImage, normalizationMetadata } from '../eval/metadata.js';
 import type { KernelSet } from '../kernels/contract.js';
@@ -180,7 +180,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   if (ckpt) log.truncateAfter(iteration);
   const progress = config.progress instanceof Progress ? config.progress
     : config.progress === undefined || config.progress === 'auto' ? Progress.auto() : new Progress(config.progress);
-  const classes = net.options.classes;
   const evalOptions = { kernels: k, norm, batchSize: recipe.batchSize, resize: dataInfo.testResize ?? undefined, cropSize: dataInfo.testCrop ?? undefined };
 
   log.write({
@@ -243,16 +242,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       const batch = await loader.next();
       const lr = schedule.lr;
       opt.lr = lr;
-      const logits = net.forward(fromArray(batch.x, [batch.n, batch.channels, batch.height, batch.width], { kernels: k }));
-      const loss = crossEntropy(logits, batch.labels);
-      const lossValue = loss.item();
-      if (!Number.isFinite(lossValue)) {
-        endStep(k);
-        throw diverged(`the loss is ${lossValue} at iteration ${iteration + 1}`, lossValue);
-      }
-      const wrong = countWrong(logits.toArray(), batch.labels, classes);
-      loss.backward();
-      opt.step(); // ends the step: logits, loss and gradients are released
+      const { loss: lossValue, wrong } = sgdStep(net, opt, batch);
+      if (!Number.isFinite(lossValue)) throw diverged(`the loss is ${lossValue} at iteration ${iteration + 1}`, lossValue);
       iteration++;
       sessionSteps++;
       sessionImages += batch.n;
@@ -359,6 +350,26 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     trainLoss: lastEpoch?.loss ?? null, trainError: lastEpoch?.error ?? null, seconds: elapsed(),
     imagesPerSecond: sessionImages / Math.max(1e-9, (performance.now() - sessionStart) / 1000), net,
   };
+}
+
+/**
+ * One training step on a batch: forward, loss, backward, the SGD update at `opt.lr` (which ends the
+ * step: its tensors are released, so the loss and the logits are read before). A NaN or infinite
+ * loss ends the step without an update. Returns the loss and the number of wrong predictions.
+ */
+function sgdStep(net: ResNet, opt: SGD, batch: Batch): { loss: number; wrong: number } {
+  const k = net.fc.weight.kernels;
+  const logits = net.forward(fromArray(batch.x, [batch.n, batch.channels, batch.height, batch.width], { kernels: k }));
+  const loss = crossEntropy(logits, batch.labels);
+  const value = loss.item();
+  if (!Number.isFinite(value)) {
+    endStep(k);
+    return { loss: value, wrong: batch.n };
+  }
+  const wrong = countWrong(logits.toArray(), batch.labels, net.options.classes);
+  loss.backward();
+  opt.step();
+  return { loss: value, wrong };
 }
 
 async function storedMeanImage(trainSet: Dataset, recipe: Recipe): Promise<StoredNormalization> {
