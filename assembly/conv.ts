@@ -24,11 +24,15 @@ import {
 } from './gemm';
 import { madd, rangeStart, store8, takeWork, zero4 } from './util';
 
-/** The fields of the contract's Conv2dShape, as i32s in this order (the host writes them). */
+/**
+ * The contract's Conv2dShape as i32s in this order. tools/build-wasm.mjs reads the fields from
+ * here into src/kernels/wasm/abi.ts, from which the host writes them (the names must be the
+ * contract's: the build fails otherwise).
+ */
 @unmanaged export class ConvShape {
   n: i32; cIn: i32; h: i32; w: i32;
   cOut: i32; kh: i32; kw: i32;
-  sh: i32; sw: i32; ph: i32; pw: i32; dh: i32; dw: i32;
+  strideH: i32; strideW: i32; padH: i32; padW: i32; dilationH: i32; dilationW: i32;
   hOut: i32; wOut: i32;
 }
 
@@ -60,14 +64,14 @@ function forwardBlockCols(pixels: i32): i32 {
 
 /** Whether the forward kernel runs in direct mode (stride 1, output rows of whole strips). */
 function isDirect(s: ConvShape): bool {
-  return s.sh == 1 && s.sw == 1 && s.wOut % NR == 0;
+  return s.strideH == 1 && s.strideW == 1 && s.wOut % NR == 0;
 }
 
 /** Rows and columns of the zero-padded image copy read in direct mode: every row and column a tap reads. */
 // @ts-ignore: decorator
-@inline function paddedRows(s: ConvShape): i32 { return (s.hOut - 1) * s.sh + (s.kh - 1) * s.dh + 1; }
+@inline function paddedRows(s: ConvShape): i32 { return (s.hOut - 1) * s.strideH + (s.kh - 1) * s.dilationH + 1; }
 // @ts-ignore: decorator
-@inline function paddedCols(s: ConvShape): i32 { return (s.wOut - 1) * s.sw + (s.kw - 1) * s.dw + 1; }
+@inline function paddedCols(s: ConvShape): i32 { return (s.wOut - 1) * s.strideW + (s.kw - 1) * s.dilationW + 1; }
 
 /** Floats of per-thread scratch that conv2dForward needs. */
 export function conv2dForwardScratch(shape: usize): i32 {
@@ -80,7 +84,7 @@ export function conv2dForwardScratch(shape: usize): i32 {
 
 /** Whether the forward kernel packs x itself as B (1×1, stride 1, no padding). */
 function isPointwise(s: ConvShape): bool {
-  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  return s.kh == 1 && s.kw == 1 && s.strideH == 1 && s.strideW == 1 && s.padH == 0 && s.padW == 0;
 }
 
 /**
@@ -91,14 +95,14 @@ function isPointwise(s: ConvShape): bool {
  * xp: [cIn, paddedRows, paddedCols] with at least 16 floats readable past its end.
  */
 function packPaddedConvB(s: ConvShape, xp: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
-  const kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, wOut = s.wOut;
+  const kh = s.kh, kw = s.kw, sh = s.strideH, sw = s.strideW, wOut = s.wOut;
   const hp = paddedRows(s), wp = paddedCols(s);
   const strips = (ncols + NR - 1) / NR;
   const stripBytes = <usize>(kc * NR) << 2;
   const rowStep = <usize>(sh * wp) << 2, colStep = <usize>sw << 2;
   let ci = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
   for (let k = 0; k < kc; k++) {
-    const base = xp + (<usize>((ci * hp + ky * s.dh) * wp + kx * s.dw) << 2);
+    const base = xp + (<usize>((ci * hp + ky * s.dilationH) * wp + kx * s.dilationW) << 2);
     let oy = j0 / wOut, ox = j0 % wOut;
     let d = dst + (<usize>k << 5);
     for (let st = 0; st < strips; st++) {
@@ -137,7 +141,7 @@ function packPaddedConvB(s: ConvShape, xp: usize, pc: i32, kc: i32, j0: i32, nco
  * (0 outside x). x: one image [cIn, h, w]; xp: [cIn, paddedRows, paddedCols].
  */
 function padImage(s: ConvShape, x: usize, xp: usize): void {
-  const h = s.h, w = s.w, ph = s.ph, pw = s.pw, hp = paddedRows(s), wp = paddedCols(s);
+  const h = s.h, w = s.w, ph = s.padH, pw = s.padW, hp = paddedRows(s), wp = paddedCols(s);
   const c0 = max(0, pw), c1 = min(wp, w + pw); // columns of xp that come from x
   for (let ci = 0; ci < s.cIn; ci++) {
     for (let r = 0; r < hp; r++) {
@@ -161,7 +165,7 @@ function tapOffsets(s: ConvShape, offs: usize): void {
   for (let ci = 0; ci < s.cIn; ci++) {
     for (let ky = 0; ky < s.kh; ky++) {
       for (let kx = 0; kx < s.kw; kx++) {
-        store<i32>(offs + (<usize>k << 2), ((ci * hp + ky * s.dh) * wp + kx * s.dw) << 2);
+        store<i32>(offs + (<usize>k << 2), ((ci * hp + ky * s.dilationH) * wp + kx * s.dilationW) << 2);
         k++;
       }
     }
@@ -303,10 +307,10 @@ export function conv2dBackwardInputScratch(shape: usize, nt: i32): i32 {
  */
 function col2imPadded(s: ConvShape, dcol: usize, rows: i32, j0: i32, ncols: i32, dxp: usize): void {
   const kh = s.kh, kw = s.kw, wOut = s.wOut, hp = paddedRows(s), wp = paddedCols(s);
-  const rowStep = <usize>(s.sh * wp) << 2, colStep = <usize>s.sw << 2;
+  const rowStep = <usize>(s.strideH * wp) << 2, colStep = <usize>s.strideW << 2;
   for (let r = 0; r < rows; r++) {
     const cl = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-    const base = dxp + (<usize>((cl * hp + ky * s.dh) * wp + kx * s.dw) << 2);
+    const base = dxp + (<usize>((cl * hp + ky * s.dilationH) * wp + kx * s.dilationW) << 2);
     let src = dcol + (<usize>(r * ncols) << 2);
     let oy = j0 / wOut, ox = j0 % wOut;
     let j = 0;
@@ -325,7 +329,7 @@ function col2imPadded(s: ConvShape, dcol: usize, rows: i32, j0: i32, ncols: i32,
 
 /** dx[ci, iy, ix] = dxp[ci - c0, iy + ph, ix + pw] (0 where the padded image does not reach). */
 function unpadImage(s: ConvShape, dxp: usize, c0: i32, c1: i32, dx: usize): void {
-  const h = s.h, w = s.w, ph = s.ph, pw = s.pw, hp = paddedRows(s), wp = paddedCols(s);
+  const h = s.h, w = s.w, ph = s.padH, pw = s.padW, hp = paddedRows(s), wp = paddedCols(s);
   const x0 = max(0, -pw), x1 = min(w, wp - pw); // columns of dx that the padded image holds
   for (let ci = c0; ci < c1; ci++) {
     for (let iy = 0; iy < h; iy++) {
@@ -513,7 +517,7 @@ export function conv2dBackwardWeight(
   const bt = rowTab + (<usize>blockRows << 2);
   const partialBytes = <usize>(weightTapRows(K) * mPad) << 2;
   tapOffsets(s, offs);
-  const rowBytes = <usize>(s.sh * paddedCols(s)) << 2, colBytes = <usize>s.sw << 2;
+  const rowBytes = <usize>(s.strideH * paddedCols(s)) << 2, colBytes = <usize>s.strideW << 2;
   const ldc = <usize>mPad << 2, strips = mPad / NR;
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;
   for (;;) {

@@ -8,7 +8,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Buffer, Conv2dShape, KernelSet, Pool2dShape, ShortcutAShape } from '../src/kernels/contract.js';
+import type { Buffer, Conv2dShape, IndexBuffer, KernelSet, Pool2dShape, ShortcutAShape } from '../src/kernels/contract.js';
 import { outSize } from '../src/kernels/contract.js';
 import { refKernels } from '../src/kernels/ref/index.js';
 import { KERNEL_SETS, kernelSet } from './kernel-sets.js';
@@ -20,6 +20,13 @@ const GRAD_TOL = 1e-4;
 // ---- inputs and comparison ----
 
 const randomArray = seededArrays(1);
+
+/** A step index buffer of `ks` holding `values`. */
+function indices(ks: KernelSet, values: Int32Array): IndexBuffer {
+  const buf = ks.allocIndices(values.length, 'step');
+  ks.writeIndices(buf, values);
+  return buf;
+}
 
 /**
  * One kernel call checked on a set against the reference: `inputs` are written to fresh step
@@ -179,13 +186,16 @@ for (const { label } of KERNEL_SETS) {
         const s: Pool2dShape = { n, c, h, w, k: kSize, stride, pad, hOut: outSize(h, kSize, stride, pad), wOut: outSize(w, kSize, stride, pad) };
         const outLen = n * c * s.hOut * s.wOut;
         const x = randomArray(n * c * h * w);
-        const argmaxes = [new Int32Array(outLen), new Int32Array(outLen)];
-        let which = 0;
-        check(ks, { x, y: randomArray(outLen) }, ['y'], FORWARD_TOL,
-          (k, t) => k.maxPool2d({ ...s, x: t.x!, y: t.y!, argmax: argmaxes[which++]! }));
+        const argmaxes: Int32Array[] = []; // the reference's, then the set's
+        check(ks, { x, y: randomArray(outLen) }, ['y'], FORWARD_TOL, (k, t) => {
+          const argmax = k.allocIndices(outLen, 'step');
+          k.maxPool2d({ ...s, x: t.x!, y: t.y!, argmax });
+          argmaxes.push(k.readIndices(argmax));
+        });
         assert.deepEqual(argmaxes[1], argmaxes[0], 'argmax differs');
-        check(ks, { dy: randomArray(outLen), dx: randomArray(n * c * h * w) }, ['dx'], GRAD_TOL,
-          (k, t) => k.maxPool2dBackward({ ...s, dy: t.dy!, argmax: argmaxes[0]!, dx: t.dx! }));
+        check(ks, { dy: randomArray(outLen), dx: randomArray(n * c * h * w) }, ['dx'], GRAD_TOL, (k, t) => {
+          k.maxPool2dBackward({ ...s, dy: t.dy!, argmax: indices(k, argmaxes[0]!), dx: t.dx! });
+        });
       }
     });
 
@@ -211,9 +221,9 @@ for (const { label } of KERNEL_SETS) {
       for (const [n, classes] of [[1, 10], [128, 10], [3, 1000]] as const) {
         const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % classes);
         check(ks, { logits: randomArray(n * classes, -5, 5), probs: randomArray(n * classes), loss: new Float32Array(1) }, ['probs', 'loss'], FORWARD_TOL,
-          (k, t) => k.softmaxCrossEntropy({ logits: t.logits!, labels, probs: t.probs!, loss: t.loss!, n, classes }));
+          (k, t) => k.softmaxCrossEntropy({ logits: t.logits!, labels: indices(k, labels), probs: t.probs!, loss: t.loss!, n, classes }));
         check(ks, { probs: randomArray(n * classes, 0, 1), dlogits: randomArray(n * classes) }, ['dlogits'], GRAD_TOL,
-          (k, t) => k.softmaxCrossEntropyBackward({ probs: t.probs!, labels, dloss: 1.5, dlogits: t.dlogits!, n, classes }));
+          (k, t) => k.softmaxCrossEntropyBackward({ probs: t.probs!, labels: indices(k, labels), dloss: 1.5, dlogits: t.dlogits!, n, classes }));
       }
     });
 

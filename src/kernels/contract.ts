@@ -18,6 +18,12 @@ export interface Buffer {
   readonly dtype: DType;
 }
 
+/** A flat array of int32 indices owned by a kernel set: pooling's argmax, a batch's labels. */
+export interface IndexBuffer {
+  readonly length: number;
+  readonly dtype: 'int32';
+}
+
 /** How long a buffer lives: until the end of the training step, or until dropped. */
 export type Lifetime = 'step' | 'persistent';
 
@@ -48,7 +54,7 @@ export interface ShortcutAShape {
   cOut: number; stride: number; hOut: number; wOut: number; // y: [n, cOut, hOut, wOut]
 }
 
-export interface KernelSet<B extends Buffer = Buffer> {
+export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = IndexBuffer> {
   readonly name: string;
   /** The float types this set computes in. */
   readonly dtypes: readonly DType[];
@@ -63,6 +69,12 @@ export interface KernelSet<B extends Buffer = Buffer> {
   endStep(): void;
   /** Frees a persistent buffer now (optional for the user; step buffers never need it). */
   free(buf: B): void;
+  /** An index buffer (its contents are undefined until written). */
+  allocIndices(length: number, lifetime: Lifetime): I;
+  /** Copies host integers into an index buffer of the same length. */
+  writeIndices(dst: I, src: ArrayLike<number>): void;
+  /** Copies an index buffer out to a new Int32Array. */
+  readIndices(src: I): Int32Array;
 
   // ---- element-wise ----
   fill(p: { y: B; value: number }): void;
@@ -123,9 +135,9 @@ export interface KernelSet<B extends Buffer = Buffer> {
 
   // ---- pooling ----
   /** Max pool; argmax[i] is the flat input index (within its n, c plane) of y[i]. */
-  maxPool2d(p: Pool2dShape & { x: B; y: B; argmax: Int32Array }): void;
+  maxPool2d(p: Pool2dShape & { x: B; y: B; argmax: I }): void;
   /** Overwrites dx. */
-  maxPool2dBackward(p: Pool2dShape & { dy: B; argmax: Int32Array; dx: B }): void;
+  maxPool2dBackward(p: Pool2dShape & { dy: B; argmax: I; dx: B }): void;
   /** y[n, c] = mean over h, w of x[n, c, h, w]; x: [n, c, hw] */
   globalAvgPool(p: { x: B; y: B; n: number; c: number; hw: number }): void;
   /** dx[n, c, i] = dy[n, c] / hw; overwrites dx */
@@ -141,9 +153,9 @@ export interface KernelSet<B extends Buffer = Buffer> {
    * Mean softmax cross-entropy over n rows of `classes` logits. Writes loss[0]
    * and the softmax probabilities (kept for the backward pass).
    */
-  softmaxCrossEntropy(p: { logits: B; labels: Int32Array; probs: B; loss: B; n: number; classes: number }): void;
+  softmaxCrossEntropy(p: { logits: B; labels: I; probs: B; loss: B; n: number; classes: number }): void;
   /** dlogits = (probs - onehot(labels)) * dloss / n */
-  softmaxCrossEntropyBackward(p: { probs: B; labels: Int32Array; dloss: number; dlogits: B; n: number; classes: number }): void;
+  softmaxCrossEntropyBackward(p: { probs: B; labels: I; dloss: number; dlogits: B; n: number; classes: number }): void;
 
   // ---- optimizer ----
   /**

@@ -1,5 +1,6 @@
 // Mean softmax cross-entropy, the paper's classification loss.
 
+import { allocIndices } from '../tensor/engine.js';
 import { type Tensor, emptyLike } from '../tensor/tensor.js';
 import { checkRank, record } from './record.js';
 
@@ -13,12 +14,13 @@ export function crossEntropy(logits: Tensor, labels: ArrayLike<number>): Tensor 
     if (l < 0 || l >= classes) throw new Error(`crossEntropy: label ${l} is outside [0, ${classes})`);
   }
   const k = logits.kernels;
+  const labelBuffer = allocIndices(k, n, labelArray);
   const probs = emptyLike(logits);
   const loss = emptyLike(logits, []);
-  k.softmaxCrossEntropy({ logits: logits.buffer, labels: labelArray, probs: probs.buffer, loss: loss.buffer, n, classes });
+  k.softmaxCrossEntropy({ logits: logits.buffer, labels: labelBuffer, probs: probs.buffer, loss: loss.buffer, n, classes });
   return record(loss, 'crossEntropy', [logits], (dloss) => {
     const dlogits = emptyLike(logits);
-    k.softmaxCrossEntropyBackward({ probs: probs.buffer, labels: labelArray, dloss: dloss.item(), dlogits: dlogits.buffer, n, classes });
+    k.softmaxCrossEntropyBackward({ probs: probs.buffer, labels: labelBuffer, dloss: dloss.item(), dlogits: dlogits.buffer, n, classes });
     return [dlogits];
   });
 }

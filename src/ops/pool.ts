@@ -1,6 +1,7 @@
 // Pooling: the stem's max pool and the global average pool before the classifier.
 
 import { type Pool2dShape, outSize } from '../kernels/contract.js';
+import { allocIndices } from '../tensor/engine.js';
 import { type Tensor, emptyLike, shapeString } from '../tensor/tensor.js';
 import { checkRank, record } from './record.js';
 
@@ -19,7 +20,7 @@ export function maxPool2d(x: Tensor, options: MaxPoolOptions): Tensor {
   const s: Pool2dShape = { n, c, h, w, k, stride, pad, hOut: outSize(h, k, stride, pad), wOut: outSize(w, k, stride, pad) };
   if (s.hOut <= 0 || s.wOut <= 0) throw new Error(`maxPool2d: input ${shapeString(x.shape)} is too small`);
   const y = emptyLike(x, [n, c, s.hOut, s.wOut]);
-  const argmax = new Int32Array(y.size);
+  const argmax = allocIndices(x.kernels, y.size);
   x.kernels.maxPool2d({ ...s, x: x.buffer, y: y.buffer, argmax });
   return record(y, 'maxPool2d', [x], (dy) => {
     const dx = emptyLike(x);

@@ -1,7 +1,7 @@
 // The engine's global state: which kernel set new tensors use, and the training
 // step boundary that lets a kernel set reuse the memory of a finished step.
 
-import type { Buffer, DType, KernelSet, Lifetime } from '../kernels/contract.js';
+import type { Buffer, DType, IndexBuffer, KernelSet, Lifetime } from '../kernels/contract.js';
 import { refKernels } from '../kernels/ref/index.js';
 
 let current: KernelSet = refKernels as KernelSet;
@@ -22,11 +22,23 @@ export function setKernels(kernels: KernelSet): void {
  */
 export function allocBuffer(kernels: KernelSet, length: number, dtype: DType, lifetime: Lifetime): Buffer {
   if (!kernels.dtypes.includes(dtype)) throw new Error(`the '${kernels.name}' kernel set does not compute in ${dtype}`);
-  if (lifetime === 'step' && pendingReset.has(kernels)) {
+  if (lifetime === 'step') resetIfPending(kernels);
+  return kernels.alloc(length, dtype, lifetime);
+}
+
+/** A step index buffer (pooling's argmax, a batch's labels) holding `values` if given; recycled like step tensors. */
+export function allocIndices(kernels: KernelSet, length: number, values?: ArrayLike<number>): IndexBuffer {
+  resetIfPending(kernels);
+  const buf = kernels.allocIndices(length, 'step');
+  if (values) kernels.writeIndices(buf, values);
+  return buf;
+}
+
+function resetIfPending(kernels: KernelSet): void {
+  if (pendingReset.has(kernels)) {
     pendingReset.delete(kernels);
     kernels.endStep();
   }
-  return kernels.alloc(length, dtype, lifetime);
 }
 
 /**

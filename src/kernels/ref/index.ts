@@ -5,10 +5,14 @@
 // finite-difference gradient checks). Convolution is im2col followed by a
 // blocked matrix multiply so that a ResNet-18 forward takes seconds, not minutes.
 
-import type { BatchNormShape, Buffer, Conv2dShape, DType, HostArray, KernelSet, Pool2dShape, ShortcutAShape } from '../contract.js';
+import type { BatchNormShape, Buffer, Conv2dShape, DType, HostArray, IndexBuffer, KernelSet, Pool2dShape, ShortcutAShape } from '../contract.js';
 
 export interface RefBuffer extends Buffer {
   readonly data: HostArray;
+}
+
+export interface RefIndexBuffer extends IndexBuffer {
+  readonly data: Int32Array;
 }
 
 function makeArray(length: number, dtype: DType): HostArray {
@@ -308,7 +312,7 @@ function softmaxCrossEntropy(logits: HostArray, labels: Int32Array, probs: HostA
 
 // ---------------------------------------------------------------- the set
 
-export const refKernels: KernelSet<RefBuffer> = {
+export const refKernels: KernelSet<RefBuffer, RefIndexBuffer> = {
   name: 'ref',
   dtypes: ['float32', 'float64'],
 
@@ -320,6 +324,12 @@ export const refKernels: KernelSet<RefBuffer> = {
   read: (src) => src.data.slice(),
   endStep: () => { /* garbage collected */ },
   free: () => { /* garbage collected */ },
+  allocIndices: (length) => ({ length, dtype: 'int32', data: new Int32Array(length) }),
+  readIndices: (src) => src.data.slice(),
+  writeIndices: (dst, src) => {
+    if (src.length !== dst.length) throw new RangeError(`writeIndices: ${src.length} values into a buffer of ${dst.length}`);
+    dst.data.set(src);
+  },
 
   fill: ({ y, value }) => { y.data.fill(value); },
   copy: ({ x, y }) => { y.data.set(x.data); },
@@ -357,8 +367,8 @@ export const refKernels: KernelSet<RefBuffer> = {
     dx: p.dx.data, dgamma: p.dgamma.data, dbeta: p.dbeta.data,
   }),
 
-  maxPool2d: (p) => maxPool2d(p.x.data, p.y.data, p.argmax, p),
-  maxPool2dBackward: (p) => maxPool2dBackward(p.dy.data, p.argmax, p.dx.data, p),
+  maxPool2d: (p) => maxPool2d(p.x.data, p.y.data, p.argmax.data, p),
+  maxPool2dBackward: (p) => maxPool2dBackward(p.dy.data, p.argmax.data, p.dx.data, p),
   globalAvgPool: ({ x, y, n, c, hw }) => {
     for (let plane = 0; plane < n * c; plane++) {
       let s = 0;
@@ -373,8 +383,8 @@ export const refKernels: KernelSet<RefBuffer> = {
   shortcutA: (p) => shortcutA(p.x.data, p.y.data, p),
   shortcutABackward: (p) => shortcutABackward(p.dy.data, p.dx.data, p),
 
-  softmaxCrossEntropy: (p) => softmaxCrossEntropy(p.logits.data, p.labels, p.probs.data, p.loss.data, p.n, p.classes),
-  softmaxCrossEntropyBackward: ({ probs, labels, dloss, dlogits, n, classes }) => {
+  softmaxCrossEntropy: (p) => softmaxCrossEntropy(p.logits.data, p.labels.data, p.probs.data, p.loss.data, p.n, p.classes),
+  softmaxCrossEntropyBackward: ({ probs, labels: { data: labels }, dloss, dlogits, n, classes }) => {
     const k = dloss / n;
     for (let i = 0; i < n; i++) {
       checkLabel(labels[i], classes);

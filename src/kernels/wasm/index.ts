@@ -8,13 +8,14 @@
 // threads of the pool (pool.ts), light ones run on the calling thread. Float32 only.
 
 import type { BatchNormShape, Conv2dShape, DType, KernelSet, Lifetime, Pool2dShape, ShortcutAShape } from '../contract.js';
-import { SHAPE_A, SHAPE_B, WORK_NEXT, WasmMemory, type WasmBuffer } from './memory.js';
-import { KERNEL_NAMES, compileKernelModule, instantiateKernels, type KernelExports, type KernelName, type WasmVariant } from './module.js';
+import { SHAPE_A, SHAPE_B, WORK_NEXT, WasmMemory, type WasmBlock, type WasmBuffer, type WasmIndexBuffer } from './memory.js';
+import { CONV_SHAPE_FIELDS, KERNEL_NAMES, type KernelExports, type PoolArgs, type PoolKernelName } from './abi.js';
+import { compileKernelModule, instantiateKernels, type WasmVariant } from './module.js';
 import { ThreadPool } from './pool.js';
 import type { KernelHost } from './host.js';
 import { defaultHost } from '#kernel-host';
 
-export type { WasmBuffer } from './memory.js';
+export type { WasmBuffer, WasmIndexBuffer } from './memory.js';
 export type { WasmVariant } from './module.js';
 export type { KernelHost } from './host.js';
 
@@ -28,7 +29,7 @@ export interface WasmKernelOptions {
 }
 
 /** The kernel set, with a few extras for benchmarks and tests. */
-export interface WasmKernelSet extends KernelSet<WasmBuffer> {
+export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
   /** Threads used by heavy kernels (1 = no pool). */
   readonly threads: number;
   /** The build of the module that runs. */
@@ -67,8 +68,6 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   return new WasmKernels(mem, exports, pool, variant);
 }
 
-const SHAPE_FIELDS = ['n', 'cIn', 'h', 'w', 'cOut', 'kh', 'kw', 'strideH', 'strideW', 'padH', 'padW', 'dilationH', 'dilationW', 'hOut', 'wOut'] as const;
-
 class WasmKernels implements WasmKernelSet {
   readonly name = 'wasm';
   readonly dtypes: readonly DType[] = ['float32'];
@@ -96,9 +95,9 @@ class WasmKernels implements WasmKernelSet {
   // ---- running kernels ----
 
   /** Runs kernel `name` on all threads when `work` reaches `minWork`, else on this one. */
-  private run(name: KernelName, args: number[], work: number, minWork: number): void {
+  private run<K extends PoolKernelName>(name: K, args: PoolArgs<K>, work: number, minWork: number): void {
     const pool = this.pool;
-    const fn = this.k[name];
+    const fn = this.k[name] as unknown as (...a: [...PoolArgs<K>, number, number]) => void; // TypeScript cannot narrow the union of kernels by K
     if (!pool || work < minWork) {
       fn(...args, 0, 1);
       return;
@@ -112,7 +111,7 @@ class WasmKernels implements WasmKernelSet {
   }
 
   /** Byte address of a buffer after checking that it is alive and long enough. */
-  private ptr(b: WasmBuffer, length: number, what: string): number {
+  private ptr(b: WasmBlock, length: number, what: string): number {
     this.mem.check(b);
     if (b.length < length) throw new RangeError(`wasm kernels: ${what} has ${b.length} elements, needs ${length}`);
     return b.ptr;
@@ -126,7 +125,7 @@ class WasmKernels implements WasmKernelSet {
 
   private writeConvShape(at: number, s: Conv2dShape): void {
     const i32 = this.mem.i32;
-    for (let i = 0; i < SHAPE_FIELDS.length; i++) i32[at / 4 + i] = s[SHAPE_FIELDS[i]!];
+    for (let i = 0; i < CONV_SHAPE_FIELDS.length; i++) i32[at / 4 + i] = s[CONV_SHAPE_FIELDS[i]!];
   }
 
   // ---- memory ----
@@ -136,9 +135,7 @@ class WasmKernels implements WasmKernelSet {
   }
 
   write(dst: WasmBuffer, src: ArrayLike<number>): void {
-    this.mem.check(dst);
-    if (src.length !== dst.length) throw new RangeError(`write: ${src.length} values into a buffer of ${dst.length}`);
-    this.mem.f32.set(src, dst.ptr / 4);
+    this.copyIn(this.mem.f32, dst, src, 'write');
   }
 
   read(src: WasmBuffer): Float32Array {
@@ -152,6 +149,25 @@ class WasmKernels implements WasmKernelSet {
 
   free(buf: WasmBuffer): void {
     this.mem.free(buf);
+  }
+
+  allocIndices(length: number, lifetime: Lifetime): WasmIndexBuffer {
+    return this.mem.allocIndices(length, lifetime);
+  }
+
+  writeIndices(dst: WasmIndexBuffer, src: ArrayLike<number>): void {
+    this.copyIn(this.mem.i32, dst, src, 'writeIndices');
+  }
+
+  readIndices(src: WasmIndexBuffer): Int32Array {
+    this.mem.check(src);
+    return this.mem.i32.slice(src.ptr / 4, src.ptr / 4 + src.length);
+  }
+
+  private copyIn(view: Float32Array | Int32Array, dst: WasmBlock, src: ArrayLike<number>, what: string): void {
+    this.mem.check(dst);
+    if (src.length !== dst.length) throw new RangeError(`${what}: ${src.length} values into a buffer of ${dst.length}`);
+    view.set(src, dst.ptr / 4);
   }
 
   // ---- element-wise ----
@@ -210,10 +226,10 @@ class WasmKernels implements WasmKernelSet {
     }
     const macs = m * n * k;
     const ap = this.mem.scratchArea('packedA', (m + 5) * k * 4);
-    this.run('packA', [a, transA ? m : k, transA ? 1 : 0, m, k, ap], m * k * 16, MIN_PARALLEL_MACS);
+    this.run('packA', [a, transA ? m : k, transA, m, k, ap], m * k * 16, MIN_PARALLEL_MACS);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.matmulScratch(), nt);
-    this.run('matmulPacked', [ap, b, c, m, n, k, transB ? 1 : 0, beta, scratch, stride], macs, MIN_PARALLEL_MACS);
+    this.run('matmulPacked', [ap, b, c, m, n, k, transB, beta, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
   addBiasRows({ y, bias, rows, cols }: { y: WasmBuffer; bias: WasmBuffer; rows: number; cols: number }): void {
@@ -233,7 +249,7 @@ class WasmKernels implements WasmKernelSet {
     const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
     if (K === 0) { this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels); return; }
     const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
-    this.run('packA', [w, K, 0, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
+    this.run('packA', [w, K, false, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
     this.convForward(p, x, ap, y);
   }
 
@@ -316,7 +332,7 @@ class WasmKernels implements WasmKernelSet {
     this.run('batchNormEval', [
       this.ptr(p.x, len, 'x'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.beta, p.c, 'beta'), this.ptr(p.y, len, 'y'),
       this.ptr(p.runningMean, p.c, 'runningMean'), this.ptr(p.runningVar, p.c, 'runningVar'),
-      p.n, p.c, p.hw, p.eps, p.relu ? 1 : 0,
+      p.n, p.c, p.hw, p.eps, p.relu,
     ], len, MIN_PARALLEL_ELEMENTS);
   }
 
@@ -334,20 +350,15 @@ class WasmKernels implements WasmKernelSet {
 
   // ---- pooling ----
 
-  maxPool2d(p: Pool2dShape & { x: WasmBuffer; y: WasmBuffer; argmax: Int32Array }): void {
+  maxPool2d(p: Pool2dShape & { x: WasmBuffer; y: WasmBuffer; argmax: WasmIndexBuffer }): void {
     const planes = p.n * p.c, outLen = planes * p.hOut * p.wOut;
-    if (p.argmax.length < outLen) throw new RangeError(`wasm kernels: argmax has ${p.argmax.length} elements, needs ${outLen}`);
-    const x = this.ptr(p.x, planes * p.h * p.w, 'x'), y = this.ptr(p.y, outLen, 'y');
-    const idx = this.mem.scratchArea('argmax', outLen * 4);
+    const x = this.ptr(p.x, planes * p.h * p.w, 'x'), y = this.ptr(p.y, outLen, 'y'), idx = this.ptr(p.argmax, outLen, 'argmax');
     this.run('maxPool2d', [x, y, idx, planes, p.h, p.w, p.k, p.stride, p.pad, p.hOut, p.wOut], outLen * p.k * p.k, MIN_PARALLEL_ELEMENTS);
-    p.argmax.set(this.mem.i32.subarray(idx / 4, idx / 4 + outLen));
   }
 
-  maxPool2dBackward(p: Pool2dShape & { dy: WasmBuffer; argmax: Int32Array; dx: WasmBuffer }): void {
+  maxPool2dBackward(p: Pool2dShape & { dy: WasmBuffer; argmax: WasmIndexBuffer; dx: WasmBuffer }): void {
     const planes = p.n * p.c, outLen = planes * p.hOut * p.wOut;
-    const dy = this.ptr(p.dy, outLen, 'dy'), dx = this.ptr(p.dx, planes * p.h * p.w, 'dx');
-    const idx = this.mem.scratchArea('argmax', outLen * 4);
-    this.mem.i32.set(p.argmax.subarray(0, outLen), idx / 4);
+    const dy = this.ptr(p.dy, outLen, 'dy'), dx = this.ptr(p.dx, planes * p.h * p.w, 'dx'), idx = this.ptr(p.argmax, outLen, 'argmax');
     this.run('maxPool2dBackward', [dy, idx, dx, planes, p.h * p.w, p.hOut * p.wOut], planes * p.h * p.w, MIN_PARALLEL_ELEMENTS);
   }
 
@@ -379,14 +390,14 @@ class WasmKernels implements WasmKernelSet {
 
   // ---- loss (small: computed here, in f64, on views of the memory) ----
 
-  softmaxCrossEntropy(p: { logits: WasmBuffer; labels: Int32Array; probs: WasmBuffer; loss: WasmBuffer; n: number; classes: number }): void {
-    const { n, classes, labels } = p;
+  softmaxCrossEntropy(p: { logits: WasmBuffer; labels: WasmIndexBuffer; probs: WasmBuffer; loss: WasmBuffer; n: number; classes: number }): void {
+    const { n, classes } = p;
     const logits = this.ptr(p.logits, n * classes, 'logits') / 4, probs = this.ptr(p.probs, n * classes, 'probs') / 4;
-    const loss = this.ptr(p.loss, 1, 'loss') / 4;
-    const f = this.mem.f32;
+    const loss = this.ptr(p.loss, 1, 'loss') / 4, labels = this.ptr(p.labels, n, 'labels') / 4;
+    const f = this.mem.f32, i32 = this.mem.i32;
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const label = checkLabel(labels[i]!, classes);
+      const label = checkLabel(i32[labels + i]!, classes);
       const row = logits + i * classes, out = probs + i * classes;
       let max = -Infinity;
       for (let j = 0; j < classes; j++) max = Math.max(max, f[row + j]!);
@@ -399,13 +410,14 @@ class WasmKernels implements WasmKernelSet {
     f[loss] = total / n;
   }
 
-  softmaxCrossEntropyBackward(p: { probs: WasmBuffer; labels: Int32Array; dloss: number; dlogits: WasmBuffer; n: number; classes: number }): void {
-    const { n, classes, labels } = p;
+  softmaxCrossEntropyBackward(p: { probs: WasmBuffer; labels: WasmIndexBuffer; dloss: number; dlogits: WasmBuffer; n: number; classes: number }): void {
+    const { n, classes } = p;
     const probs = this.ptr(p.probs, n * classes, 'probs') / 4, dlogits = this.ptr(p.dlogits, n * classes, 'dlogits') / 4;
-    const f = this.mem.f32;
+    const labels = this.ptr(p.labels, n, 'labels') / 4;
+    const f = this.mem.f32, i32 = this.mem.i32;
     const k = p.dloss / n;
     for (let i = 0; i < n; i++) {
-      const label = checkLabel(labels[i]!, classes);
+      const label = checkLabel(i32[labels + i]!, classes);
       for (let j = 0; j < classes; j++) {
         const at = i * classes + j;
         f[dlogits + at] = k * (f[probs + at]! - (j === label ? 1 : 0));
@@ -422,7 +434,7 @@ class WasmKernels implements WasmKernelSet {
     const n = p.param.length;
     this.run('sgdStep', [
       this.ptr(p.param, n, 'param'), this.ptr(p.grad, n, 'grad'), this.ptr(p.momentumBuf, p.momentum !== 0 ? n : 0, 'momentumBuf'), n,
-      p.lr, p.momentum, p.dampening, p.weightDecay, p.nesterov ? 1 : 0, p.firstStep ? 1 : 0,
+      p.lr, p.momentum, p.dampening, p.weightDecay, p.nesterov, p.firstStep,
     ], n, MIN_PARALLEL_ELEMENTS);
   }
 }

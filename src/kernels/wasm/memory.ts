@@ -12,7 +12,7 @@
 // for reuse and enlarged on demand. The memory grows (in pages) when the heap runs out; typed
 // array views are re-created after growth.
 
-import type { Buffer, DType, Lifetime } from '../contract.js';
+import type { Buffer, DType, IndexBuffer, Lifetime } from '../contract.js';
 
 export const PAGE = 65536;
 /** Address of the first shape block (ConvShape in assembly/conv.ts: 15 i32s). */
@@ -26,18 +26,25 @@ const ALIGN = 64;
 /** Size of a step-arena chunk (bigger requests get a chunk of their own, with 25% to spare). */
 const CHUNK = 16 << 20;
 
-/** A float32 buffer in the WebAssembly memory. */
-export interface WasmBuffer extends Buffer {
+/** A block of 4-byte elements in the WebAssembly memory. */
+export interface WasmBlock {
   /** Byte address in the memory. */
   readonly ptr: number;
   readonly length: number;
-  readonly dtype: 'float32';
   readonly lifetime: Lifetime;
   /** The step it belongs to ('step' buffers); -1 for persistent ones. */
   readonly generation: number;
   /** Set by free(). */
   freed: boolean;
 }
+
+/** A float32 buffer in the WebAssembly memory. */
+export interface WasmBuffer extends WasmBlock, Buffer {
+  readonly dtype: 'float32';
+}
+
+/** An int32 index buffer in the WebAssembly memory. */
+export interface WasmIndexBuffer extends WasmBlock, IndexBuffer {}
 
 interface Block { start: number; size: number }
 interface Chunk { ptr: number; size: number }
@@ -145,13 +152,21 @@ export class WasmMemory {
 
   alloc(length: number, dtype: DType, lifetime: Lifetime): WasmBuffer {
     if (dtype !== 'float32') throw new Error(`wasm kernels: dtype ${dtype} is not supported (float32 only)`);
+    return { ...this.block(length, lifetime), dtype };
+  }
+
+  allocIndices(length: number, lifetime: Lifetime): WasmIndexBuffer {
+    return { ...this.block(length, lifetime), dtype: 'int32' };
+  }
+
+  private block(length: number, lifetime: Lifetime): WasmBlock {
     if (!Number.isInteger(length) || length < 0) throw new Error(`wasm kernels: bad buffer length ${length}`);
     const bytes = length * 4;
     const ptr = lifetime === 'step' ? this.stepAlloc(bytes) : this.allocBytes(bytes);
-    return { ptr, length, dtype, lifetime, generation: lifetime === 'step' ? this.gen : -1, freed: false };
+    return { ptr, length, lifetime, generation: lifetime === 'step' ? this.gen : -1, freed: false };
   }
 
-  free(buf: WasmBuffer): void {
+  free(buf: WasmBlock): void {
     if (buf.lifetime !== 'persistent') return; // step buffers go at endStep()
     if (buf.freed) throw new Error('wasm kernels: buffer freed twice');
     buf.freed = true;
@@ -159,7 +174,7 @@ export class WasmMemory {
   }
 
   /** Throws unless `buf` may be used now. */
-  check(buf: WasmBuffer): void {
+  check(buf: WasmBlock): void {
     if (buf.lifetime === 'step' && buf.generation !== this.gen) {
       throw new Error('wasm kernels: tensor freed at the end of a training step (a step buffer was used after endStep()); create it again in the new step, or with { lifetime: \'persistent\' } to keep it');
     }

@@ -1,7 +1,7 @@
 // module.ts: finds, validates and compiles the WebAssembly kernel module built by
-// tools/build-wasm.mjs (its bytes come from the host, host.ts), and names its exports (the worker
-// pool calls them by index).
+// tools/build-wasm.mjs (its bytes come from the host, host.ts); its exports are typed by abi.ts.
 
+import type { KernelExports } from './abi.js';
 import type { KernelHost } from './host.js';
 
 /** Which build of assembly/ runs: fused multiply-add, plain SIMD, or plain SIMD without threads. */
@@ -12,20 +12,6 @@ const FILES: Record<WasmVariant, string> = {
   simd: 'kernels-simd.wasm',
   single: 'kernels-single.wasm',
 };
-
-/** The exports of assembly/index.ts, in a fixed order shared by the main thread and the workers. */
-export const KERNEL_NAMES = [
-  'packA', 'matmulPacked', 'matmulScratch',
-  'conv2dForward', 'conv2dForwardScratch', 'packFlippedWeights',
-  'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
-  'conv2dBackwardWeight', 'conv2dBackwardWeightScratch',
-  'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep',
-  'batchNormTrain', 'batchNormEval', 'batchNormBackward',
-  'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
-  'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial',
-] as const;
-export type KernelName = typeof KERNEL_NAMES[number];
-export type KernelExports = Record<KernelName, (...args: number[]) => number>;
 
 /**
  * Compiles the best variant this host runs: relaxed SIMD when it validates (after the host enables

@@ -11,7 +11,8 @@
 // job posted before it began waiting for an old one. The code here knows no platform API: the
 // host (host-node.ts, host-browser.ts) passes in how a worker starts.
 
-import { KERNEL_NAMES, instantiateKernels } from './module.js';
+import { KERNEL_NAMES } from './abi.js';
+import { instantiateKernels } from './module.js';
 
 const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, NT = 4, ERROR = 5, STOP = 6;
 const ARGS_OFFSET = 64; // bytes
@@ -63,11 +64,11 @@ export class ThreadPool {
    * Runs kernel `fn` on every thread: the workers call it with (...args, tid, size); `local` is
    * share 0, run here. Returns when all threads are done; throws if a worker's kernel threw.
    */
-  run(fn: number, args: readonly number[], local: () => void): void {
+  run(fn: number, args: readonly (number | boolean)[], local: () => void): void {
     if (this.closed) throw new Error('wasm kernels: the thread pool was closed');
     if (args.length > MAX_ARGS) throw new Error(`wasm kernels: more than ${MAX_ARGS} kernel arguments`);
     const c = this.i32;
-    for (let i = 0; i < args.length; i++) this.f64[i] = args[i]!;
+    for (let i = 0; i < args.length; i++) this.f64[i] = Number(args[i]!);
     c[FN] = fn;
     c[NARGS] = args.length;
     c[NT] = this.size;
@@ -114,7 +115,7 @@ export class ThreadPool {
 /** The loop of a worker thread (call it from the worker's entry once `start` has arrived). */
 export function runWorker(start: WorkerStart, onReady: () => void): void {
   const kernels = instantiateKernels(start.module, start.memory);
-  const table = KERNEL_NAMES.map((name) => kernels[name]);
+  const table = KERNEL_NAMES.map((name) => kernels[name] as (...args: number[]) => unknown); // called with the numbers of the control block
   const c = new Int32Array(start.ctrl, 0, ARGS_OFFSET / 4);
   const f64 = new Float64Array(start.ctrl, ARGS_OFFSET, MAX_ARGS);
   const args: number[] = [];
