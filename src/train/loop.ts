@@ -26,6 +26,7 @@ import { Schedule } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { endStep } from '../tensor/engine.js';
 import { fromArray } from '../tensor/tensor.js';
+import { countWrong } from '../eval/scores.js';
 import { type Checkpoint, type ProgressState, momentumFor, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type DataSplits, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
 import { JsonlLog, Progress, type ProgressMode } from './progress.js';
@@ -377,16 +378,6 @@ async function storedMeanImage(trainSet: Dataset, recipe: Recipe): Promise<Store
   return encodeMeanImage(m.mean, m.shape);
 }
 
-/** Rows of logits [n, classes] whose largest entry is not the label. */
-export function countWrong(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
-  let wrong = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let j = 1; j < classes; j++) if (logits[i * classes + j] > logits[i * classes + best]) best = j;
-    if (best !== labels[i]) wrong++;
-  }
-  return wrong;
-}
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
