@@ -95,7 +95,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describe('the browser app in Chromium', { skip, timeout: 15 * 60 * 1000 }, () => {
+describe('the browser app in Chromium', { skip, timeout: 40 * 60 * 1000 }, () => {
   let app: AppPage;
   let dir: string;
   before(async () => {
@@ -151,7 +151,8 @@ describe('the browser app in Chromium', { skip, timeout: 15 * 60 * 1000 }, () =>
   });
 
   it('a file written by `resnet train` predicts in the page the classes `resnet predict` gives', async () => {
-    // A small image folder of three classes (PNG: decoded exactly alike by Chromium and libvips).
+    // A small image folder of three classes (PNG: decoded exactly alike by Chromium and libvips),
+    // and a narrow ResNet-20 (its test view is 224×224: shorter side 256, center crop).
     const folder = join(dir, 'folder');
     const rng = new Rng(7);
     const images: string[] = [];
@@ -168,7 +169,7 @@ describe('the browser app in Chromium', { skip, timeout: 15 * 60 * 1000 }, () =>
       }
     }
     const out = join(dir, 'run');
-    resnet(['train', '--net', 'resnet20', '--data', `folder:${folder}`, '--iterations', '2', '--batch-size', '4', '--val', '0',
+    resnet(['train', '--net', 'resnet20', '--width', '4', '--data', `folder:${folder}`, '--iterations', '2', '--batch-size', '4', '--val', '0',
       '--no-augment', '--no-test', '--out', out, '--progress', 'none', '--threads', '2']);
     const weights = join(out, 'model.safetensors');
     const cli = JSON.parse(resnet(['predict', '--weights', weights, '--json', '--top', '3', '--threads', '2', ...images]).stdout) as

@@ -23,10 +23,17 @@ type RequestOf<T extends Request['type']> = Omit<Extract<Request, { type: T }>, 
 
 function request<T extends Request['type']>(r: RequestOf<T>, transfer: Transferable[] = []): Promise<Replies[T]> {
   const id = nextId++;
-  return new Promise((resolve, reject) => {
+  const reply = new Promise<Replies[T]>((resolve, reject) => {
     pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     worker.postMessage({ id, ...r }, transfer);
   });
+  if (r.type === 'load') {
+    void reply.then((info) => {
+      net = info as NetInfo;
+      showNet();
+    }, () => {});
+  }
+  return reply;
 }
 
 worker.onmessage = (e: MessageEvent) => {
@@ -181,7 +188,7 @@ async function loadFile(file: File): Promise<void> {
   status(`reading ${file.name} …`, $('net-info'));
   try {
     const bytes = await file.arrayBuffer();
-    net = await request<'load'>({
+    await request<'load'>({
       type: 'load', bytes, fileName: file.name, net: $<HTMLSelectElement>('load-net').value,
       strideIn: $<HTMLSelectElement>('load-stride').value as '1x1' | '3x3',
     }, [bytes]);

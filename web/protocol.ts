@@ -114,7 +114,6 @@ export interface ProgressEvent {
   lr: number;
   imagesPerSecond: number;
   etaSeconds: number;
-  paused: boolean;
 }
 
 export interface EvalEvent {

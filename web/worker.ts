@@ -196,7 +196,7 @@ async function train(s: TrainSettings): Promise<TrainEnd> {
         emit({
           type: 'progress', iteration, total, epoch: iteration / batchesPerEpoch, loss: window.loss / window.images,
           error: window.wrong / window.images, lr: opt.lr, imagesPerSecond: stepsPerSecond * recipe.batchSize,
-          etaSeconds: (total - iteration) / stepsPerSecond, paused: false,
+          etaSeconds: (total - iteration) / stepsPerSecond,
         });
         window = { loss: 0, wrong: 0, images: 0 };
         lastEmit = t1;
