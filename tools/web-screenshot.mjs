@@ -28,6 +28,7 @@ try {
   await page.waitForSelector('#chart-responses svg');
   await page.waitForFunction(() => /layer responses of/.test(document.getElementById('status')?.textContent ?? ''));
   // A drawn shape to classify.
+  await page.locator('#draw').scrollIntoViewIfNeeded();
   const box = await page.locator('#draw').boundingBox();
   await page.mouse.move(box.x + 90, box.y + 60);
   await page.mouse.down();

@@ -34,7 +34,7 @@ export function lossChart(container: HTMLElement): Chart {
     title: 'training loss',
     mark: { type: 'line', interpolate: 'monotone' },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickCount: 6 } },
       y: { field: 'loss', type: 'quantitative', title: 'cross-entropy', scale: { zero: true } },
     },
   });
@@ -47,7 +47,7 @@ export function errorChart(container: HTMLElement): Chart {
     title: 'error (%)',
     mark: { type: 'line', point: { size: 24 } },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickCount: 6 } },
       y: { field: 'error', type: 'quantitative', title: 'error (%)', scale: { zero: true } },
       color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['train', 'test'], range: ['#2c6bb3', '#d1495b'] } },
     },
