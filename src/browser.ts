@@ -22,6 +22,7 @@ export { type WeightsFile, netFromWeights, parseWeights, shapeOptions, weightsBy
 
 // training
 export { SGD } from './optim/sgd.js';
+export { sgdStep } from './train/step.js';
 export { Schedule } from './optim/schedule.js';
 export { type Recipe, applyOverrides, getRecipe, recipeForNet, scheduleSpec, totalIterations } from './train/recipe.js';
 

@@ -5,8 +5,8 @@
 import {
   type ArrayDataset, type DataInfo, DATA_KEY, type InputView, FASHION_MNIST_CLASSES, type KernelSet, METRICS_KEY,
   NORMALIZATION_KEY, type Normalization, type Recipe, type ResNet, Rng, SGD, Schedule, type WasmKernelSet,
-  applyOverrides, applyTransform, browserHost, buildBatch, classify, computeMeanImage, countWrong, createNet, crossEntropy,
-  encodeMeanImage, endStep, epochOrder, evaluate, fromArray, getRecipe, idxDataset, isNetName, layerResponses, loadKernels,
+  applyOverrides, applyTransform, browserHost, buildBatch, classify, computeMeanImage, createNet,
+  encodeMeanImage, endStep, epochOrder, sgdStep, evaluate, fromArray, getRecipe, idxDataset, isNetName, layerResponses, loadKernels,
   netFromWeights, noGrad, parseWeights, shapeOptions, inputView, viewsOf, readTrainedMetadata, recipeForNet, refKernels, scheduleSpec,
   summarize, totalIterations, weightsBytes,
 } from '../src/browser.js';
@@ -168,17 +168,9 @@ async function train(s: TrainSettings): Promise<TrainEnd> {
       const t0 = performance.now();
       const batch = await buildBatch(trainSet, transform, indices, s.seed, epoch, b);
       opt.lr = schedule.lr;
-      const logits = net.forward(fromArray(batch.x, [batch.n, batch.channels, batch.height, batch.width], { kernels }));
-      const loss = crossEntropy(logits, batch.labels);
-      const lossValue = loss.item();
-      if (!Number.isFinite(lossValue)) {
-        endStep(kernels);
-        throw new Error(`training diverged: the loss is ${lossValue} at step ${iteration + 1}; lower the learning rate`);
-      }
+      const { loss: lossValue, wrong } = sgdStep(net, opt, batch);
+      if (!Number.isFinite(lossValue)) throw new Error(`training diverged: the loss is ${lossValue} at step ${iteration + 1}; lower the learning rate`);
       losses.push(lossValue);
-      const wrong = countWrong(logits.toArray(), batch.labels, 10);
-      loss.backward();
-      opt.step();
       schedule.afterStep(wrong / batch.n);
       iteration++;
       const t1 = performance.now();
