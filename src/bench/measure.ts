@@ -128,9 +128,10 @@ export function mergeRounds(results: readonly BenchResult[]): BenchResult {
   };
 }
 
-/** Peak resident set size of this process so far, in bytes. */
+/** Peak resident set size of this process so far, in bytes (NaN in a browser, which does not tell). */
 export function peakRss(): number {
-  return process.resourceUsage().maxRSS * 1024;
+  const host = (globalThis as { process?: { resourceUsage(): { maxRSS: number } } }).process;
+  return host ? host.resourceUsage().maxRSS * 1024 : NaN;
 }
 
 function round(x: number, digits: number): number {

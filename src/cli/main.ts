@@ -15,8 +15,9 @@ import { demoCommand } from './demo.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
 import { parseReadLimit, setReadLimits } from '../io/limits.js';
+import { serveCommand } from './serve.js';
 
-const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand, experimentCommand, reportCommand];
+const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand, experimentCommand, reportCommand, serveCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

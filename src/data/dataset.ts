@@ -38,9 +38,12 @@ export type DatasetSpec =
   | { kind: 'subset'; base: DatasetSpec; indices: Int32Array }
   | { kind: 'imageFolder'; root: string };
 
-/** A zero-filled byte array on a SharedArrayBuffer, so that worker threads can read it in place. */
+/**
+ * A zero-filled byte array on a SharedArrayBuffer, so that worker threads can read it in place; on
+ * a plain ArrayBuffer where there is none (a browser page without cross-origin isolation).
+ */
 export function sharedBytes(length: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(length));
+  return new Uint8Array(typeof SharedArrayBuffer === 'undefined' ? new ArrayBuffer(length) : new SharedArrayBuffer(length));
 }
 
 export function checkIndex(i: number, size: number): void {

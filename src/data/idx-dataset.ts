@@ -12,13 +12,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readIdx } from '../io/idx.js';
-import { ArrayDataset, sharedBytes } from './dataset.js';
+import type { ArrayDataset } from './dataset.js';
+import { FASHION_MNIST_CLASSES, MNIST_CLASSES, idxDataset } from './idx-bytes.js';
 
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
-];
-export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+export { FASHION_MNIST_CLASSES, MNIST_CLASSES, idxDataset } from './idx-bytes.js';
 
 export type IdxSplit = 'train' | 'test';
 
@@ -68,20 +65,7 @@ export function findFashionMnist(dir?: string): string | null {
 
 /** An IDX image file [n, h, w] with its label file [n], as a 1-channel dataset. */
 export function openIdxPair(imagesPath: string, labelsPath: string, classes: string[]): ArrayDataset {
-  const img = readIdx(readFileSync(imagesPath), imagesPath);
-  const lab = readIdx(readFileSync(labelsPath), labelsPath);
-  if (img.shape.length !== 3) throw new Error(`${imagesPath}: expected images of shape [n, h, w], got [${img.shape.join(', ')}]`);
-  if (lab.shape.length !== 1) throw new Error(`${labelsPath}: expected labels of shape [n], got [${lab.shape.join(', ')}]`);
-  const [n, h, w] = img.shape;
-  if (lab.shape[0] !== n) throw new Error(`${imagesPath} has ${n} images but ${labelsPath} has ${lab.shape[0]} labels`);
-  for (let i = 0; i < n; i++) {
-    if (lab.data[i] >= classes.length) throw new Error(`${labelsPath}: label ${lab.data[i]} at ${i} ≥ ${classes.length} classes`);
-  }
-  const images = sharedBytes(n * h * w); // [n, 1, h, w]
-  images.set(img.data);
-  const labels = sharedBytes(n); // [n]
-  labels.set(lab.data);
-  return new ArrayDataset(images, labels, 1, h, w, classes);
+  return idxDataset(readFileSync(imagesPath), readFileSync(labelsPath), classes, { images: imagesPath, labels: labelsPath });
 }
 
 function openIdxDir(dir: string, split: IdxSplit, classes: string[], what: string): ArrayDataset {

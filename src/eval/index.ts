@@ -3,4 +3,5 @@
 export { CROP_MODES, type CropMode, type EvalOptions, type EvalResult, type ViewOptions, evaluate, scaledSides, viewsOf } from './evaluate.js';
 export { type DataInfo, type InputView, type StoredNormalization, type TrainedMetadata, decodeNormalization, encodeMeanImage, inputView, normalizationMetadata, readTrainedMetadata } from './metadata.js';
 export { type PredictOptions, type Prediction, classLabels, imageInput, imagenetClasses, predict } from './predict.js';
-export { softmax, topK } from './scores.js';
+export { countWrong, softmax, topK } from './scores.js';
+export { type ClassScore, classify } from './classify.js';

@@ -38,14 +38,14 @@ export function encodeMeanImage(mean: Float32Array, shape: number[]): StoredNorm
   const bytes = new Uint8Array(mean.length * 4);
   const view = new DataView(bytes.buffer);
   mean.forEach((v, i) => view.setFloat32(4 * i, v, true));
-  return { kind: 'meanImage', shape: [...shape], base64: Buffer.from(bytes).toString('base64') };
+  return { kind: 'meanImage', shape: [...shape], base64: toBase64(bytes) };
 }
 
 export function decodeNormalization(s: StoredNormalization, source = 'weights'): Normalization {
   if (s.kind === 'none') return { kind: 'none' };
   if (s.kind === 'channel') return { kind: 'channel', mean: [...s.mean], std: [...s.std] };
   if (s.kind !== 'meanImage') throw new Error(`${source}: unknown normalization '${(s as { kind: string }).kind}'`);
-  const bytes = Buffer.from(s.base64, 'base64');
+  const bytes = fromBase64(s.base64, source);
   const count = s.shape.reduce((a, b) => a * b, 1);
   if (bytes.length !== 4 * count) throw new Error(`${source}: mean image has ${bytes.length / 4} values, shape [${s.shape.join(', ')}] needs ${count}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -105,4 +105,21 @@ export function inputView(metadata: Record<string, string>, family: 'imagenet' |
   }
   if (fallback) return { view: { ...fallback, norm }, guessed: false };
   return { view: { resize: 32, crop: 32, norm }, guessed: normalization === null };
+}
+
+/** Base64 of bytes (btoa and atob exist in Node and in browsers; Buffer only in Node). */
+function toBase64(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+function fromBase64(base64: string, source: string): Uint8Array {
+  let text: string;
+  try {
+    text = atob(base64);
+  } catch {
+    throw new Error(`${source}: the mean image is not valid base64`);
+  }
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }

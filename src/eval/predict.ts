@@ -4,19 +4,17 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { noGrad } from '../autograd/tape.js';
 import { CIFAR10_CLASSES } from '../data/cifar10.js';
 import { decodeImage } from '../data/decode.js';
 import type { View } from '../data/transforms.js';
 import type { ResNet } from '../models/resnet.js';
-import { fromArray } from '../tensor/tensor.js';
 import { viewsOf } from './evaluate.js';
 import type { InputView } from './metadata.js';
-import { softmax, topK } from './scores.js';
+import { type ClassScore, classify } from './classify.js';
 
 export interface Prediction {
   image: string;
-  top: { index: number; label: string; probability: number }[];
+  top: ClassScore[];
 }
 
 export interface PredictOptions {
@@ -34,26 +32,15 @@ export interface PredictOptions {
 export async function predict(net: ResNet, images: string[], o: PredictOptions): Promise<Prediction[]> {
   if (net.options.inChannels !== 3) throw new Error(`predict needs a network with 3 input channels, ${net.name} has ${net.options.inChannels}`);
   const batchSize = o.batchSize ?? 8;
-  const k = Math.min(o.top ?? 5, net.options.classes);
   const side = o.view.crop;
   const size = 3 * side * side;
-  const classes = net.options.classes;
-  const wasTraining = net.training;
-  net.eval();
   const out: Prediction[] = [];
-  try {
-    for (let start = 0; start < images.length; start += batchSize) {
-      const names = images.slice(start, start + batchSize);
-      const batch = new Float32Array(names.length * size); // [n, 3, crop, crop]
-      for (let i = 0; i < names.length; i++) batch.set((await imageInput(names[i]!, o.view)).data, i * size);
-      const logits = noGrad(() => net.forward(fromArray(batch, [names.length, 3, side, side], { kernels: net.fc.weight.kernels })).toArray());
-      names.forEach((image, i) => {
-        const p = softmax(logits.subarray(i * classes, (i + 1) * classes));
-        out.push({ image, top: topK(p, k).map((index) => ({ index, label: o.labels[index] ?? `class ${index}`, probability: p[index]! })) });
-      });
-    }
-  } finally {
-    net.train(wasTraining);
+  for (let start = 0; start < images.length; start += batchSize) {
+    const names = images.slice(start, start + batchSize);
+    const batch = new Float32Array(names.length * size); // [n, 3, crop, crop]
+    for (let i = 0; i < names.length; i++) batch.set((await imageInput(names[i]!, o.view)).data, i * size);
+    const tops = classify(net, batch, [names.length, 3, side, side], o.labels, o.top ?? 5);
+    names.forEach((image, i) => out.push({ image, top: tops[i]! }));
   }
   return out;
 }

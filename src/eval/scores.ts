@@ -15,3 +15,14 @@ export function topK(values: ArrayLike<number>, k: number): number[] {
   order.sort((a, b) => values[b]! - values[a]! || a - b);
   return order.slice(0, k);
 }
+
+/** Rows of logits [n, classes] whose largest entry is not the label. */
+export function countWrong(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
+  let wrong = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (logits[i * classes + j] > logits[i * classes + best]) best = j;
+    if (best !== labels[i]) wrong++;
+  }
+  return wrong;
+}

@@ -14,18 +14,16 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { type Batch, Loader } from '../data/loader.js';
+import { Loader } from '../data/loader.js';
 import { type EvalResult, evaluate } from '../eval/evaluate.js';
 import { type DataInfo, DATA_KEY, METRICS_KEY, type StoredNormalization, decodeNormalization, encodeMeanImage, normalizationMetadata } from '../eval/metadata.js';
 import type { KernelSet } from '../kernels/contract.js';
 import { type NetName, isNetName } from '../models/registry.js';
 import { type NetOptions, type ResNet, createNet } from '../models/resnet.js';
 import { saveWeights } from '../models/weights.js';
-import { crossEntropy } from '../ops/index.js';
 import { Schedule } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
-import { endStep } from '../tensor/engine.js';
-import { fromArray } from '../tensor/tensor.js';
+import { sgdStep } from './step.js';
 import { type Checkpoint, type ProgressState, momentumFor, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type DataSplits, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
 import { JsonlLog, Progress, type ProgressMode } from './progress.js';
@@ -352,41 +350,12 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   };
 }
 
-/**
- * One training step on a batch: forward, loss, backward, the SGD update at `opt.lr` (which ends the
- * step: its tensors are released, so the loss and the logits are read before). A NaN or infinite
- * loss ends the step without an update. Returns the loss and the number of wrong predictions.
- */
-function sgdStep(net: ResNet, opt: SGD, batch: Batch): { loss: number; wrong: number } {
-  const k = net.fc.weight.kernels;
-  const logits = net.forward(fromArray(batch.x, [batch.n, batch.channels, batch.height, batch.width], { kernels: k }));
-  const loss = crossEntropy(logits, batch.labels);
-  const value = loss.item();
-  if (!Number.isFinite(value)) {
-    endStep(k);
-    return { loss: value, wrong: batch.n };
-  }
-  const wrong = countWrong(logits.toArray(), batch.labels, net.options.classes);
-  loss.backward();
-  opt.step();
-  return { loss: value, wrong };
-}
 
 async function storedMeanImage(trainSet: Dataset, recipe: Recipe): Promise<StoredNormalization> {
   const m = await meanImage(trainSet, recipe.testResize ?? 256, trainCrop(recipe));
   return encodeMeanImage(m.mean, m.shape);
 }
 
-/** Rows of logits [n, classes] whose largest entry is not the label. */
-export function countWrong(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
-  let wrong = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let j = 1; j < classes; j++) if (logits[i * classes + j] > logits[i * classes + best]) best = j;
-    if (best !== labels[i]) wrong++;
-  }
-  return wrong;
-}
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
