@@ -50,5 +50,5 @@ test('import a .pth with --net, export it with a dynamic batch: onnxruntime give
 test('export usage errors', async () => {
   await assert.rejects(exportCommand.run(['--onnx', 'x.onnx']), /export needs --weights/);
   await assert.rejects(exportCommand.run(['--weights', join(DIR, 'tiny_resnet18_w4.pth')]), /export needs --onnx/);
-  await assert.rejects(exportCommand.run(['--weights', join(DIR, 'tiny_resnet18_w4.pth'), '--onnx', 'x.onnx', '--batch', '0']), /--batch must be a positive integer/);
+  await assert.rejects(exportCommand.run(['--weights', join(DIR, 'tiny_resnet18_w4.pth'), '--onnx', 'x.onnx', '--batch', '0']), /--batch must be a whole number ≥ 1, got '0'/);
 });

@@ -70,7 +70,7 @@ test('predict reads .pth weights with --net and net options', async () => {
 test('usage errors name the problem', async () => {
   await assert.rejects(run([PHOTO]), /predict needs --weights/);
   await assert.rejects(run(['--weights', TINY_PTH, '--net', 'resnet18']), /at least one image/);
-  await assert.rejects(run(['--weights', TINY_PTH, '--net', 'resnet18', 'no-such.jpg']), /no such image: 'no-such\.jpg'/);
+  await assert.rejects(run(['--weights', TINY_PTH, '--net', 'resnet18', 'no-such.jpg']), /cannot read image 'no-such\.jpg': no such file/);
   const dir = mkdtempSync(join(tmpdir(), 'resnet-predict-'));
   const notImage = join(dir, 'x.jpg');
   writeFileSync(notImage, 'not a jpeg');

@@ -1,10 +1,10 @@
 // `resnet forward`: eval-mode logits of a .npy batch, for scripts and other tools.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readUserFile } from '../io/file-errors.js';
 import { noGrad } from '../autograd/tape.js';
 import { readNpy, toFloat32, writeNpy } from '../io/npy.js';
 import { loadKernels } from '../kernels/select.js';
-import { loadNet } from '../models/weights.js';
+import { loadNet, writeFileAtomic } from '../models/weights.js';
 import { fromArray } from '../tensor/tensor.js';
 import { type Command, UsageError, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
@@ -32,19 +32,13 @@ ${BACKEND_FLAGS_USAGE}`,
     }
     const kernels = await loadKernels(backendFromFlags(values));
     const net = loadNet(values.weights!, values.net, { ...netOptionsFromFlags(values), kernels }).eval();
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(values.input!);
-    } catch (e) {
-      throw new UsageError(`cannot read input '${values.input}': ${(e as NodeJS.ErrnoException).code}`);
-    }
-    const x = readNpy(bytes, values.input);
+    const x = readNpy(readUserFile(values.input!, 'input'), values.input);
     const c = net.options.inChannels;
     if (x.shape.length !== 4 || x.shape[1] !== c) {
-      throw new UsageError(`${values.input}: expected an array [n, ${c}, height, width], got [${x.shape.join(', ')}]`);
+      throw new Error(`${values.input}: expected an array [n, ${c}, height, width], got [${x.shape.join(', ')}]`);
     }
     const logits = noGrad(() => net.forward(fromArray(toFloat32(x), x.shape, { kernels })));
-    writeFileSync(values.output!, writeNpy({ dtype: '<f4', shape: [...logits.shape], data: Float32Array.from(logits.toArray()) }));
+    writeFileAtomic(values.output!, writeNpy({ dtype: '<f4', shape: [...logits.shape], data: Float32Array.from(logits.toArray()) }));
     console.error(`wrote logits [${logits.shape.join(', ')}] to ${values.output}`);
   },
 };

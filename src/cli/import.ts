@@ -1,6 +1,6 @@
 // `resnet import`: PyTorch weights (.pth) → safetensors, read without Python.
 
-import { readFileSync } from 'node:fs';
+import { readUserFile } from '../io/file-errors.js';
 import { basename } from 'node:path';
 import { IMAGENET_NORMALIZATION } from '../data/transforms.js';
 import { normalizationMetadata } from '../eval/metadata.js';
@@ -49,11 +49,5 @@ ${NET_FLAGS_USAGE}`,
 /** A torch.save file whatever its extension (.pth, .pt, .pth.tar, .ckpt, …); .safetensors as such. */
 function readInput(path: string): WeightsFile {
   if (path.toLowerCase().endsWith('.safetensors')) return readWeights(path);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return { tensors: readPth(bytes, path), metadata: {} };
+  return { tensors: readPth(readUserFile(path, 'weights'), path), metadata: {} };
 }

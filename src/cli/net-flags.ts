@@ -1,5 +1,6 @@
 // Flags shared by every command that builds a network or picks a kernel set.
 
+import { availableParallelism } from 'node:os';
 import { BACKENDS, type BackendName, type BackendOptions } from '../kernels/select.js';
 import type { NetOptions } from '../models/resnet.js';
 import { UsageError, intFlag } from './command.js';
@@ -28,7 +29,8 @@ export const NET_FLAGS_USAGE = `Network options:
 
 export const BACKEND_FLAGS_USAGE = `Engine options:
   --backend ref|wasm     kernel set (default wasm, the fastest)
-  --threads N            worker threads of the wasm set (default: the number of cores)`;
+  --threads N            worker threads of the wasm set (default: the number of cores; more
+                         than the cores is capped to them, with a warning: it only slows down)`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -56,6 +58,19 @@ export function backendFromFlags(v: Values): BackendOptions {
     if (!BACKENDS.includes(v.backend as BackendName)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${v.backend}'`);
     o.backend = v.backend as BackendName;
   }
-  if (v.threads !== undefined) o.threads = intFlag(String(v.threads), '--threads', 0);
+  if (v.threads !== undefined) {
+    const { threads, warning } = capThreads(intFlag(String(v.threads), '--threads', 0), availableParallelism());
+    if (warning) console.warn(`resnet: ${warning}`);
+    o.threads = threads;
+  }
   return o;
+}
+
+/**
+ * More worker threads than cores make every kernel wait on the others (80× slower at 100 threads
+ * on 2 cores): such a request is capped to the cores, with a warning that says so.
+ */
+export function capThreads(requested: number, cores: number): { threads: number; warning: string | null } {
+  if (requested <= cores) return { threads: requested, warning: null };
+  return { threads: cores, warning: `--threads ${requested} is more than the ${cores} cores here; using ${cores} (more threads than cores only slow the kernels down)` };
 }

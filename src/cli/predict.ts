@@ -1,7 +1,8 @@
 // `resnet predict`: top-5 labels for photographs, with the test view of `resnet eval` (torchvision's
 // evaluation preprocessing for ImageNet nets); the work is eval/predict.ts's.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readUserFile } from '../io/file-errors.js';
 import { inputView } from '../eval/metadata.js';
 import { classLabels, predict } from '../eval/predict.js';
 import { loadKernels } from '../kernels/select.js';
@@ -38,7 +39,7 @@ ${BACKEND_FLAGS_USAGE}`,
     }, true);
     if (!values.weights) throw new UsageError('predict needs --weights');
     if (positionals.length === 0) throw new UsageError('predict needs at least one image');
-    for (const image of positionals) if (!existsSync(image)) throw new UsageError(`no such image: '${image}'`);
+    for (const image of positionals) if (!existsSync(image)) throw new Error(`cannot read image '${image}': no such file`);
     const top = intFlag(values.top, '--top', 5);
     const given = values.labels === undefined ? undefined : readLabels(values.labels);
 
@@ -68,9 +69,5 @@ ${BACKEND_FLAGS_USAGE}`,
 };
 
 function readLabels(path: string): string[] {
-  try {
-    return readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
-  } catch (e) {
-    throw new UsageError(`cannot read labels '${path}': ${(e as NodeJS.ErrnoException).code}`);
-  }
+  return readUserFile(path, 'labels').toString('utf8').split('\n').filter((l) => l.length > 0);
 }

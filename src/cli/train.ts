@@ -5,7 +5,7 @@ import { NET_NAMES, isNetName } from '../models/registry.js';
 import { PAPER_WARMUP, type Recipe, type RecipeOverrides, RECIPES, applyOverrides, getRecipe } from '../train/recipe.js';
 import { type TrainResult, train } from '../train/loop.js';
 import type { ProgressMode } from '../train/progress.js';
-import { type Command, UsageError, intFlag, parseFlags } from './command.js';
+import { type Command, type Range, UsageError, intFlag, numberFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
 
 export const RECIPE_FLAGS = {
@@ -82,10 +82,14 @@ export const TRAIN_OUTPUT_USAGE = `Output:
 Ctrl-C saves a checkpoint after the current step and exits with code 130; a NaN or infinite loss
 stops the run with code 1, keeping the last good checkpoint.`;
 
-export function parseNumber(value: string | undefined, flag: string, check: (x: number) => boolean = (x) => x >= 0): number | undefined {
-  if (value === undefined) return undefined;
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag}: bad value '${value}'`);
+/**
+ * Parses a numeric flag: `valid` is a Range (the error says what is valid), or a check for
+ * callers that have not moved to ranges yet.
+ */
+export function parseNumber(value: string | undefined, flag: string, valid: Range | ((x: number) => boolean) = { min: 0 }): number | undefined {
+  if (typeof valid !== 'function') return numberFlag(value, flag, valid);
+  const x = numberFlag(value, flag, {});
+  if (x !== undefined && !valid(x)) throw new UsageError(`${flag}: '${value}' is out of range`);
   return x;
 }
 
@@ -100,12 +104,12 @@ export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recip
   const int = (flag: string) => (v[flag] === undefined ? undefined : intFlag(String(v[flag]), `--${flag}`, 0));
   o.batchSize = int('batch-size');
   o.lr = parseNumber(v.lr as string | undefined, '--lr');
-  o.momentum = parseNumber(v.momentum as string | undefined, '--momentum', (x) => x >= 0 && x < 1);
+  o.momentum = parseNumber(v.momentum as string | undefined, '--momentum', { min: 0, max: 1, maxOpen: true });
   o.weightDecay = parseNumber(v['weight-decay'] as string | undefined, '--weight-decay');
   if (v.nesterov) o.nesterov = true;
   if (v.iterations !== undefined && v.epochs !== undefined) throw new UsageError('give --iterations or --epochs, not both');
   o.iterations = int('iterations');
-  o.epochs = parseNumber(v.epochs as string | undefined, '--epochs', (x) => x > 0);
+  o.epochs = parseNumber(v.epochs as string | undefined, '--epochs', { min: 0, minOpen: true });
   if (v.milestones !== undefined) {
     const text = String(v.milestones).trim();
     o.milestones = text === '' || text === 'none' ? [] : text.split(',').map((s) => {
@@ -115,13 +119,13 @@ export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recip
     });
     if (o.milestones.some((m, i) => i > 0 && m <= o.milestones![i - 1])) throw new UsageError('--milestones must increase');
   }
-  o.gamma = parseNumber(v.gamma as string | undefined, '--gamma', (x) => x > 0);
+  o.gamma = parseNumber(v.gamma as string | undefined, '--gamma', { min: 0, minOpen: true });
   o.patience = int('patience');
   if (v.warmup || v['warmup-lr'] !== undefined || v['warmup-error'] !== undefined) {
     o.warmup = {
       ...PAPER_WARMUP,
-      lr: parseNumber(v['warmup-lr'] as string | undefined, '--warmup-lr', (x) => x > 0) ?? PAPER_WARMUP.lr,
-      untilTrainError: parseNumber(v['warmup-error'] as string | undefined, '--warmup-error', (x) => x > 0 && x <= 1) ?? PAPER_WARMUP.untilTrainError,
+      lr: parseNumber(v['warmup-lr'] as string | undefined, '--warmup-lr', { min: 0, minOpen: true }) ?? PAPER_WARMUP.lr,
+      untilTrainError: parseNumber(v['warmup-error'] as string | undefined, '--warmup-error', { min: 0, minOpen: true, max: 1 }) ?? PAPER_WARMUP.untilTrainError,
     };
   }
   if (v.val !== undefined) {
@@ -259,7 +263,7 @@ export async function trainFromFlags(argv: string[]): Promise<TrainResult> {
   if (!isNetName(values.net)) throw new UsageError(`unknown network '${values.net}'; known: ${NET_NAMES.join(', ')}`);
   if (!values.data) throw new UsageError('train needs --data (cifar10, fashion-mnist, fashion-mnist-sample, mnist or folder:PATH)');
   const recipe = recipeFromFlags(values);
-  const seed = values.seed === undefined ? 0 : parseNumber(values.seed, '--seed', (x) => Number.isSafeInteger(x) && x >= 0)!;
+  const seed = intFlag(values.seed, '--seed', 0, { min: 0 });
   const outDir = values.out ?? `runs/${values.net}-${values.data.replace(/^folder:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
   const kernels = await loadKernels(backend);
   const net = values.net;

@@ -1,7 +1,8 @@
 // Network weights on disk: safetensors (ours and others'), and PyTorch .pth files. The formats
 // themselves, without files, are in weights-bytes.ts (the browser app uses that part).
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { fileErrorReason, temporaryName, writeError } from '../io/file-errors.js';
 import type { CreateOptions, ResNet } from './resnet.js';
 import { type WeightsFile, netFromWeights, parseWeights, weightsBytes } from './weights-bytes.js';
 
@@ -13,7 +14,7 @@ export function readWeights(path: string): WeightsFile {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read weights '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot read weights '${path}': ${fileErrorReason(e)}`);
   }
   return parseWeights(bytes, path);
 }
@@ -32,7 +33,12 @@ export function saveWeights(path: string, model: ResNet, extra: Record<string, s
 }
 
 export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+  const tmp = temporaryName(path);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw writeError(path, e);
+  }
 }

@@ -65,17 +65,11 @@ export class Progress {
   /** Called every step in bar mode, every logged step in lines mode. */
   update(p: ProgressLine, logged: boolean): void {
     if (this.mode === 'bar') {
-      const cols = this.stream.columns ?? 100;
-      const stats = ` ${p.iteration}/${p.total} ep ${p.epoch} loss ${p.loss.toFixed(3)} err ${(100 * p.error).toFixed(1)}% ` +
-        `lr ${p.lr.toPrecision(2)} ${p.imagesPerSecond.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}${this.context?.(p) ?? ''}`;
-      const width = Math.max(10, Math.min(40, cols - stats.length - 3));
-      const done = Math.round((width * p.iteration) / p.total);
-      const bar = `[${'#'.repeat(done)}${'.'.repeat(width - done)}]`;
-      this.stream.write(`\r${bar}${stats}`.slice(0, cols - 1).padEnd(Math.min(cols - 1, bar.length + stats.length)) + '\x1b[K');
+      this.stream.write(`\r${formatBar(p, this.stream.columns ?? 100, this.context?.(p).trim() ?? '')}\x1b[K`);
       this.drawn = true;
     } else if (this.mode === 'lines' && logged) {
       this.stream.write(`iter ${p.iteration}/${p.total} epoch ${p.epoch} loss ${p.loss.toFixed(4)} error ${(100 * p.error).toFixed(2)}% ` +
-        `lr ${p.lr.toPrecision(3)} ${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatDuration(p.etaSeconds)}${this.context?.(p) ?? ''}\n`);
+        `lr ${formatValue(p.lr)} ${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatDuration(p.etaSeconds)}${this.context?.(p) ?? ''}\n`);
     }
   }
 
@@ -92,6 +86,42 @@ export class Progress {
     if (this.drawn) this.stream.write('\n');
     this.drawn = false;
   }
+}
+
+/**
+ * The progress bar's line for a terminal `columns` wide: at most columns − 1 characters (the last
+ * column would wrap on some terminals). Narrow terminals drop the least useful figures first
+ * (`context`, e.g. which run of an experiment, goes first), then shrink the bar, then drop it.
+ */
+export function formatBar(p: ProgressLine, columns: number, context = ''): string {
+  const fields = [
+    `${p.iteration}/${p.total}`,
+    `loss ${p.loss.toFixed(3)}`,
+    `ETA ${formatDuration(p.etaSeconds)}`,
+    `err ${(100 * p.error).toFixed(1)}%`,
+    `lr ${formatValue(p.lr)}`,
+    `${p.imagesPerSecond.toFixed(0)} img/s`,
+    `ep ${p.epoch}`,
+    ...(context ? [context] : []),
+  ];
+  const order = [0, 6, 1, 3, 4, 5, 2, 7]; // the order they are shown in
+  const room = Math.max(1, columns - 1);
+  for (let kept = fields.length; kept >= 1; kept--) {
+    const stats = order.filter((i) => i < kept).map((i) => fields[i]!).join(' ');
+    const width = Math.min(40, room - stats.length - 3); // '[' + bar + '] '
+    if (width >= 10 || (kept === 1 && width >= 3)) {
+      const done = Math.round((width * p.iteration) / p.total);
+      return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${stats}`;
+    }
+    if (kept === 1) return stats.slice(0, room);
+  }
+  return '';
+}
+
+/** A number as a person reads it: at most 4 significant digits, no float noise (0.005000000000000001 → 0.005). */
+export function formatValue(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return String(Number(x.toPrecision(4)));
 }
 
 export function formatDuration(seconds: number): string {

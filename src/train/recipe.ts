@@ -176,10 +176,23 @@ export function scheduleSpec(r: Recipe, total: number): ScheduleSpec {
   const s = r.schedule;
   const warmup = warmupOf(r);
   if (s.kind === 'plateau') return { kind: 'plateau', lr: r.lr, patience: s.patience, gamma: s.gamma, threshold: s.threshold, warmup };
-  const milestones = 'fractions' in s.milestones
-    ? s.milestones.fractions.map((f) => Math.round(f * total))
-    : [...s.milestones.iterations];
+  const milestones = 'fractions' in s.milestones ? milestonesAt(s.milestones.fractions, total) : [...s.milestones.iterations];
   return { kind: 'multistep', lr: r.lr, milestones, gamma: s.gamma, warmup };
+}
+
+/**
+ * The iterations of milestones given as fractions of a run of `total` iterations. A short run
+ * collapses them: each comes at least one step after the one before, and those that would fall at
+ * or after the end are dropped (a 1-step run has none; a 3-step run of the CIFAR recipe ÷10 once,
+ * after step 2).
+ */
+export function milestonesAt(fractions: number[], total: number): number[] {
+  const out: number[] = [];
+  for (const f of fractions) {
+    const m = Math.max(Math.round(f * total), (out[out.length - 1] ?? 0) + 1);
+    if (m < total) out.push(m);
+  }
+  return out;
 }
 
 /** One line that says what a recipe does, for logs and the start of a run. */
