@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { IMAGENET_NORMALIZATION } from '../data/transforms.js';
 import { normalizationMetadata } from '../eval/metadata.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { type WeightsFile, netFromWeights, netMetadata, readWeights, writeFileAtomic } from '../models/weights.js';
+import { type WeightsFile, importedNetOptions, netFromWeights, netMetadata, readWeights, writeFileAtomic } from '../models/weights.js';
 import { readPth } from '../io/pth.js';
 import { type Command, UsageError, parseFlags } from './command.js';
 import { NET_FLAGS, NET_FLAGS_USAGE, netOptionsFromFlags } from './net-flags.js';
@@ -23,7 +23,10 @@ export const importCommand: Command = {
                          and mis-shaped keys are errors) and record it, its options and (for
                          ImageNet nets) torchvision's ImageNet normalization in the metadata,
                          so that predict, forward and export need no flags later.
-                         torchvision's ResNet-50/101/152 need --stride-in 3x3.
+                         A file without resnet-ts metadata is taken to be in torchvision's layout:
+                         ResNet-50/101/152 stride the bottleneck's 3×3 conv (--stride-in 3x3,
+                         said when assumed); give --stride-in 1x1 for the paper's layout. The
+                         written file records every option, so later commands need none.
 
 ${NET_FLAGS_USAGE}`,
   async run(argv) {
@@ -39,7 +42,9 @@ ${NET_FLAGS_USAGE}`,
       console.error(`wrote ${file.tensors.size} tensors to ${values.out} (no --net: not checked against a network)`);
       return;
     }
-    const net = netFromWeights(file, input, values.net, netOptionsFromFlags(values));
+    const { options, assumed } = file.net === undefined ? importedNetOptions(values.net, netOptionsFromFlags(values)) : { options: netOptionsFromFlags(values), assumed: null };
+    if (assumed) console.error(`resnet import: assuming ${assumed}`);
+    const net = netFromWeights(file, input, values.net, options);
     const normalization = net.spec.family === 'imagenet' ? normalizationMetadata(IMAGENET_NORMALIZATION) : {};
     writeFileAtomic(values.out, writeSafetensors(net.stateDictArrays(), netMetadata(net, { ...source, ...normalization }), { checksum: true }));
     console.error(`wrote ${net.name} (${net.stateDict().size} tensors, options ${JSON.stringify(net.options)}) to ${values.out}`);

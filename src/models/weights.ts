@@ -3,7 +3,8 @@
 
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileErrorReason, temporaryName, writeError } from '../io/file-errors.js';
-import type { CreateOptions, ResNet } from './resnet.js';
+import type { CreateOptions, NetOptions, ResNet } from './resnet.js';
+import { NETS, isNetName } from './registry.js';
 import { type WeightsFile, netFromWeights, parseWeights, weightsBytes } from './weights-bytes.js';
 
 export { type WeightsFile, netFromWeights, netMetadata, parseWeights, shapeOptions, weightsBytes } from './weights-bytes.js';
@@ -41,4 +42,19 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
     rmSync(tmp, { force: true });
     throw writeError(path, e);
   }
+}
+
+/**
+ * Options for weights made elsewhere (a .pth, or safetensors without resnet-ts metadata): the
+ * layout of torchvision, where nearly all such files come from, unless an option says otherwise.
+ * Its bottlenecks stride the 3×3 conv (v1.5), the paper the first 1×1; the shapes are the same,
+ * so only this choice tells them apart (the paper's layout on torchvision weights gives logits
+ * several percent off). Returns the options and the assumption made, if any, to report it.
+ */
+export function importedNetOptions(net: string, given: Partial<NetOptions>): { options: Partial<NetOptions>; assumed: string | null } {
+  if (!isNetName(net) || NETS[net].block !== 'bottleneck' || given.strideIn !== undefined) return { options: given, assumed: null };
+  return {
+    options: { ...given, strideIn: '3x3' },
+    assumed: "torchvision's layout: the 3×3 conv of each bottleneck strides (--stride-in 3x3); pass --stride-in 1x1 for weights in the paper's layout",
+  };
 }
