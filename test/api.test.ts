@@ -2,12 +2,30 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SGD, createNet, crossEntropy, fromArray, loadKernels, loadNet, noGrad, saveWeights, summarize } from '../src/index.js';
 
+const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+const INDEX = pathToFileURL(fileURLToPath(new URL('../src/index.js', import.meta.url))).href;
+
 describe('the public API', () => {
+  it("the README's library example runs as it is written, in a process of its own", () => {
+    const text = readFileSync(README, 'utf8');
+    const section = text.slice(text.indexOf('### The library'));
+    const code = section.slice(section.indexOf('```ts\n') + 6, section.indexOf('\n```', section.indexOf('```ts\n')));
+    assert.match(code, /from 'resnet-ts'/);
+    const dir = mkdtempSync(join(tmpdir(), 'resnet-readme-'));
+    writeFileSync(join(dir, 'example.mjs'), code.replace("from 'resnet-ts'", `from '${INDEX}'`));
+    const r = spawnSync(process.execPath, [join(dir, 'example.mjs')], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^loss \d+\.\d+\nlogits \[ 8, 10 \]\n$/);
+    assert.ok(existsSync(join(dir, 'resnet20.safetensors')));
+  });
+
   for (const backend of ['ref', 'wasm'] as const) {
     it(`the README example runs on the ${backend} kernel set`, async () => {
       const images = Float32Array.from({ length: 4 * 3 * 16 * 16 }, (_, i) => Math.cos(i));
