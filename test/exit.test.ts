@@ -64,19 +64,19 @@ describe('every resnet command exits after an error, at the end, and on Ctrl-C (
 
   const W = ['--backend', 'wasm', '--threads', '2'];
   const cases: [string, () => string[], number, RegExp][] = [
-    ['train: an error raised after the kernel set and the loader started', () => ['train', '--net', 'resnet20', '--data', 'fashion-mnist-sample', '--iterations', '1', '--out', join(dir, 'run1'), ...W], 1, /milestones must increase/],
+    ['train: an error raised after the kernel set and the loader started', () => ['train', '--net', 'resnet20', '--data', 'fashion-mnist-sample', '--iterations', '3', '--batch-size', '8', '--lr', '1e30', '--no-test', '--out', join(dir, 'run1'), ...W], 1, /training diverged/],
     ['train: an unknown dataset', () => ['train', '--net', 'resnet20', '--data', 'no-such-data', '--out', join(dir, 'run2'), ...W], 1, /unknown dataset/],
-    ['train: a bad flag', () => ['train', '--net', 'resnet20', '--bogus', ...W], 2, /Unknown option '--bogus'/],
+    ['train: a bad flag', () => ['train', '--net', 'resnet20', '--bogus', ...W], 2, /unknown option '--bogus'/],
     ['eval: a missing weights file', () => ['eval', '--weights', join(dir, 'none.safetensors'), '--data', 'fashion-mnist-sample', ...W], 1, /cannot read weights/],
     ['eval: a broken weights file', () => ['eval', '--weights', broken, '--data', 'fashion-mnist-sample', ...W], 1, /broken\.safetensors/],
     ['predict: a missing weights file', () => ['predict', '--weights', join(dir, 'none.safetensors'), image, ...W], 1, /none\.safetensors/],
     ['export: a missing weights file', () => ['export', '--weights', join(dir, 'none.safetensors'), '--onnx', join(dir, 'x.onnx')], 1, /none\.safetensors/],
     ['forward: a missing weights file', () => ['forward', '--weights', join(dir, 'none.safetensors'), '--input', input, '--output', join(dir, 'y.npy'), ...W], 1, /cannot read weights/],
-    ['forward: a missing input', () => ['forward', '--weights', weights, '--input', join(dir, 'none.npy'), '--output', join(dir, 'y.npy'), ...W], 2, /none\.npy/],
-    ['import: a missing file', () => ['import', join(dir, 'none.pth'), '--out', join(dir, 'y.safetensors')], 2, /none\.pth/],
-    ['bench: a bad flag', () => ['bench', '--bogus'], 2, /Unknown option/],
-    ['demo: a bad flag', () => ['demo', '--bogus'], 2, /Unknown option/],
-    ['data: a bad flag', () => ['data', 'info', '--bogus'], 2, /Unknown option/],
+    ['forward: a missing input', () => ['forward', '--weights', weights, '--input', join(dir, 'none.npy'), '--output', join(dir, 'y.npy'), ...W], 1, /none\.npy/],
+    ['import: a missing file', () => ['import', join(dir, 'none.pth'), '--out', join(dir, 'y.safetensors')], 1, /none\.pth/],
+    ['bench: a bad flag', () => ['bench', '--bogus'], 2, /unknown option '--bogus'/],
+    ['demo: a bad flag', () => ['demo', '--bogus'], 2, /unknown option '--bogus'/],
+    ['data: a bad flag', () => ['data', 'info', '--bogus'], 2, /unknown option '--bogus'/],
   ];
   for (const [name, args, code, message] of cases) {
     it(name, async () => assertExited(await resnet(args()), code, message));
