@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArrayDataset } from '../src/data/dataset.js';
 import { refKernels } from '../src/kernels/ref/index.js';
 import type { KernelSet } from '../src/kernels/contract.js';
 import { loadNet, readWeights } from '../src/models/weights.js';
-import { readSafetensors } from '../src/io/safetensors.js';
 import { readTrainedMetadata } from '../src/eval/metadata.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { type DataSplits } from '../src/train/data.js';
@@ -20,27 +18,9 @@ import { TrainingDiverged, type TrainConfig, train } from '../src/train/loop.js'
 import { countWrong } from '../src/eval/scores.js';
 import { type LogRecord, readLog } from '../src/train/progress.js';
 import { CIFAR_PAPER, applyOverrides } from '../src/train/recipe.js';
-import { Rng } from '../src/tensor/random.js';
+import { assertSameTensors, tinySet } from './train-fixtures.js';
 
 const kernels = refKernels as KernelSet;
-
-/** n images 1×8×8 of 4 classes: class c is a bright c-th quadrant on noise (learnable in a few steps). */
-function tinySet(n: number, seed: number): ArrayDataset {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(n * 64);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = i % 4;
-    labels[i] = c;
-    for (let y = 0; y < 8; y++) {
-      for (let x = 0; x < 8; x++) {
-        const quadrant = (y < 4 ? 0 : 2) + (x < 4 ? 0 : 1);
-        images[i * 64 + y * 8 + x] = (quadrant === c ? 160 : 0) + rng.int(90);
-      }
-    }
-  }
-  return new ArrayDataset(images, labels, 1, 8, 8, ['a', 'b', 'c', 'd']);
-}
 
 const trainFull = tinySet(48, 1);
 const data: DataSplits = { name: 'tiny', dir: '(memory)', trainFull, test: tinySet(16, 2), val: null };
@@ -55,19 +35,6 @@ function config(outDir: string, extra: Partial<TrainConfig> = {}): TrainConfig {
 }
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'resnet-train-'));
-
-function bits(data: Float32Array): Uint32Array {
-  return new Uint32Array(data.buffer, data.byteOffset, data.length);
-}
-
-/** Every tensor of two safetensors files, compared bit for bit. */
-function assertSameTensors(a: string, b: string): number {
-  const ta = readSafetensors(readFileSync(a), a).tensors;
-  const tb = readSafetensors(readFileSync(b), b).tensors;
-  assert.deepEqual([...ta.keys()], [...tb.keys()]);
-  for (const [k, t] of ta) assert.deepEqual(bits(t.data), bits(tb.get(k)!.data), `${k} differs`);
-  return ta.size;
-}
 
 /** Log records without what depends on the clock or on the session. */
 function comparable(log: LogRecord[]): LogRecord[] {

@@ -71,10 +71,18 @@ export const TRAIN_OUTPUT_USAGE = `Output:
                          default once per epoch, and at the end), model.safetensors (final
                          weights with net, options, mean image and test error: eval needs no flags)
   --resume DIR           continue the run in DIR from its checkpoint, exactly as if it had not
-                         stopped (net, recipe, data and seed come from the checkpoint)
-  --overwrite            start afresh in an --out that already holds a run
+                         stopped (net, recipe, data, seed, --log-every, --checkpoint-every,
+                         --no-test and --micro-batch come from the checkpoint; those flags given
+                         with --resume change the run from there on, and the log says so)
+  --overwrite            start afresh in an --out that already holds a run (one that stopped
+                         before its first checkpoint is started afresh without it)
   --log-every N          a step record (and a progress line off a terminal) every N iterations
   --checkpoint-every N   a checkpoint every N iterations
+  --micro-batch N|auto   images per forward/backward pass: a larger batch runs as micro-batches
+                         whose gradients are accumulated into the same update (batch norm's
+                         statistics are then per micro-batch, as they were per GPU in the paper).
+                         Default auto: the whole batch when its estimated memory fits the kernel
+                         set (4 GiB for wasm), else the largest micro-batch that does
   --progress bar|lines|none   default: a bar on a terminal, lines otherwise
   --seed N               initialization, shuffling and augmentation (default 0)
   --no-test              skip the test-set evaluation at the end
@@ -242,16 +250,18 @@ export async function trainFromFlags(argv: string[]): Promise<TrainResult> {
     ...NET_FLAGS, ...BACKEND_FLAGS, ...RECIPE_FLAGS, net: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' },
     out: { type: 'string' }, resume: { type: 'string' }, overwrite: { type: 'boolean' }, 'log-every': { type: 'string' },
     'checkpoint-every': { type: 'string' }, progress: { type: 'string' }, seed: { type: 'string' }, 'no-test': { type: 'boolean' },
+    'micro-batch': { type: 'string' },
   });
   const backend = backendFromFlags(values);
   const common = {
     logEvery: values['log-every'] === undefined ? undefined : intFlag(values['log-every'], '--log-every', 0),
     checkpointEvery: values['checkpoint-every'] === undefined ? undefined : intFlag(values['checkpoint-every'], '--checkpoint-every', 0),
     progress: progressFromFlag(values.progress),
-    test: !values['no-test'],
+    test: values['no-test'] ? false : undefined,
+    microBatch: values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? undefined : intFlag(values['micro-batch'], '--micro-batch', 0),
   };
   if (values.resume !== undefined) {
-    const allowed = new Set(['resume', 'backend', 'threads', 'log-every', 'checkpoint-every', 'progress', 'no-test']);
+    const allowed = new Set(['resume', 'backend', 'threads', 'log-every', 'checkpoint-every', 'progress', 'no-test', 'micro-batch']);
     const extra = Object.keys(values).filter((key) => !allowed.has(key));
     if (extra.length) throw new UsageError(`--resume continues the recorded run; it does not take --${extra.join(', --')}`);
     const kernels = await loadKernels(backend);

@@ -119,6 +119,7 @@ export function memoryBudget(kernels: KernelSet): number {
  * budget, else the largest ceil(batch / k) that does. Null when not even one image fits.
  */
 export function chooseMicroBatch(net: NetName, options: Partial<NetOptions>, shape: StepShape, budget: number): number | null {
+  if (budget === Infinity) return shape.batch;
   if (estimateMemory(net, options, shape).totalBytes <= budget) return shape.batch;
   for (let k = 2; k <= shape.batch; k++) {
     const micro = Math.ceil(shape.batch / k);
@@ -130,7 +131,9 @@ export function chooseMicroBatch(net: NetName, options: Partial<NetOptions>, sha
 
 /** The largest evaluation batch (at most `wanted`) whose forward pass fits the budget; null when one image does not. */
 export function fittingEvalBatch(net: NetName, options: Partial<NetOptions>, shape: StepShape, budget: number): number | null {
+  if (budget === Infinity) return shape.batch;
   const fits = (batch: number) => estimateMemory(net, options, { ...shape, batch }, 'eval').totalBytes <= budget;
+  if (fits(shape.batch)) return shape.batch;
   if (!fits(1)) return null;
   let [lo, hi] = [1, shape.batch]; // fits(lo); the answer is in [lo, hi]
   while (lo < hi) {

@@ -10,6 +10,8 @@
 //                        Rng.derive(seed, stream, e, b), so seed + position is the whole state)
 //             progress   running sums for the log (epoch and log-window accumulators, elapsed time)
 //             normalization  the mean image (eval/metadata.ts), not recomputed on resume
+//             settings   log/checkpoint frequency, testing, micro-batch (train/run-settings.ts);
+//                        absent in checkpoints written before they were kept
 //
 // Written atomically (temporary file, then rename): a crash during the write leaves the previous one.
 // The data section's CRC-32 is recorded (io/safetensors.ts) and verified on read; files written
@@ -28,6 +30,7 @@ import type { ScheduleState } from '../optim/schedule.js';
 import type { LoaderPosition } from '../data/loader.js';
 import type { DataInfo, StoredNormalization } from '../eval/metadata.js';
 import type { Recipe } from './recipe.js';
+import type { RunSettings } from './run-settings.js';
 
 export const CHECKPOINT_FORMAT = 'resnet-ts-checkpoint-1';
 
@@ -54,6 +57,7 @@ export interface CheckpointInfo {
   loader: LoaderPosition;
   progress: ProgressState;
   normalization: StoredNormalization;
+  settings?: RunSettings;
 }
 
 export function writeCheckpoint(path: string, net: ResNet, opt: SGD, info: CheckpointInfo): void {
@@ -76,6 +80,7 @@ export function writeCheckpoint(path: string, net: ResNet, opt: SGD, info: Check
     rng: JSON.stringify({ seed: info.seed, position: info.loader }),
     progress: JSON.stringify(info.progress),
     normalization: JSON.stringify(info.normalization),
+    ...(info.settings ? { settings: JSON.stringify(info.settings) } : {}),
   };
   writeFileAtomic(path, writeSafetensors(tensors, metadata, { checksum: true }));
 }
@@ -140,11 +145,18 @@ function readInfo(f: Fields, values: number): CheckpointInfo {
   if (kind === 'meanImage') f.check('normalization', normalization, { shape: 'array', base64: 'string' });
   else if (kind === 'channel') f.check('normalization', normalization, { mean: 'array', std: 'array' });
   else if (kind !== 'none') f.fail('normalization', `kind ${JSON.stringify(kind)?.slice(0, 40)} is not none, meanImage or channel`);
+  let settings: RunSettings | undefined;
+  if (f.has('settings')) {
+    const o = f.object('settings');
+    f.check('settings', o, { logEvery: 'count', checkpointEvery: 'count', test: 'boolean', microBatch: 'count' });
+    settings = o as unknown as RunSettings;
+  }
   return {
     net, options: options as NetOptions, recipe: recipe as unknown as Recipe, data: data as unknown as DataInfo,
     seed: f.int('seed', 0), iteration, total,
     schedule: schedule as unknown as ScheduleState, loader: loader as unknown as LoaderPosition,
     progress: progress as unknown as ProgressState, normalization: normalization as unknown as StoredNormalization,
+    ...(settings ? { settings } : {}),
   };
 }
 
@@ -156,6 +168,10 @@ class Fields {
     readonly path: string,
     private readonly metadata: Record<string, string>,
   ) {}
+
+  has(key: string): boolean {
+    return this.metadata[key] !== undefined;
+  }
 
   fail(key: string, problem: string): never {
     throw new FormatError(`${this.path}: checkpoint metadata '${key}': ${problem}`);

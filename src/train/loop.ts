@@ -20,13 +20,16 @@ import { type DataInfo, DATA_KEY, METRICS_KEY, type StoredNormalization, decodeN
 import type { KernelSet } from '../kernels/contract.js';
 import { type NetName, isNetName } from '../models/registry.js';
 import { type NetOptions, type ResNet, createNet } from '../models/resnet.js';
+import { type StepShape, chooseMicroBatch, estimateMemory, fittingEvalBatch, formatBytes, memoryBudget, memoryCapacity } from '../models/memory.js';
 import { saveWeights } from '../models/weights.js';
 import { Schedule } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { sgdStep } from './step.js';
 import { type Checkpoint, type ProgressState, momentumFor, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { GradientAccumulator, microBatches } from './accumulate.js';
+import { describeChanges, removeStaleTemporaries, resolveSettings } from './run-settings.js';
 import { type DataSplits, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
-import { JsonlLog, Progress, type ProgressMode } from './progress.js';
+import { JsonlLog, Progress, type ProgressMode, formatValue } from './progress.js';
 import { type Recipe, describeRecipe, recipeForNet, scheduleSpec, totalIterations, warmupOf } from './recipe.js';
 
 export interface TrainConfig {
@@ -45,9 +48,9 @@ export interface TrainConfig {
   resume?: boolean;
   /** Start afresh in an outDir that holds a run (its checkpoint, log and model are removed). */
   overwrite?: boolean;
-  /** A step record every this many iterations. Default min(50, iterations per epoch). */
+  /** A step record every this many iterations. Default min(50, iterations per epoch). Kept by the checkpoint. */
   logEvery?: number;
-  /** A checkpoint every this many iterations. Default once per epoch. */
+  /** A checkpoint every this many iterations. Default once per epoch. Kept by the checkpoint. */
   checkpointEvery?: number;
   /** A display mode, or a display of the caller's (an experiment's, that adds its overall ETA). */
   progress?: ProgressMode | 'auto' | Progress;
@@ -64,6 +67,12 @@ export interface TrainConfig {
    * log record with the error and loss on the test set, or on its first `images` images.
    */
   testCurve?: { every: number; images?: number };
+  /**
+   * Images per forward/backward pass: a batch larger runs as micro-batches whose gradients are
+   * accumulated (train/accumulate.ts). Default 'auto': the batch when its estimated step memory
+   * fits the kernel set, else the largest micro-batch that does.
+   */
+  microBatch?: number | 'auto';
 }
 
 export interface TrainResult {
@@ -106,12 +115,20 @@ type RunPaths = { checkpoint: string; model: string; log: string };
  */
 async function openRun(config: TrainConfig, out: string, paths: RunPaths) {
   const k = config.kernels;
+  removeStaleTemporaries(out, ['checkpoint.safetensors', 'model.safetensors']);
   let ckpt: Checkpoint | null = null;
   if (config.resume) {
-    if (!existsSync(paths.checkpoint)) throw new Error(`nothing to resume: ${paths.checkpoint} does not exist`);
+    if (!existsSync(paths.checkpoint)) {
+      throw new Error(existsSync(paths.log)
+        ? `nothing to resume: the run in ${out} stopped before its first checkpoint; start it again (without --resume)`
+        : `nothing to resume: ${paths.checkpoint} does not exist`);
+    }
     ckpt = readCheckpoint(paths.checkpoint);
-  } else if (existsSync(paths.checkpoint) || existsSync(paths.log)) {
+  } else if (existsSync(paths.checkpoint)) {
     if (!config.overwrite) throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
+    for (const p of Object.values(paths)) rmSync(p, { force: true });
+  } else {
+    // A run that stopped before its first checkpoint (an error, an empty folder): nothing to keep.
     for (const p of Object.values(paths)) rmSync(p, { force: true });
   }
   const recipe = ckpt ? ckpt.recipe : recipeForNet(config.recipe, config.net);
@@ -172,21 +189,42 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
 
   let iteration = ckpt?.iteration ?? 0;
   const state: ProgressState = ckpt ? structuredClone(ckpt.progress) : { elapsed: 0, epoch: emptyAcc(), window: emptyAcc(), lastVal: null };
-  const logEvery = config.logEvery ?? Math.min(50, loader.batchesPerEpoch);
-  const checkpointEvery = config.checkpointEvery ?? loader.batchesPerEpoch;
+  const budget = memoryBudget(k);
+  const view = trainView(recipe, trainSet);
+  const { settings, changes } = resolveSettings(ckpt?.settings, {
+    logEvery: config.logEvery, checkpointEvery: config.checkpointEvery, test: config.test,
+    microBatch: config.microBatch === 'auto' ? undefined : config.microBatch,
+  }, {
+    logEvery: Math.min(50, loader.batchesPerEpoch), checkpointEvery: loader.batchesPerEpoch, test: true,
+    microBatch: ckpt?.settings ? ckpt.settings.microBatch : autoMicroBatch(netName, net.options, { batch: recipe.batchSize, ...view }, budget),
+  });
+  const { logEvery, checkpointEvery } = settings;
+  const microBatch = Math.min(settings.microBatch, recipe.batchSize);
+  const accumulator = microBatch < recipe.batchSize ? new GradientAccumulator(net.parameters()) : null;
   const log = new JsonlLog(paths.log);
   if (ckpt) log.truncateAfter(iteration);
   const progress = config.progress instanceof Progress ? config.progress
     : config.progress === undefined || config.progress === 'auto' ? Progress.auto() : new Progress(config.progress);
-  const evalOptions = { kernels: k, norm, batchSize: recipe.batchSize, resize: dataInfo.testResize ?? undefined, cropSize: dataInfo.testCrop ?? undefined };
+  const testView = dataInfo.testCrop !== null ? { height: dataInfo.testCrop, width: dataInfo.testCrop } : view;
+  const evalBatch = fittingEvalBatch(netName, net.options, { batch: recipe.batchSize, ...testView }, budget) ?? 1;
+  const evalOptions = { kernels: k, norm, batchSize: evalBatch, resize: dataInfo.testResize ?? undefined, cropSize: dataInfo.testCrop ?? undefined };
 
   log.write({
     type: ckpt ? 'resume' : 'start', iteration, date: new Date().toISOString(), net: netName, options: net.options, recipe,
     total, data: { name: splits.name, dir: splits.dir, train: trainSet.size, val: val?.size ?? 0, test: splits.test?.size ?? 0 },
-    seed, backend: k.name, batchesPerEpoch: loader.batchesPerEpoch,
+    seed, backend: k.name, batchesPerEpoch: loader.batchesPerEpoch, settings,
   });
+  if (changes.length) {
+    log.write({ type: 'settings', iteration, changed: Object.fromEntries(changes.map((c) => [c.key, { from: c.from, to: c.to }])) });
+  }
   progress.message(`${ckpt ? 'resuming' : 'training'} ${netName} on ${splits.name} (${trainSet.size} train, ${val?.size ?? 0} val, ` +
     `${splits.test?.size ?? 0} test images) in ${out}${ckpt ? ` from iteration ${iteration}` : ''}\n${describeRecipe(recipe, total)}`);
+  if (changes.length) progress.message(`changed on resume (applied, and kept in the next checkpoint): ${describeChanges(changes)}`);
+  if (accumulator) {
+    progress.message(`batch ${recipe.batchSize} runs as micro-batches of at most ${microBatch} images, their gradients accumulated ` +
+      `(a step of ${recipe.batchSize} needs about ${formatBytes(estimateMemory(netName, net.options, { batch: recipe.batchSize, ...view }).totalBytes)}, ` +
+      `the ${k.name} kernels hold ${formatBytes(memoryCapacity(k))}); batch norm's statistics are per micro-batch, as they were per GPU in the paper`);
+  }
 
   // ---------------------------------------------------------------- helpers
   const sessionStart = performance.now();
@@ -207,14 +245,14 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     }
     writeCheckpoint(paths.checkpoint, net, opt, {
       net: netName, options: net.options, recipe, data: dataInfo, seed, iteration, total, schedule: schedule.state(),
-      loader: loader.position, progress: state, normalization: stored,
+      loader: loader.position, progress: state, normalization: stored, settings,
     });
     lastCheckpoint = iteration;
   };
   const diverged = (what: string, loss: number) => {
     const kept = lastCheckpoint === null ? 'no checkpoint had been written yet' : `the last good checkpoint (iteration ${lastCheckpoint}) is kept in ${paths.checkpoint}`;
     log.write({ type: 'diverged', iteration, loss: String(loss), lr: opt.lr, time: elapsed() });
-    return new TrainingDiverged(`training diverged: ${what} (lr ${opt.lr}); ${kept}. Lower --lr, or try --warmup.`, iteration, loss, lastCheckpoint === null ? null : paths.checkpoint);
+    return new TrainingDiverged(`training diverged: ${what} (lr ${formatValue(opt.lr)}); ${kept}. Lower --lr, or try --warmup.`, iteration, loss, lastCheckpoint === null ? null : paths.checkpoint);
   };
   const runValidation = async () => {
     if (!val) return null;
@@ -223,7 +261,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     const before = schedule.lr;
     if (schedule.afterEval(r.top1Error)) {
       log.write({ type: 'lr', iteration, lr: schedule.lr, previous: before, reason: 'plateau' });
-      progress.message(`validation error stopped improving: lr ${before} → ${schedule.lr}`);
+      progress.message(`validation error stopped improving: lr ${formatValue(before)} → ${formatValue(schedule.lr)}`);
     }
     return r;
   };
@@ -240,7 +278,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       const batch = await loader.next();
       const lr = schedule.lr;
       opt.lr = lr;
-      const { loss: lossValue, wrong } = sgdStep(net, opt, batch);
+      const { loss: lossValue, wrong } = sgdStep(net, opt, batch, microBatch, accumulator);
       if (!Number.isFinite(lossValue)) throw diverged(`the loss is ${lossValue} at iteration ${iteration + 1}`, lossValue);
       iteration++;
       sessionSteps++;
@@ -249,7 +287,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       schedule.afterStep(wrong / batch.n);
       if (warming && !schedule.warmingUp) {
         log.write({ type: 'lr', iteration, lr: schedule.lr, previous: lr, reason: 'warm-up ended' });
-        progress.message(`training error below ${warmupOf(recipe)!.untilTrainError * 100}% at iteration ${iteration}: warm-up over, lr ${schedule.lr}`);
+        progress.message(`training error below ${warmupOf(recipe)!.untilTrainError * 100}% at iteration ${iteration}: warm-up over, lr ${formatValue(schedule.lr)}`);
       } else if (schedule.lr !== lr && recipe.schedule.kind === 'multistep') {
         log.write({ type: 'lr', iteration, lr: schedule.lr, previous: lr, reason: 'milestone' });
       }
@@ -298,7 +336,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         };
         log.write(record);
         progress.message(`epoch ${record.epoch}: train loss ${record.trainLoss.toFixed(4)}, train error ${pct(record.trainError)}` +
-          (v ? `, val error ${pct(v.top1Error)}` : '') + `, lr ${schedule.lr}, ${record.imagesPerSecond.toFixed(1)} img/s`);
+          (v ? `, val error ${pct(v.top1Error)}` : '') + `, lr ${formatValue(schedule.lr)}, ${record.imagesPerSecond.toFixed(1)} img/s`);
         state.lastEpoch = { loss: record.trainLoss, error: record.trainError };
         state.epoch = emptyAcc();
       }
@@ -324,7 +362,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   let modelPath: string | null = null;
   if (status === 'completed') {
     saveCheckpoint();
-    if (config.test !== false && splits.test) {
+    if (settings.test && splits.test) {
       progress.message(`testing on ${splits.test.size} images …`);
       test = await evaluate(net, splits.test, evalOptions);
     }
@@ -348,6 +386,18 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     trainLoss: lastEpoch?.loss ?? null, trainError: lastEpoch?.error ?? null, seconds: elapsed(),
     imagesPerSecond: sessionImages / Math.max(1e-9, (performance.now() - sessionStart) / 1000), net,
   };
+}
+
+/** Height and width of the training views: the crop of a rescaling recipe, else the images' own size. */
+function trainView(recipe: Recipe, set: Dataset): { height: number; width: number } {
+  if (set.height !== null && set.width !== null && recipe.augmentation.kind !== 'scale') return { height: set.height, width: set.width };
+  const side = trainCrop(recipe);
+  return { height: side, width: side };
+}
+
+/** The batch itself when its step fits the budget, else the largest micro-batch that does (1 if none: the step will say what to change). */
+function autoMicroBatch(net: NetName, options: NetOptions, shape: StepShape, budget: number): number {
+  return chooseMicroBatch(net, options, shape, budget) ?? 1;
 }
 
 
