@@ -26,6 +26,7 @@ if (missing) {
 
 const workload = WORKLOADS['resnet20-train'];
 const kernels = await loadKernels({ backend: 'wasm', threads });
+const nodeSet = { threads: kernels.threads, variant: kernels.variant }; // read before dispose() stops the pool
 const runner = prepareWorkload(workload, kernels);
 const app = await openApp({ timeoutMs: 600000, query: `?threads=${threads}` });
 const before = loadavg()[0];
@@ -46,8 +47,8 @@ const after = loadavg()[0];
 const ips = (ms) => (1000 * workload.batch) / ms;
 const result = {
   workload: workload.name,
-  threads: { node: kernels.threads, chromium: info.threads },
-  variant: { node: kernels.variant, chromium: info.variant },
+  threads: { node: nodeSet.threads, chromium: info.threads },
+  variant: { node: nodeSet.variant, chromium: info.variant },
   rounds, runsPerRound: runs,
   nodeImagesPerSecond: ips(median(node)),
   chromiumImagesPerSecond: ips(median(browser)),
