@@ -100,6 +100,33 @@ export function relu(x: usize, y: usize, n: i32, tid: i32, nt: i32): void {
   }
 }
 
+/**
+ * y[p, i] = y[p, i] + bias[p % c], then max(·, 0) when `relu`, over `planes` planes of `hw` floats
+ * (a convolution's epilogue: y is [n, c, hw]; bias is [c], or 0 for none). Threads split the planes.
+ */
+export function channelBiasRelu(y: usize, bias: usize, planes: i32, c: i32, hw: i32, relu: bool, tid: i32, nt: i32): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  const z = zero4();
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const b: f32 = bias ? load<f32>(bias + (<usize>(pl % c) << 2)) : 0;
+    const bv = f32x4.splat(b);
+    const row = y + (<usize>pl * <usize>hw << 2);
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) {
+      const o = <usize>i << 2;
+      let v = f32x4.add(v128.load(row + o), bv);
+      if (relu) v = f32x4.pmax(z, v);
+      v128.store(row + o, v);
+    }
+    for (; i < hw; i++) {
+      const o = <usize>i << 2;
+      let v = load<f32>(row + o) + b;
+      if (relu && !(v > 0)) v = 0;
+      store<f32>(row + o, v);
+    }
+  }
+}
+
 /** dx = y > 0 ? dy : 0. y, dy, dx: [n] */
 export function reluBackward(y: usize, dy: usize, dx: usize, n: i32, tid: i32, nt: i32): void {
   const i0 = partStart(n, tid, nt), i1 = partStart(n, tid + 1, nt);

@@ -12,7 +12,7 @@ export {
   conv2dBackwardWeight, conv2dBackwardWeightScratch, conv2dBackwardWeightReduce, conv2dBackwardWeightPartial,
 } from './conv';
 export {
-  fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep,
+  fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep, channelBiasRelu,
 } from './elementwise';
 export { batchNormTrain, batchNormEval, batchNormBackward } from './norm';
 export {

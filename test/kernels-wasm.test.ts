@@ -161,6 +161,18 @@ for (const { label } of KERNEL_SETS) {
       });
     }
 
+    it('conv2d with its epilogue: bias per output channel, ReLU, both', () => {
+      for (const c of [CONV_CASES[0]!, CONV_CASES[1]!, CONV_CASES[7]!, CONV_CASES[15]!]) {
+        const s = convShape(c);
+        const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
+        const x = randomArray(xLen), weight = randomArray(wLen), bias = randomArray(s.cOut);
+        for (const [withBias, relu] of [[true, false], [false, true], [true, true]] as const) {
+          check(ks, { x, weight, bias, y: randomArray(yLen) }, ['y'], FORWARD_TOL,
+            (k, t) => k.conv2d({ ...s, x: t.x!, weight: t.weight!, y: t.y!, bias: withBias ? t.bias! : undefined, relu }));
+        }
+      }
+    });
+
     it('batch norm: train, eval (with and without ReLU), backward', () => {
       for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64]] as const) {
         const len = n * c * hw;

@@ -105,9 +105,13 @@ export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = In
   /** db[j] = sum over rows of dy[i, j] for dy: [rows, cols] */
   sumRows(p: { dy: B; db: B; rows: number; cols: number }): void;
 
-  // ---- convolution (no bias; ResNet convs have none) ----
-  /** y = conv(x, weight); the weight buffer is named `weight` because `w` is the input width */
-  conv2d(p: Conv2dShape & { x: B; weight: B; y: B }): void;
+  // ---- convolution ----
+  /**
+   * y = conv(x, weight), then + bias[c] on every pixel of output channel c when `bias` ([cOut]) is
+   * given, then max(·, 0) when `relu` (eval mode folds batch norm and its ReLU into these; ResNet
+   * convs have no bias of their own). The weight buffer is named `weight` because `w` is the input width.
+   */
+  conv2d(p: Conv2dShape & { x: B; weight: B; y: B; bias?: B; relu?: boolean }): void;
   /** dx = conv_transpose(dy, w); overwrites dx */
   conv2dBackwardInput(p: Conv2dShape & { dy: B; weight: B; dx: B }): void;
   /** dw = correlation of x with dy; overwrites dw */

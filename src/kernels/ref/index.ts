@@ -117,6 +117,21 @@ function conv2d(x: HostArray, wt: HostArray, y: HostArray, s: Conv2dShape): void
   }
 }
 
+/** y[img, c, i] = max(y + bias[c], 0): the conv's optional epilogue (no bias: 0; no relu: no clamp). */
+function biasRelu(y: HostArray, bias: HostArray | undefined, s: Conv2dShape, relu: boolean): void {
+  const plane = s.hOut * s.wOut;
+  for (let img = 0; img < s.n; img++) {
+    for (let c = 0; c < s.cOut; c++) {
+      const b = bias ? bias[c] : 0;
+      const base = (img * s.cOut + c) * plane;
+      for (let i = base; i < base + plane; i++) {
+        const v = y[i] + b;
+        y[i] = relu && !(v > 0) ? 0 : v;
+      }
+    }
+  }
+}
+
 function conv2dBackwardInput(dy: HostArray, wt: HostArray, dx: HostArray, s: Conv2dShape): void {
   const K = s.cIn * s.kh * s.kw;
   const HW = s.hOut * s.wOut;
@@ -350,7 +365,10 @@ export const refKernels: KernelSet<RefBuffer, RefIndexBuffer> = {
     for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) db.data[j] += dy.data[i * cols + j];
   },
 
-  conv2d: (p) => conv2d(p.x.data, p.weight.data, p.y.data, p),
+  conv2d: (p) => {
+    conv2d(p.x.data, p.weight.data, p.y.data, p);
+    if (p.bias || p.relu) biasRelu(p.y.data, p.bias?.data, p, p.relu ?? false);
+  },
   conv2dBackwardInput: (p) => conv2dBackwardInput(p.dy.data, p.weight.data, p.dx.data, p),
   conv2dBackwardWeight: (p) => conv2dBackwardWeight(p.dy.data, p.x.data, p.dw.data, p),
 

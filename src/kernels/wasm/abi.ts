@@ -53,6 +53,8 @@ export interface KernelExports {
   sumRows(dy: number, db: number, rows: number, cols: number, tid: number, nt: number): void;
   /** assembly/elementwise/sgdStep(param: usize, grad: usize, buf: usize, n: i32, lr: f32, momentum: f32, dampening: f32, weightDecay: f32, nesterov: bool, firstStep: bool, tid: i32, nt: i32) */
   sgdStep(param: number, grad: number, buf: number, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean, tid: number, nt: number): void;
+  /** assembly/elementwise/channelBiasRelu(y: usize, bias: usize, planes: i32, c: i32, hw: i32, relu: bool, tid: i32, nt: i32) */
+  channelBiasRelu(y: number, bias: number, planes: number, c: number, hw: number, relu: boolean, tid: number, nt: number): void;
   /** assembly/norm/batchNormTrain(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64, tid: i32, nt: i32) */
   batchNormTrain(x: number, gamma: number, beta: number, y: number, mean: number, invStd: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, momentum: number, tid: number, nt: number): void;
   /** assembly/norm/batchNormEval(x: usize, gamma: usize, beta: usize, y: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, relu: bool, tid: i32, nt: i32) */
@@ -81,18 +83,18 @@ export const KERNEL_NAMES = [
   'packFlippedWeights', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
   'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
   'conv2dBackwardWeightPartial', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
-  'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep', 'batchNormTrain', 'batchNormEval',
-  'batchNormBackward', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward',
-  'shortcutA', 'shortcutABackward',
+  'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormTrain',
+  'batchNormEval', 'batchNormBackward', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
+  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
 export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'conv2dForward', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
   'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'fill', 'copy', 'add', 'mul', 'axpy',
-  'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'batchNormTrain',
-  'batchNormEval', 'batchNormBackward', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
-  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu',
+  'batchNormTrain', 'batchNormEval', 'batchNormBackward', 'maxPool2d', 'maxPool2dBackward',
+  'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

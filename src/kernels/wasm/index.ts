@@ -242,15 +242,22 @@ class WasmKernels implements WasmKernelSet {
 
   // ---- convolution ----
 
-  conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer }): void {
+  conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer; bias?: WasmBuffer; relu?: boolean }): void {
     const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
     const x = this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x');
     const w = this.ptr(p.weight, p.cOut * K, 'weight');
     const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
-    if (K === 0) { this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels); return; }
-    const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
-    this.run('packA', [w, K, false, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
-    this.convForward(p, x, ap, y);
+    const bias = p.bias ? this.ptr(p.bias, p.cOut, 'bias') : 0;
+    if (K === 0) {
+      this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels);
+    } else {
+      const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
+      this.run('packA', [w, K, false, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
+      this.convForward(p, x, ap, y);
+    }
+    // The epilogue, a pass of its own for now: + bias per output channel, ReLU.
+    const len = p.n * p.cOut * pixels;
+    if (bias || p.relu) this.run('channelBiasRelu', [y, bias, p.n * p.cOut, p.cOut, pixels, p.relu ?? false], len, MIN_PARALLEL_ELEMENTS);
   }
 
   /** y = conv(x, packed weights) for shape `s` (also the stride-1 backward input). */
