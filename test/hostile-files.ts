@@ -103,11 +103,16 @@ export function pthLegacy(tensors: TensorSpec[], storages: Record<string, Float3
     new DataView(count.buffer).setBigInt64(0, BigInt(data.length), true);
     parts.push(count, new Uint8Array(data.buffer.slice(0)));
   }
-  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
+  return concat(...parts);
+}
+
+/** The parts one after the other. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
-  for (const b of parts) {
-    out.set(b, at);
-    at += b.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
   return out;
 }

@@ -62,28 +62,17 @@ def make_shortcut(shortcut, cin, cout, stride):
     return None, None  # identity
 
 
-class BasicBlock(nn.Module):
-    expansion = 1
+class Block(nn.Module):
+    """What the basic and the bottleneck blocks share: the shortcut (chosen by make_shortcut) and the
+    addition of the shortcut before the last ReLU."""
 
-    def __init__(self, cin, planes, stride, shortcut, stride_in="1x1"):
-        super().__init__()
-        cout = planes * self.expansion
-        self.conv1 = conv3x3(cin, planes, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=False)
-        self.conv2 = conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        ds, a = make_shortcut(shortcut, cin, cout, stride)
-        if ds is not None:
-            self.downsample = ds  # registered only when present, as in torchvision
-        else:
-            self.downsample = None
-        self.shortcut_a = a  # no parameters, not in state_dict
+    def set_shortcut(self, shortcut, cin, cout, stride):
+        # `downsample` is registered only when present, as in torchvision; option A's module has no
+        # parameters and is not in the state_dict.
+        self.downsample, self.shortcut_a = make_shortcut(shortcut, cin, cout, stride)
         self.plain = shortcut == "none"
 
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+    def add_shortcut(self, x, out):
         if not self.plain:
             if self.downsample is not None:
                 idt = self.downsample(x)
@@ -95,7 +84,25 @@ class BasicBlock(nn.Module):
         return self.relu(out)
 
 
-class Bottleneck(nn.Module):
+class BasicBlock(Block):
+    expansion = 1
+
+    def __init__(self, cin, planes, stride, shortcut, stride_in="1x1"):
+        super().__init__()
+        cout = planes * self.expansion
+        self.conv1 = conv3x3(cin, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=False)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.set_shortcut(shortcut, cin, cout, stride)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.add_shortcut(x, self.bn2(self.conv2(out)))
+
+
+class Bottleneck(Block):
     expansion = 4
 
     def __init__(self, cin, planes, stride, shortcut, stride_in="1x1"):
@@ -109,24 +116,12 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(planes, cout)
         self.bn3 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=False)
-        ds, a = make_shortcut(shortcut, cin, cout, stride)
-        self.downsample = ds
-        self.shortcut_a = a
-        self.plain = shortcut == "none"
+        self.set_shortcut(shortcut, cin, cout, stride)
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if not self.plain:
-            if self.downsample is not None:
-                idt = self.downsample(x)
-            elif self.shortcut_a is not None:
-                idt = self.shortcut_a(x)
-            else:
-                idt = x
-            out = out + idt
-        return self.relu(out)
+        return self.add_shortcut(x, self.bn3(self.conv3(out)))
 
 
 def make_stage(block, cin, planes, n, stride, shortcut, stride_in):
@@ -137,7 +132,24 @@ def make_stage(block, cin, planes, n, stride, shortcut, stride_in):
     return nn.Sequential(*layers), cin
 
 
-class ImageNetResNet(nn.Module):
+class Net(nn.Module):
+    """What both nets share after their stem: the stages (`self.stages`), global average pooling
+    and fc; `features` also returns each stage's output."""
+
+    def features(self, x):
+        x = self.stem(x)
+        feats = {}
+        for name in self.stages:
+            x = getattr(self, name)(x)
+            feats[name] = x
+        return x, feats
+
+    def forward(self, x):
+        x, _ = self.features(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class ImageNetResNet(Net):
     """Stem 7x7/2 conv + BN + ReLU + maxpool 3x3/2 pad 1; stages layer1..4 (widths w, 2w, 4w, 8w;
     stride 2 at layer2..4); global average pool; fc."""
 
@@ -157,20 +169,11 @@ class ImageNetResNet(nn.Module):
         self.fc = nn.Linear(c, classes)
         self.stages = ["layer1", "layer2", "layer3", "layer4"]
 
-    def features(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        feats = {}
-        for name in self.stages:
-            x = getattr(self, name)(x)
-            feats[name] = x
-        return x, feats
-
-    def forward(self, x):
-        x, _ = self.features(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+    def stem(self, x):
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(Net):
     """Sec. 4.2: 3x3/16 conv stride 1 + BN + ReLU; layer1..3 of n basic blocks with 16/32/64 filters
     (stride 2 at the first block of layer2 and layer3); global average pool; fc."""
 
@@ -187,17 +190,8 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(c, classes)
         self.stages = ["layer1", "layer2", "layer3"]
 
-    def features(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        feats = {}
-        for name in self.stages:
-            x = getattr(self, name)(x)
-            feats[name] = x
-        return x, feats
-
-    def forward(self, x):
-        x, _ = self.features(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+    def stem(self, x):
+        return self.relu(self.bn1(self.conv1(x)))
 
 
 def make_net(name, classes=None, shortcut=None, stride_in="1x1", width=None, in_channels=3):

@@ -69,8 +69,8 @@ export interface Experiment {
   scales: Record<Scale, ScaleSpec>;
 }
 
-/** A CIFAR net of the paper (ResNet-110's warm-up comes with the recipe: recipeForNet). */
-const cifarRun = (net: NetName, extra: Partial<RunSpec> = {}): RunSpec => {
+/** A network of the paper, named as the figures name it (ResNet-110's warm-up comes with the recipe: recipeForNet). */
+const paperRun = (net: NetName, extra: Partial<RunSpec> = {}): RunSpec => {
   const spec = netSpec(net);
   const d = depth(spec);
   return { id: net, net, label: spec.residual ? `ResNet-${d}` : `plain-${d}`, family: spec.residual ? 'residual' : 'plain', depth: d, ...extra };
@@ -116,76 +116,70 @@ const IMAGENET_SCALES: Record<Scale, ScaleSpec> = {
   },
 };
 
-const DEGRADATION_CIFAR: Experiment = {
+/**
+ * An experiment of the CIFAR recipe (on CIFAR-10 if present, else Fashion-MNIST, else the bundled
+ * sample) or of the ImageNet recipe (on an image folder), with the scales of its recipe.
+ */
+function experiment(recipe: Experiment['recipe'], e: Omit<Experiment, 'recipe' | 'data' | 'scales'>): Experiment {
+  const cifar = recipe === 'cifar-paper';
+  return {
+    name: e.name, title: e.title, paper: e.paper, description: e.description, recipe, runs: e.runs,
+    data: cifar ? 'auto' : 'folder', figures: e.figures, table: e.table, scales: cifar ? CIFAR_SCALES : IMAGENET_SCALES,
+  };
+}
+
+const DEGRADATION_CIFAR = experiment('cifar-paper', {
   name: 'degradation-cifar',
   title: 'Plain and residual nets on CIFAR-10: training and test error against depth',
   paper: 'Fig. 6 (left, middle), Table 6',
   description: 'plain-20/32/44/56 and ResNet-20/32/44/56/110 (option A), the CIFAR recipe. Degradation: the ' +
     'deeper plain nets have higher training error; the deeper residual nets lower.',
-  recipe: 'cifar-paper',
   runs: [
-    cifarRun('plain20'), cifarRun('plain32'), cifarRun('plain44'), cifarRun('plain56'),
-    cifarRun('resnet20'), cifarRun('resnet32'), cifarRun('resnet44'), cifarRun('resnet56'), cifarRun('resnet110'),
+    paperRun('plain20'), paperRun('plain32'), paperRun('plain44'), paperRun('plain56'),
+    paperRun('resnet20'), paperRun('resnet32'), paperRun('resnet44'), paperRun('resnet56'), paperRun('resnet110'),
   ],
-  data: 'auto',
   figures: ['curves'],
   table: { caption: 'Table 6: test error (%)', rows: TABLE_6, paperSetting: 'CIFAR-10, 64k iterations, single view, ResNet-110 best of 5' },
-  scales: CIFAR_SCALES,
-};
+});
 
-const imagenetRun = (net: NetName): RunSpec => {
-  const spec = netSpec(net);
-  const d = depth(spec);
-  return { id: net, net, label: spec.residual ? `ResNet-${d}` : `plain-${d}`, family: spec.residual ? 'residual' : 'plain', depth: d };
-};
-
-const DEGRADATION_IMAGENET: Experiment = {
+const DEGRADATION_IMAGENET = experiment('imagenet-paper', {
   name: 'degradation-imagenet',
   title: 'Plain and residual nets on ImageNet: training and validation error, 18 and 34 layers',
   paper: 'Fig. 4, Table 2',
   description: 'plain-18/34 and ResNet-18/34 (option B, the paper\'s choice for ImageNet), the ImageNet recipe, ' +
     'on an image folder (--data folder:PATH with PATH/train and PATH/val).',
-  recipe: 'imagenet-paper',
-  runs: [imagenetRun('plain18'), imagenetRun('plain34'), imagenetRun('resnet18'), imagenetRun('resnet34')],
-  data: 'folder',
+  runs: [paperRun('plain18'), paperRun('plain34'), paperRun('resnet18'), paperRun('resnet34')],
   figures: ['curves'],
   table: { caption: 'Table 2: top-1 error (%)', rows: TABLE_2, paperSetting: 'ImageNet validation, 10-crop testing' },
-  scales: IMAGENET_SCALES,
-};
+});
 
-const SHORTCUTS: Experiment = {
+const SHORTCUTS = experiment('cifar-paper', {
   name: 'shortcuts',
   title: 'Shortcut options A, B and C on the same network and data',
   paper: 'Table 3',
   description: 'ResNet-20 with shortcut A (zero-padding identity), B (projections where dimensions grow) and C ' +
     '(projections everywhere), and plain-20, the CIFAR recipe. The paper\'s Table 3 is ResNet-34 on ImageNet.',
-  recipe: 'cifar-paper',
   runs: [
-    cifarRun('plain20', { paperRow: 'plain' }),
-    cifarRun('resnet20', { id: 'resnet20-A', options: { shortcut: 'A' }, label: 'ResNet-20 A', paperRow: 'A' }),
-    cifarRun('resnet20', { id: 'resnet20-B', options: { shortcut: 'B' }, label: 'ResNet-20 B', paperRow: 'B' }),
-    cifarRun('resnet20', { id: 'resnet20-C', options: { shortcut: 'C' }, label: 'ResNet-20 C', paperRow: 'C' }),
+    paperRun('plain20', { paperRow: 'plain' }),
+    paperRun('resnet20', { id: 'resnet20-A', options: { shortcut: 'A' }, label: 'ResNet-20 A', paperRow: 'A' }),
+    paperRun('resnet20', { id: 'resnet20-B', options: { shortcut: 'B' }, label: 'ResNet-20 B', paperRow: 'B' }),
+    paperRun('resnet20', { id: 'resnet20-C', options: { shortcut: 'C' }, label: 'ResNet-20 C', paperRow: 'C' }),
   ],
-  data: 'auto',
   figures: ['curves'],
   table: { caption: 'Table 3: error (%) by shortcut option', rows: TABLE_3, paperSetting: 'ResNet-34 and plain-34 on ImageNet validation, 10-crop testing' },
-  scales: CIFAR_SCALES,
-};
+});
 
-const LAYER_RESPONSES: Experiment = {
+const LAYER_RESPONSES = experiment('cifar-paper', {
   name: 'layer-responses',
   title: 'Standard deviations of the layer responses',
   paper: 'Fig. 7',
   description: 'plain-20/56 and ResNet-20/56/110, the CIFAR recipe; the std of each 3×3 layer\'s output after BN, ' +
     'before the ReLU and the addition, on the test set; in layer order and sorted by magnitude. ' +
     '--from DIR measures the finished runs of another experiment folder instead of training.',
-  recipe: 'cifar-paper',
-  runs: [cifarRun('plain20'), cifarRun('plain56'), cifarRun('resnet20'), cifarRun('resnet56'), cifarRun('resnet110')],
-  data: 'auto',
+  runs: [paperRun('plain20'), paperRun('plain56'), paperRun('resnet20'), paperRun('resnet56'), paperRun('resnet110')],
   figures: ['responses'],
   table: null,
-  scales: CIFAR_SCALES,
-};
+});
 
 export const EXPERIMENTS: Experiment[] = [DEGRADATION_CIFAR, DEGRADATION_IMAGENET, SHORTCUTS, LAYER_RESPONSES];
 

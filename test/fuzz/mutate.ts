@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import { FormatError, LimitError } from '../../src/io/errors.js';
+import { concat } from '../hostile-files.js';
 import type { LengthField, Seed, Target } from './targets.js';
 
 const INTERESTING = [
@@ -119,16 +120,6 @@ export function mutate(seed: Seed, mutations: Mutation[]): Uint8Array {
     }
   }
   return bytes;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The input of a case: the mutated seed (wrapped targets: inner bytes mutated then wrapped, or the wrapped bytes mutated). */
