@@ -5,11 +5,15 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KernelSet } from '../src/kernels/contract.js';
+import type { Conv2dShape, KernelSet } from '../src/kernels/contract.js';
+import { createCountingKernels } from '../src/kernels/count.js';
+import type { ConvAlgorithm } from '../src/kernels/wasm/index.js';
 import { Rng } from '../src/tensor/random.js';
-import { type Tensor, fromArray } from '../src/tensor/tensor.js';
+import { type Tensor, empty, fromArray } from '../src/tensor/tensor.js';
 import * as ops from '../src/ops/index.js';
+import { noGrad } from '../src/autograd/tape.js';
 import { createNet } from '../src/models/resnet.js';
+import { NET_NAMES } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
 import { KERNEL_SETS, REFERENCE, kernelSet } from './kernel-sets.js';
 import { relMaxError } from './helpers.js';
@@ -46,6 +50,40 @@ const CASES: OpCase[] = [
   { name: 'shortcutA', shapes: [[2, 16, 8, 8]], f: ([x]) => ops.shortcutA(x, 32, 2) },
   { name: 'crossEntropy', shapes: [[6, 10]], f: ([x]) => ops.crossEntropy(x, [0, 9, 3, 3, 5, 1]) },
 ];
+
+/**
+ * Every distinct stride-1, padding-1 3×3 convolution of every network of the paper (the shapes
+ * the Winograd path takes), for one image at the paper's input size: recorded from each
+ * network's real forward pass on the counting set, so the list cannot drift from the models.
+ */
+function winogradShapes(): Conv2dShape[] {
+  const counting = createCountingKernels();
+  const seen = new Map<string, Conv2dShape>();
+  const kernels: KernelSet = {
+    ...counting,
+    conv2d: (p) => {
+      const { n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, hOut, wOut } = p;
+      if (kh === 3 && kw === 3 && strideH === 1 && strideW === 1 && padH === 1 && padW === 1 && dilationH === 1 && dilationW === 1) {
+        seen.set(`${cIn} ${h} ${w} ${cOut}`, { n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, hOut, wOut });
+      }
+      counting.conv2d(p);
+    },
+  };
+  for (const name of NET_NAMES) {
+    const net = createNet(name, { kernels, skipInit: true }).eval();
+    const size = net.spec.family === 'imagenet' ? 224 : 32;
+    noGrad(() => net.forward(empty([1, net.options.inChannels, size, size], { kernels })));
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Largest relative error (max |a − b| / max |ref|) of the Winograd path, forward and input
+ * gradient, measured on the shapes of winogradShapes(): F(2×2) ≤ 1.2e-6 and F(4×4) ≤ 9e-6 (at
+ * 512 channels; the error grows with the channels summed and with the tile, whose transforms
+ * have coefficients up to 8). The bounds leave room for other inputs.
+ */
+const WINOGRAD_TOL: Record<'winograd2' | 'winograd4', number> = { winograd2: 1e-5, winograd4: 5e-5 };
 
 /** Forward, then backward with a fixed output gradient; returns the output and every input gradient. */
 function run(kernels: KernelSet, c: OpCase, seed: number): Float32Array[] {
@@ -88,6 +126,8 @@ let expectedStep: ReturnType<typeof trainingStep> | undefined;
  */
 const KNOWN_STEP_DRIFT = new Set(['wasm, 1 thread, simd (no relaxed)', 'wasm, unshared memory (the no-SharedArrayBuffer fallback)']);
 
+const WINOGRAD_SHAPES = winogradShapes();
+
 for (const { label } of KERNEL_SETS) {
   const kernels = await kernelSet(label);
   describe(`ops on the kernel set '${label}' match the reference set`, () => {
@@ -110,4 +150,39 @@ for (const { label } of KERNEL_SETS) {
       for (const [key, v] of a.state) assert.ok(relMaxError(b.state.get(key)!.data, v.data) < 1e-4, key);
     });
   });
+  describe(`Winograd convolutions on the kernel set '${label}' match the reference set`, () => {
+    it('the networks give the expected stride-1 3×3 shapes', () => {
+      const sizes = new Set(WINOGRAD_SHAPES.map((s) => `${s.cOut}@${s.h}`));
+      for (const want of ['16@32', '32@16', '64@8', '64@56', '128@28', '256@14', '512@7']) assert.ok(sizes.has(want), want);
+    });
+    for (const algorithm of ['winograd2', 'winograd4'] as const) {
+      for (const s of WINOGRAD_SHAPES) {
+        const c: OpCase = {
+          name: `conv2d 3×3 s1 p1 ${s.cIn}→${s.cOut} on ${s.h}×${s.w}`,
+          shapes: [[s.n, s.cIn, s.h, s.w], [s.cOut, s.cIn, 3, 3]],
+          f: ([x, w]) => ops.conv2d(x, w, { padding: 1 }),
+        };
+        it(`${c.name} by ${algorithm}: output and input gradient`, () => {
+          const want = expectedOf(c);
+          const actual = withAlgorithm(kernels, algorithm, () => run(kernels, c, 17));
+          const [y, dx, dw] = actual;
+          assert.ok(relMaxError(y!, want[0]!) <= WINOGRAD_TOL[algorithm], `output differs by ${relMaxError(y!, want[0]!)}`);
+          assert.ok(relMaxError(dx!, want[1]!) <= WINOGRAD_TOL[algorithm], `input gradient differs by ${relMaxError(dx!, want[1]!)}`);
+          assert.ok(relMaxError(dw!, want[2]!) <= 1e-4, `weight gradient differs by ${relMaxError(dw!, want[2]!)}`);
+        });
+      }
+    }
+  });
+}
+
+/** Runs `f` with the wasm set's convolution algorithm set to `algorithm`. */
+function withAlgorithm<T>(kernels: KernelSet, algorithm: ConvAlgorithm, f: () => T): T {
+  const set = kernels as KernelSet & { convAlgorithm: ConvAlgorithm };
+  const before = set.convAlgorithm;
+  set.convAlgorithm = algorithm;
+  try {
+    return f();
+  } finally {
+    set.convAlgorithm = before;
+  }
 }

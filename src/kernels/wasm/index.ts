@@ -26,7 +26,17 @@ export interface WasmKernelOptions {
   variant?: WasmVariant;
   /** The platform: where the module's bytes come from and how threads start (default: Node's in Node, the browser's in a browser bundle). */
   host?: KernelHost;
+  /** How stride-1 3×3 convolutions are computed (default 'auto'; see ConvAlgorithm). */
+  convAlgorithm?: ConvAlgorithm;
 }
+
+/**
+ * How the set computes stride-1, padding-1 3×3 convolutions and their input gradients: by
+ * Winograd F(2×2, 3×3) or F(4×4, 3×3) (assembly/winograd.ts), by the direct implicit GEMM
+ * (assembly/conv.ts), or 'auto': chosen per shape by winogradTile() below. Other convolutions
+ * always take the direct path.
+ */
+export type ConvAlgorithm = 'auto' | 'direct' | 'winograd2' | 'winograd4';
 
 /** The kernel set, with a few extras for benchmarks and tests. */
 export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
@@ -38,6 +48,8 @@ export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
   memoryBytes(): number;
   /** Stops the worker threads (the set runs on one thread afterwards). */
   dispose(): void;
+  /** How stride-1 3×3 convolutions are computed (may be changed between calls: benchmarks, tests). */
+  convAlgorithm: ConvAlgorithm;
 }
 
 /** Multiply-adds below which a GEMM-like kernel stays on one thread (about 100³). */
@@ -46,6 +58,21 @@ const MIN_PARALLEL_MACS = 1e6;
 const WEIGHT_CHUNKS_PER_THREAD = 4;
 /** Elements below which an element-wise kernel stays on one thread. */
 const MIN_PARALLEL_ELEMENTS = 1 << 16;
+/** Most bytes of Winograd-transformed filters kept (beyond it the cache starts again empty). */
+const MAX_TRANSFORMED_BYTES = 128 << 20;
+/** Floats of a Winograd block's V and M matrices (winograd.ts) to stay in a core's L2 cache. */
+const WINOGRAD_BLOCK_FLOATS = 48 << 10;
+
+/** Tiles per block of the Winograd kernel for shape `s`: a multiple of 8 whose V and M fit in L2. */
+function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
+  const perTile = (m + 2) * (m + 2) * (s.cIn + s.cOut);
+  return Math.max(8, Math.min(256, Math.floor(WINOGRAD_BLOCK_FLOATS / perTile / 8) * 8));
+}
+
+/** The tile size that 'auto' takes for a stride-1 3×3 shape (0: direct), from docs/BENCHMARKS.md's measurements. */
+function winogradAuto(s: Conv2dShape): 0 | 2 | 4 {
+  return 2;
+}
 
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernelSet> {
@@ -65,12 +92,23 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   const exports = instantiateKernels(module, mem.memory);
   let pool: ThreadPool | undefined;
   if (threads > 1 && host.spawnWorker) pool = await ThreadPool.start(module, mem.memory, threads, host.spawnWorker);
-  return new WasmKernels(mem, exports, pool, variant);
+  const set = new WasmKernels(mem, exports, pool, variant);
+  set.convAlgorithm = opts.convAlgorithm ?? 'auto';
+  return set;
 }
 
 class WasmKernels implements WasmKernelSet {
   readonly name = 'wasm';
   readonly dtypes: readonly DType[] = ['float32'];
+  convAlgorithm: ConvAlgorithm = 'auto';
+  /**
+   * Winograd-transformed filters by weight buffer, shared by the forward pass and the input
+   * gradient of a step and kept across eval calls. Dropped as soon as the buffer may change:
+   * when it goes through ptr() (every kernel argument except a convolution's weight), write(),
+   * free(), or (step buffers) endStep().
+   */
+  private readonly transformed = new Map<WasmBlock, { key: string; ptr: number; bytes: number }[]>();
+  private transformedBytes = 0;
 
   constructor(
     private readonly mem: WasmMemory,
@@ -112,6 +150,12 @@ class WasmKernels implements WasmKernelSet {
 
   /** Byte address of a buffer after checking that it is alive and long enough. */
   private ptr(b: WasmBlock, length: number, what: string): number {
+    this.dropTransformed(b);
+    return this.weightPtr(b, length, what);
+  }
+
+  /** ptr() for a convolution's weight, which the kernel only reads: keeps its transformed filters. */
+  private weightPtr(b: WasmBlock, length: number, what: string): number {
     this.mem.check(b);
     if (b.length < length) throw new RangeError(`wasm kernels: ${what} has ${b.length} elements, needs ${length}`);
     return b.ptr;
@@ -144,10 +188,12 @@ class WasmKernels implements WasmKernelSet {
   }
 
   endStep(): void {
+    for (const b of this.transformed.keys()) if (b.lifetime === 'step') this.dropTransformed(b);
     this.mem.endStep();
   }
 
   free(buf: WasmBuffer): void {
+    this.dropTransformed(buf);
     this.mem.free(buf);
   }
 
@@ -166,6 +212,7 @@ class WasmKernels implements WasmKernelSet {
 
   private copyIn(view: Float32Array | Int32Array, dst: WasmBlock, src: ArrayLike<number>, what: string): void {
     this.mem.check(dst);
+    this.dropTransformed(dst);
     if (src.length !== dst.length) throw new RangeError(`${what}: ${src.length} values into a buffer of ${dst.length}`);
     view.set(src, dst.ptr / 4);
   }
@@ -245,11 +292,14 @@ class WasmKernels implements WasmKernelSet {
   conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer; bias?: WasmBuffer; relu?: boolean }): void {
     const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
     const x = this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x');
-    const w = this.ptr(p.weight, p.cOut * K, 'weight');
+    const w = this.weightPtr(p.weight, p.cOut * K, 'weight');
     const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
     const bias = p.bias ? this.ptr(p.bias, p.cOut, 'bias') : 0;
+    const m = K === 0 ? 0 : this.winogradTile(p);
     if (K === 0) {
       this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels);
+    } else if (m !== 0) {
+      this.winograd(p, m, x, p.weight, false, y);
     } else {
       const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
       this.run('packA', [w, K, false, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
@@ -274,20 +324,23 @@ class WasmKernels implements WasmKernelSet {
   conv2dBackwardInput(p: Conv2dShape & { dy: WasmBuffer; weight: WasmBuffer; dx: WasmBuffer }): void {
     const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
     const dy = this.ptr(p.dy, p.n * p.cOut * pixels, 'dy');
-    const w = this.ptr(p.weight, p.cOut * K, 'weight');
+    const w = this.weightPtr(p.weight, p.cOut * K, 'weight');
     const dx = this.ptr(p.dx, p.n * p.cIn * p.h * p.w, 'dx');
     const macs = p.n * p.cOut * pixels * K;
     if (macs === 0) { this.mem.f32.fill(0, dx / 4, dx / 4 + p.n * p.cIn * p.h * p.w); return; }
     if (p.strideH === 1 && p.strideW === 1) {
       // A stride-1 convolution's input gradient is a convolution of dy with the flipped,
       // transposed kernel, padded by dilation·(k-1) - pad.
-      const ap = this.mem.scratchArea('packedA', (p.cIn + 5) * p.cOut * p.kh * p.kw * 4);
-      this.run('packFlippedWeights', [w, p.cOut, p.cIn, p.kh, p.kw, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
-      this.convForward({
+      const t: Conv2dShape = {
         n: p.n, cIn: p.cOut, h: p.hOut, w: p.wOut, cOut: p.cIn, kh: p.kh, kw: p.kw,
         strideH: 1, strideW: 1, padH: p.dilationH * (p.kh - 1) - p.padH, padW: p.dilationW * (p.kw - 1) - p.padW,
         dilationH: p.dilationH, dilationW: p.dilationW, hOut: p.h, wOut: p.w,
-      }, dy, ap, dx);
+      };
+      const m = this.winogradTile(t);
+      if (m !== 0) { this.winograd(t, m, dy, p.weight, true, dx); return; }
+      const ap = this.mem.scratchArea('packedA', (p.cIn + 5) * p.cOut * p.kh * p.kw * 4);
+      this.run('packFlippedWeights', [w, p.cOut, p.cIn, p.kh, p.kw, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
+      this.convForward(t, dy, ap, dx);
       return;
     }
     this.writeConvShape(SHAPE_A, p);
@@ -295,6 +348,63 @@ class WasmKernels implements WasmKernelSet {
     const [scratch, stride] = this.scratch(this.k.conv2dBackwardInputScratch(SHAPE_A, nt), nt);
     this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('conv2dBackwardInputCol2im', [SHAPE_A, w, dy, dx, scratch, stride], macs, MIN_PARALLEL_MACS);
+  }
+
+  /** Winograd's output tile size for convolution `s` (0: the direct path). */
+  private winogradTile(s: Conv2dShape): 0 | 2 | 4 {
+    if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1 || s.padH !== 1 || s.padW !== 1
+      || s.dilationH !== 1 || s.dilationW !== 1 || s.hOut !== s.h || s.wOut !== s.w) return 0;
+    switch (this.convAlgorithm) {
+      case 'direct': return 0;
+      case 'winograd2': return 2;
+      case 'winograd4': return 4;
+      default: return winogradAuto(s);
+    }
+  }
+
+  /**
+   * y = conv(x, g) by Winograd F(m×m, 3×3) (assembly/winograd.ts), for a stride-1, padding-1
+   * 3×3 shape `s`; g is `weight` itself, or its flipped transpose (`flipped`: the input gradient,
+   * where `s` is the transposed shape).
+   */
+  private winograd(s: Conv2dShape, m: 2 | 4, x: number, weight: WasmBuffer, flipped: boolean, y: number): void {
+    const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * 9;
+    const u = this.transformedWeights(weight, flipped ? s.cIn : s.cOut, flipped ? s.cOut : s.cIn, m, flipped);
+    this.writeConvShape(SHAPE_A, s);
+    const xp = this.mem.scratchArea('winogradPadded', this.k.winogradPaddedSize(SHAPE_A, m) * 4);
+    this.run('winogradPad', [SHAPE_A, x, xp, m], s.n * s.cIn * s.h * s.w, MIN_PARALLEL_ELEMENTS);
+    const tb = winogradBlockTiles(s, m);
+    const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
+    const [scratch, stride] = this.scratch(this.k.winogradScratch(SHAPE_A, m, tb), nt);
+    this.mem.i32[WORK_NEXT / 4] = 0;
+    this.run('winogradForward', [SHAPE_A, xp, u, y, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
+  }
+
+  /** The transformed filters of `weight` ([cOut, cIn, 3, 3]) for F(m×m), from the cache or made now. */
+  private transformedWeights(weight: WasmBuffer, cOut: number, cIn: number, m: 2 | 4, flipped: boolean): number {
+    const key = `${m} ${flipped} ${cOut} ${cIn}`;
+    const list = this.transformed.get(weight) ?? [];
+    const hit = list.find((e) => e.key === key);
+    if (hit) return hit.ptr;
+    const rows = flipped ? cIn : cOut, cols = flipped ? cOut : cIn;
+    const bytes = this.k.winogradWeightsSize(rows, cols, m) * 4;
+    if (this.transformedBytes + bytes > MAX_TRANSFORMED_BYTES) for (const b of [...this.transformed.keys()]) this.dropTransformed(b);
+    const ptr = this.mem.allocBytes(bytes);
+    this.run('winogradWeights', [weight.ptr, cOut, cIn, m, flipped, ptr], rows * cols * (m + 2) * (m + 2) * 16, MIN_PARALLEL_MACS);
+    this.transformed.set(weight, [...(this.transformed.get(weight) ?? []), { key, ptr, bytes }]);
+    this.transformedBytes += bytes;
+    return ptr;
+  }
+
+  /** Forgets the transformed filters of `b` (it may change, or is gone). */
+  private dropTransformed(b: WasmBlock): void {
+    const list = this.transformed.get(b);
+    if (!list) return;
+    for (const e of list) {
+      this.mem.freeBytes(e.ptr, e.bytes);
+      this.transformedBytes -= e.bytes;
+    }
+    this.transformed.delete(b);
   }
 
   conv2dBackwardWeight(p: Conv2dShape & { dy: WasmBuffer; x: WasmBuffer; dw: WasmBuffer }): void {

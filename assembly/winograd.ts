@@ -1,0 +1,366 @@
+// winograd.ts: Winograd convolution F(m×m, 3×3), m = 2 or 4, for stride-1 3×3 convolutions
+// with padding 1 and dilation 1 (the forward pass, and the input gradient, which is the same
+// convolution of dy with the flipped, transposed kernel).
+//
+// With α = m + 2, the output is cut into m×m tiles; tile (ty, tx) reads the α×α input patch at
+// rows m·ty - 1 .., columns m·tx - 1 .. (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015):
+//     Y = Aᵀ [ Σ_ci U[co, ci] ⊙ V[ci] ] A,   U = G g Gᵀ (the filter),   V = Bᵀ d B (the patch)
+// so that the α² positions p of the transformed domain are α² independent matrix multiplies
+//     M[p] (cOut × tiles) = U[p] (cOut × cIn) · V[p] (cIn × tiles)
+// with α²·cOut·cIn multiply-adds per tile instead of 9·m²·cOut·cIn (F(2×2): 2.25× fewer,
+// F(4×4): 4× fewer). The three phases:
+//   * winogradWeights: U[p] for every p, packed as gemm.ts's A panels (cached by the host);
+//   * winogradPad: the whole batch copied into a zero-padded buffer with room for every whole
+//     tile, so that no tile needs a bounds check;
+//   * winogradForward: blocks of `tb` consecutive tiles (over the batch), taken from the shared
+//     work counter: the input transform writes V[p] of the block packed as gemm.ts's B strips,
+//     α² calls of the packed micro-kernel give M[p], the output transform writes y.
+// The transforms run on four tiles at once, one per SIMD lane.
+
+import { KC_MAX, MR, NR, blockCount, multiplyPacked, packedASize, panelCount, panelStart, roundUp8 } from './gemm';
+import { ConvShape } from './conv';
+import { rangeStart, takeWork } from './util';
+
+/** Tiles per row and per column of the output. */
+// @ts-ignore: decorator
+@inline function tilesAcross(size: i32, m: i32): i32 { return (size + m - 1) / m; }
+
+/** Columns of the padded input (whole tiles plus the two halo columns). */
+// @ts-ignore: decorator
+@inline function paddedWidth(s: ConvShape, m: i32): i32 { return tilesAcross(s.wOut, m) * m + 2; }
+
+/** Rows of the padded input. */
+// @ts-ignore: decorator
+@inline function paddedHeight(s: ConvShape, m: i32): i32 { return tilesAcross(s.hOut, m) * m + 2; }
+
+/** Floats of the padded batch that winogradPad writes (with 16 readable floats past the end). */
+export function winogradPaddedSize(shape: usize, m: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  return s.n * s.cIn * paddedHeight(s, m) * paddedWidth(s, m) + 16;
+}
+
+/** Floats of the transformed, packed filter: α² packed A matrices of cOut × cIn. */
+export function winogradWeightsSize(cOut: i32, cIn: i32, m: i32): i32 {
+  return (m + 2) * (m + 2) * packedASize(cOut, cIn);
+}
+
+/** Floats of per-thread scratch that winogradForward needs for blocks of `tb` tiles. */
+export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  const a2 = (m + 2) * (m + 2);
+  return a2 * (s.cIn + s.cOut) * tb + 2 * a2 * 4 + 16;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The filter.
+
+/** G[u, j] of F(2×2, 3×3) (4 × 3) or of F(4×4, 3×3) (6 × 3). (No tables: the module has no data.) */
+function gCoef(m: i32, u: i32, j: i32): f64 {
+  if (u == 0) return j == 0 ? (m == 2 ? 1.0 : 0.25) : 0;
+  if (u == m + 1) return j == 2 ? 1.0 : 0;
+  if (m == 2) return j == 1 && u == 2 ? -0.5 : 0.5;
+  if (u <= 2) return j == 1 && u == 2 ? 1.0 / 6 : -1.0 / 6;
+  if (j == 0) return 1.0 / 24;
+  if (j == 2) return 1.0 / 6;
+  return u == 3 ? 1.0 / 12 : -1.0 / 12;
+}
+
+/**
+ * U = G g Gᵀ for every pair of channels, as α² packed A matrices (gemm.ts's row panels) of
+ * R × C, U[p] at dst + p·packedASize(R, C) floats. Not flipped: the convolution of w itself,
+ * R = cOut, C = cIn, g = w[r, c]. Flipped (the input gradient): R = cIn, C = cOut, g[ky, kx] =
+ * w[c, r, 2-ky, 2-kx]. w: [cOut, cIn, 3, 3]. Computed in f64, rounded once. Threads split the panels.
+ */
+export function winogradWeights(w: usize, cOut: i32, cIn: i32, m: i32, flipped: bool, dst: usize, tid: i32, nt: i32): void {
+  const a = m + 2, a2 = a * a;
+  const R = flipped ? cIn : cOut, C = flipped ? cOut : cIn;
+  const pBytes = <usize>packedASize(R, C) << 2;
+  const panels = panelCount(R);
+  for (let pn = rangeStart(panels, tid, nt); pn < rangeStart(panels, tid + 1, nt); pn++) {
+    const r0 = panelStart(R, pn);
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < MR; i++) {
+        const r = r0 + i;
+        const at = dst + (<usize>(r0 * C + c * MR + i) << 2);
+        if (r >= R) {
+          for (let p = 0; p < a2; p++) store<f32>(at + <usize>p * pBytes, 0);
+          continue;
+        }
+        const src = w + (<usize>((flipped ? c * cIn + r : r * cIn + c) * 9) << 2);
+        // g[i, j] (the flipped kernel reads w backwards)
+        const f = flipped ? 8 : 0, sg: i32 = flipped ? -1 : 1;
+        const g00 = <f64>load<f32>(src + (<usize>(f) << 2)), g01 = <f64>load<f32>(src + (<usize>(f + sg) << 2)), g02 = <f64>load<f32>(src + (<usize>(f + 2 * sg) << 2));
+        const g10 = <f64>load<f32>(src + (<usize>(f + 3 * sg) << 2)), g11 = <f64>load<f32>(src + (<usize>(f + 4 * sg) << 2)), g12 = <f64>load<f32>(src + (<usize>(f + 5 * sg) << 2));
+        const g20 = <f64>load<f32>(src + (<usize>(f + 6 * sg) << 2)), g21 = <f64>load<f32>(src + (<usize>(f + 7 * sg) << 2)), g22 = <f64>load<f32>(src + (<usize>(f + 8 * sg) << 2));
+        for (let u = 0; u < a; u++) { // row u of G g, then of (G g) Gᵀ
+          const e0 = gCoef(m, u, 0), e1 = gCoef(m, u, 1), e2 = gCoef(m, u, 2);
+          const t0 = e0 * g00 + e1 * g10 + e2 * g20, t1 = e0 * g01 + e1 * g11 + e2 * g21, t2 = e0 * g02 + e1 * g12 + e2 * g22;
+          for (let v = 0; v < a; v++) {
+            const val = t0 * gCoef(m, v, 0) + t1 * gCoef(m, v, 1) + t2 * gCoef(m, v, 2);
+            store<f32>(at + <usize>(u * a + v) * pBytes, <f32>val);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The padded input.
+
+/**
+ * xp[i, c, r, q] = x[i, c, r - 1, q - 1] (0 outside x) for the padded sizes above.
+ * x: [n, cIn, h, w] with h = hOut, w = wOut; xp: winogradPaddedSize floats. Threads split the planes.
+ */
+export function winogradPad(shape: usize, x: usize, xp: usize, m: i32, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const h = s.h, w = s.w, hp = paddedHeight(s, m), wp = paddedWidth(s, m);
+  const planes = s.n * s.cIn;
+  const rowBytes = <usize>wp << 2;
+  for (let pl = rangeStart(planes, tid, nt); pl < rangeStart(planes, tid + 1, nt); pl++) {
+    const src = x + (<usize>(pl * h * w) << 2);
+    const dst = xp + (<usize>(pl * hp * wp) << 2);
+    memory.fill(dst, 0, rowBytes);
+    for (let r = 0; r < h; r++) {
+      const d = dst + <usize>(r + 1) * rowBytes;
+      store<f32>(d, 0);
+      memory.copy(d + 4, src + (<usize>(r * w) << 2), <usize>w << 2);
+      memory.fill(d + (<usize>(w + 1) << 2), 0, <usize>(wp - w - 1) << 2);
+    }
+    memory.fill(dst + <usize>(h + 1) * rowBytes, 0, <usize>(hp - h - 1) * rowBytes);
+  }
+  if (tid == nt - 1) memory.fill(xp + (<usize>(planes * hp * wp) << 2), 0, 64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-dimensional transforms on four tiles at once: `src` holds the inputs `ss` bytes apart,
+// the outputs go `ds` bytes apart from `dst`.
+
+/** Bᵀ of F(2×2): (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
+// @ts-ignore: decorator
+@inline function inputTransform2(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss), d3 = v128.load(src + 3 * ss);
+  v128.store(dst, f32x4.sub(d0, d2));
+  v128.store(dst + ds, f32x4.add(d1, d2));
+  v128.store(dst + 2 * ds, f32x4.sub(d2, d1));
+  v128.store(dst + 3 * ds, f32x4.sub(d1, d3));
+}
+
+/** Bᵀ of F(4×4) (interpolation points 0, ±1, ±2). */
+// @ts-ignore: decorator
+@inline function inputTransform4(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss);
+  const d3 = v128.load(src + 3 * ss), d4 = v128.load(src + 4 * ss), d5 = v128.load(src + 5 * ss);
+  const four = f32x4.splat(4), five = f32x4.splat(5), two = f32x4.splat(2);
+  const a = f32x4.sub(d4, f32x4.mul(four, d2)); // d4 - 4 d2
+  const b = f32x4.sub(d3, f32x4.mul(four, d1)); // d3 - 4 d1
+  const c = f32x4.sub(d4, d2);
+  const e = f32x4.mul(two, f32x4.sub(d3, d1)); // 2 (d3 - d1)
+  v128.store(dst, f32x4.add(f32x4.sub(f32x4.mul(four, d0), f32x4.mul(five, d2)), d4));
+  v128.store(dst + ds, f32x4.add(a, b));
+  v128.store(dst + 2 * ds, f32x4.sub(a, b));
+  v128.store(dst + 3 * ds, f32x4.add(c, e));
+  v128.store(dst + 4 * ds, f32x4.sub(c, e));
+  v128.store(dst + 5 * ds, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
+}
+
+/** Aᵀ of F(2×2): (m0 + m1 + m2, m1 - m2 - m3). */
+// @ts-ignore: decorator
+@inline function outputTransform2(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const m0 = v128.load(src), m1 = v128.load(src + ss), m2 = v128.load(src + 2 * ss), m3 = v128.load(src + 3 * ss);
+  v128.store(dst, f32x4.add(f32x4.add(m0, m1), m2));
+  v128.store(dst + ds, f32x4.sub(f32x4.sub(m1, m2), m3));
+}
+
+/** Aᵀ of F(4×4). */
+// @ts-ignore: decorator
+@inline function outputTransform4(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const m0 = v128.load(src), m1 = v128.load(src + ss), m2 = v128.load(src + 2 * ss);
+  const m3 = v128.load(src + 3 * ss), m4 = v128.load(src + 4 * ss), m5 = v128.load(src + 5 * ss);
+  const sp = f32x4.add(m1, m2), sm = f32x4.sub(m1, m2);
+  const tp = f32x4.add(m3, m4), tm = f32x4.sub(m3, m4);
+  v128.store(dst, f32x4.add(f32x4.add(m0, sp), tp));
+  v128.store(dst + ds, f32x4.add(sm, f32x4.mul(f32x4.splat(2), tm)));
+  v128.store(dst + 2 * ds, f32x4.add(sp, f32x4.mul(f32x4.splat(4), tp)));
+  v128.store(dst + 3 * ds, f32x4.add(f32x4.add(sm, f32x4.mul(f32x4.splat(8), tm)), m5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gathering four tiles' patches.
+
+/**
+ * d[r, q] (lane l = tile l) into `tmp` (α×α v128s, row-major) for four tiles on one tile row,
+ * the first at column m·tx of the padded plane whose row r0 starts at `row`.
+ */
+function gatherRow4(row: usize, rowBytes: usize, m: i32, tmp: usize): void {
+  if (m == 2) { // tile l column q is padded column 2l + q: even and odd lanes of two loads
+    for (let r = 0; r < 4; r++) {
+      const p = row + <usize>r * rowBytes, d = tmp + (<usize>r << 6);
+      const l0 = v128.load(p), l1 = v128.load(p, 16), l2 = v128.load(p, 8), l3 = v128.load(p, 24);
+      v128.store(d, v128.shuffle<f32>(l0, l1, 0, 2, 4, 6));
+      v128.store(d, v128.shuffle<f32>(l0, l1, 1, 3, 5, 7), 16);
+      v128.store(d, v128.shuffle<f32>(l2, l3, 0, 2, 4, 6), 32);
+      v128.store(d, v128.shuffle<f32>(l2, l3, 1, 3, 5, 7), 48);
+    }
+    return;
+  }
+  // m = 4: tile l column q is padded column 4l + q: a 4×4 transpose of four loads gives
+  // columns 0..3, of four more loads 4 floats on columns 4 and 5
+  for (let r = 0; r < 6; r++) {
+    const p = row + <usize>r * rowBytes, d = tmp + <usize>r * 96;
+    for (let half = 0; half < 2; half++) {
+      const o = <usize>half << 4;
+      const r0 = v128.load(p + o), r1 = v128.load(p + o, 16), r2 = v128.load(p + o, 32), r3 = v128.load(p + o, 48);
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      const q = d + (<usize>half << 6);
+      v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+      if (half == 0) {
+        v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+        v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The convolution.
+
+/**
+ * y = conv(x, g) for the whole batch, as described at the top. xp: winogradPad(x);
+ * u: winogradWeights (R = cOut, C = cIn of this shape); y: [n, cOut, hOut, wOut]; tb: tiles per
+ * block, a multiple of 8; scratch: this thread's winogradScratch floats at scratch + tid·scratchStride.
+ * Every output is computed whole by one thread: the result does not depend on the split.
+ */
+export function winogradForward(
+  shape: usize, xp: usize, u: usize, y: usize, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32,
+): void {
+  const s = changetype<ConvShape>(shape);
+  const a = m + 2, a2 = a * a, cIn = s.cIn, cOut = s.cOut, hOut = s.hOut, wOut = s.wOut;
+  const tilesW = tilesAcross(wOut, m), tilesH = tilesAcross(hOut, m), perImage = tilesW * tilesH;
+  const total = s.n * perImage, blocks = (total + tb - 1) / tb;
+  const hp = paddedHeight(s, m), wp = paddedWidth(s, m);
+  const rowBytes = <usize>wp << 2, planeBytes = <usize>(hp * wp) << 2;
+  const vStride = <usize>(cIn * tb) << 2, mStride = <usize>(cOut * tb) << 2; // bytes between positions p
+  const uStride = <usize>packedASize(cOut, cIn) << 2;
+  const vBase = scratch + <usize>tid * <usize>scratchStride;
+  const mBase = vBase + <usize>a2 * vStride;
+  const tmp = mBase + <usize>a2 * mStride, tmp2 = tmp + (<usize>a2 << 4);
+  const kBlocks = blockCount(cIn, KC_MAX);
+  const yRow = <usize>wOut << 2, yPlane = <usize>(hOut * wOut) << 2;
+  for (;;) {
+    const blk = takeWork(1);
+    if (blk >= blocks) break;
+    const t0 = blk * tb, count = min(tb, total - t0);
+    const groups = (count + 3) >> 2;
+    // input transform: V[p][ci, tile] in B strips, k-block by k-block
+    for (let g = 0; g < groups; g++) {
+      const tile = t0 + 4 * g;
+      const image = tile / perImage, rem = tile % perImage, ty = rem / tilesW, tx = rem % tilesW;
+      const fast = 4 * g + 4 <= count && tx + 4 <= tilesW;
+      const lane8 = <usize>((4 * g) & 7) << 2, strip = (4 * g) >> 3;
+      for (let kb = 0; kb < kBlocks; kb++) {
+        const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
+        let dst = vBase + (<usize>(pc * tb + strip * kc * NR) << 2) + lane8;
+        for (let ci = pc; ci < pc + kc; ci++) {
+          if (fast) {
+            gatherRow4(xp + <usize>(image * cIn + ci) * planeBytes + <usize>(ty * m) * rowBytes + (<usize>(tx * m) << 2), rowBytes, m, tmp);
+          } else {
+            for (let l = 0; l < 4; l++) { // one tile at a time, zeros past the block
+              const tl = tile + l;
+              const inBlock = 4 * g + l < count;
+              const im = tl / perImage, rm = tl % perImage;
+              const src = xp + <usize>(im * cIn + ci) * planeBytes + <usize>((rm / tilesW) * m) * rowBytes + (<usize>((rm % tilesW) * m) << 2);
+              for (let r = 0; r < a; r++) {
+                for (let q = 0; q < a; q++) {
+                  store<f32>(tmp + (<usize>(r * a + q) << 4) + (<usize>l << 2), inBlock ? load<f32>(src + <usize>r * rowBytes + (<usize>q << 2)) : 0);
+                }
+              }
+            }
+          }
+          // Bᵀ d B: down the columns into tmp2, then along the rows into V
+          const cs = <usize>a << 4;
+          if (m == 2) {
+            for (let q = 0; q < 4; q++) inputTransform2(tmp + (<usize>q << 4), cs, tmp2 + (<usize>q << 4), cs);
+            for (let r = 0; r < 4; r++) inputTransform2(tmp2 + <usize>r * cs, 16, dst + <usize>(r * 4) * vStride, vStride);
+          } else {
+            for (let q = 0; q < 6; q++) inputTransform4(tmp + (<usize>q << 4), cs, tmp2 + (<usize>q << 4), cs);
+            for (let r = 0; r < 6; r++) inputTransform4(tmp2 + <usize>r * cs, 16, dst + <usize>(r * 6) * vStride, vStride);
+          }
+          dst += 32;
+        }
+      }
+    }
+    // M[p] = U[p] · V[p]
+    const ncols = roundUp8(count);
+    for (let p = 0; p < a2; p++) {
+      const vp = vBase + <usize>p * vStride, mp = mBase + <usize>p * mStride, up = u + <usize>p * uStride;
+      for (let kb = 0; kb < kBlocks; kb++) {
+        const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
+        multiplyPacked(up, cOut, cIn, 0, cOut, pc, kc, vp + (<usize>(pc * tb) << 2), ncols, mp, tb, kb > 0);
+      }
+    }
+    // output transform: y = Aᵀ M A
+    for (let g = 0; g < groups; g++) {
+      const tile = t0 + 4 * g;
+      const image = tile / perImage, rem = tile % perImage, ty = rem / tilesW, tx = rem % tilesW;
+      const fast = 4 * g + 4 <= count && tx + 4 <= tilesW && (tx + 4) * m <= wOut && (ty + 1) * m <= hOut;
+      for (let co = 0; co < cOut; co++) {
+        const src = mBase + (<usize>(co * tb + 4 * g) << 2);
+        // Aᵀ M: down the columns into tmp (m × α), then along the rows into tmp2 (m × m)
+        const cs = <usize>a << 4;
+        if (m == 2) {
+          for (let q = 0; q < 4; q++) outputTransform2(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
+          for (let r = 0; r < 2; r++) outputTransform2(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 2) << 4), 16);
+        } else {
+          for (let q = 0; q < 6; q++) outputTransform4(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
+          for (let r = 0; r < 4; r++) outputTransform4(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 4) << 4), 16);
+        }
+        if (fast) {
+          const out = y + <usize>(image * cOut + co) * yPlane + <usize>(ty * m) * yRow + (<usize>(tx * m) << 2);
+          storeTiles(tmp2, m, out, yRow);
+          continue;
+        }
+        for (let l = 0; l < 4; l++) {
+          if (4 * g + l >= count) break;
+          const tl = tile + l, im = tl / perImage, rm = tl % perImage;
+          const oy = (rm / tilesW) * m, ox = (rm % tilesW) * m;
+          const out = y + <usize>(im * cOut + co) * yPlane;
+          for (let i = 0; i < m; i++) {
+            if (oy + i >= hOut) break;
+            for (let j = 0; j < m; j++) {
+              if (ox + j >= wOut) break;
+              store<f32>(out + (<usize>((oy + i) * wOut + ox + j) << 2), load<f32>(tmp2 + (<usize>(i * m + j) << 4) + (<usize>l << 2)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Writes four tiles' m×m outputs (tmp: m×m v128s, lane l = tile l) to consecutive tiles of y rows. */
+function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize): void {
+  if (m == 2) { // row i: o[i,0] and o[i,1] interleaved
+    for (let i = 0; i < 2; i++) {
+      const o0 = v128.load(tmp + (<usize>(i * 2) << 4)), o1 = v128.load(tmp + (<usize>(i * 2 + 1) << 4));
+      const d = out + <usize>i * yRow;
+      v128.store(d, v128.shuffle<f32>(o0, o1, 0, 4, 1, 5));
+      v128.store(d, v128.shuffle<f32>(o0, o1, 2, 6, 3, 7), 16);
+    }
+    return;
+  }
+  for (let i = 0; i < 4; i++) { // row i: the 4×4 transpose of o[i, 0..4]
+    const q = tmp + (<usize>(i * 4) << 4);
+    const r0 = v128.load(q), r1 = v128.load(q, 16), r2 = v128.load(q, 32), r3 = v128.load(q, 48);
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    const d = out + <usize>i * yRow;
+    v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+    v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+    v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+    v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+  }
+}
