@@ -1,0 +1,118 @@
+// The wasm set keeps Winograd-transformed filters per weight buffer (src/kernels/wasm/index.ts):
+// every way a weight buffer can change must drop them. Each case runs a convolution (which
+// caches the transform), changes the weights one way, runs it again, and checks both results,
+// forward and input gradient, against the reference set: a stale transform fails the second check.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Buffer, Conv2dShape, KernelSet } from '../src/kernels/contract.js';
+import { refKernels } from '../src/kernels/ref/index.js';
+import type { WasmKernelSet } from '../src/kernels/wasm/index.js';
+import { KERNEL_SETS, kernelSet } from './kernel-sets.js';
+import { relMaxError, seededArrays } from './helpers.js';
+
+const TOL = 5e-5; // F(4×4)'s rounding (see WINOGRAD_TOL in conformance.test.ts)
+const random = seededArrays(3);
+const shape: Conv2dShape = {
+  n: 2, cIn: 6, h: 9, w: 10, cOut: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, hOut: 9, wOut: 10,
+};
+const wLen = shape.cOut * shape.cIn * 9;
+const x = random(shape.n * shape.cIn * shape.h * shape.w), dy = random(shape.n * shape.cOut * shape.h * shape.w);
+
+/** The reference's forward output and input gradient for weights `w`. */
+function expected(w: Float32Array): [Float32Array, Float32Array] {
+  const b = (v: Float32Array) => { const buf = refKernels.alloc(v.length, 'float32', 'step'); refKernels.write(buf, v); return buf; };
+  const y = b(new Float32Array(dy.length)), dx = b(new Float32Array(x.length)), weight = b(w);
+  refKernels.conv2d({ ...shape, x: b(x), weight, y });
+  refKernels.conv2dBackwardInput({ ...shape, dy: b(dy), weight, dx });
+  return [Float32Array.from(refKernels.read(y)), Float32Array.from(refKernels.read(dx))];
+}
+
+/** Forward and input gradient on `ks` with the weights now in `weight`, checked against the reference for `w`. */
+function checkConv(ks: KernelSet, weight: Buffer, w: Float32Array, when: string): void {
+  const xb = ks.alloc(x.length, 'float32', 'step'), dyb = ks.alloc(dy.length, 'float32', 'step');
+  const y = ks.alloc(dy.length, 'float32', 'step'), dx = ks.alloc(x.length, 'float32', 'step');
+  ks.write(xb, x);
+  ks.write(dyb, dy);
+  ks.conv2d({ ...shape, x: xb, weight, y });
+  ks.conv2dBackwardInput({ ...shape, dy: dyb, weight, dx });
+  const [wantY, wantDx] = expected(w);
+  assert.ok(relMaxError(ks.read(y), wantY) <= TOL, `output ${when}: ${relMaxError(ks.read(y), wantY)}`);
+  assert.ok(relMaxError(ks.read(dx), wantDx) <= TOL, `input gradient ${when}: ${relMaxError(ks.read(dx), wantDx)}`);
+}
+
+/** Ways to change a weight buffer `weight` (holding w0) to new values; each returns them. */
+const CHANGES: { name: string; change: (ks: KernelSet, weight: Buffer, w0: Float32Array) => Float32Array }[] = [
+  { name: 'write()', change: (ks, weight) => { const w = random(wLen); ks.write(weight, w); return w; } },
+  { name: 'fill', change: (ks, weight) => { ks.fill({ y: weight, value: 0.25 }); return new Float32Array(wLen).fill(0.25); } },
+  { name: 'copy into it', change: (ks, weight) => {
+    const w = random(wLen), src = ks.alloc(wLen, 'float32', 'step');
+    ks.write(src, w);
+    ks.copy({ x: src, y: weight });
+    return w;
+  } },
+  { name: 'scale', change: (ks, weight, w0) => { ks.scale({ x: weight, y: weight, alpha: -2 }); return w0.map((v) => v * -2); } },
+  { name: 'axpy', change: (ks, weight, w0) => {
+    const d = random(wLen), src = ks.alloc(wLen, 'float32', 'step');
+    ks.write(src, d);
+    ks.axpy({ x: src, y: weight, alpha: 0.5 });
+    return w0.map((v, i) => v + Math.fround(0.5 * d[i]!));
+  } },
+  { name: 'sgdStep', change: (ks, weight, w0) => {
+    const g = random(wLen), grad = ks.alloc(wLen, 'float32', 'step'), buf = ks.alloc(wLen, 'float32', 'step');
+    ks.write(grad, g);
+    ks.sgdStep({ param: weight, grad, momentumBuf: buf, lr: 0.5, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true });
+    return w0.map((v, i) => v - 0.5 * g[i]!);
+  } },
+];
+
+for (const { label } of KERNEL_SETS.slice(0, 1)) {
+  const ks: WasmKernelSet = await kernelSet(label);
+  describe(`transformed filters on the kernel set '${label}' follow their weights`, () => {
+    for (const algorithm of ['winograd2', 'winograd4'] as const) {
+      for (const { name, change } of CHANGES) {
+        it(`${algorithm}: weights changed by ${name}`, () => {
+          ks.convAlgorithm = algorithm;
+          try {
+            const w0 = random(wLen), weight = ks.alloc(wLen, 'float32', 'persistent');
+            ks.write(weight, w0);
+            checkConv(ks, weight, w0, 'before');
+            const w1 = change(ks, weight, w0);
+            checkConv(ks, weight, w1, `after ${name}`);
+            ks.free(weight);
+          } finally {
+            ks.convAlgorithm = 'auto';
+            ks.endStep();
+          }
+        });
+      }
+
+      it(`${algorithm}: a persistent weight keeps working across steps; a freed one's memory reused by other weights`, () => {
+        ks.convAlgorithm = algorithm;
+        try {
+          const w0 = random(wLen), weight = ks.alloc(wLen, 'float32', 'persistent');
+          ks.write(weight, w0);
+          checkConv(ks, weight, w0, 'in the first step');
+          ks.endStep();
+          checkConv(ks, weight, w0, 'in the next step');
+          ks.free(weight);
+          const w1 = random(wLen), again = ks.alloc(wLen, 'float32', 'persistent');
+          ks.write(again, w1);
+          checkConv(ks, again, w1, 'of a new buffer after free()');
+          ks.free(again);
+          // a step buffer as the weight: gone at endStep(), its address handed out again
+          const s0 = random(wLen), stepWeight = ks.alloc(wLen, 'float32', 'step');
+          ks.write(stepWeight, s0);
+          checkConv(ks, stepWeight, s0, 'of a step buffer');
+          ks.endStep();
+          const s1 = random(wLen), next = ks.alloc(wLen, 'float32', 'step');
+          ks.write(next, s1);
+          checkConv(ks, next, s1, 'of the next step\'s buffer');
+        } finally {
+          ks.convAlgorithm = 'auto';
+          ks.endStep();
+        }
+      });
+    }
+  });
+}
