@@ -38,7 +38,8 @@ describe('run settings', () => {
     await train(config(dir, { logEvery: 3, checkpointEvery: 2, test: false, microBatch: 4, stopAfter: 5 }));
     assert.deepEqual(readCheckpoint(join(dir, 'checkpoint.safetensors')).settings, { logEvery: 3, checkpointEvery: 2, test: false, microBatch: 4 });
 
-    const resumed = await train(config(dir, { resume: true, stopAfter: 2 })); // no flags: the stored ones
+    // No flags, or --micro-batch auto (the flag's default): the stored settings, not a new automatic choice.
+    const resumed = await train(config(dir, { resume: true, stopAfter: 2, microBatch: 'auto' }));
     assert.equal(resumed.iteration, 7);
     const steps = readLog(resumed.logPath).filter((r) => r.type === 'step').map((r) => r.iteration);
     assert.deepEqual(steps, [3, 6]);

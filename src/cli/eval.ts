@@ -1,11 +1,16 @@
 // `resnet eval`: top-1 and top-5 error of trained weights on a dataset, with the paper's views.
 
 import { IMAGENET_NORMALIZATION, type Normalization } from '../data/transforms.js';
-import { CROP_MODES, type CropMode, type EvalResult, evaluate } from '../eval/evaluate.js';
+import type { Dataset } from '../data/dataset.js';
+import { CROP_MODES, type CropMode, type EvalResult, evalBatchFor, evaluate, scaledSides, viewWarning } from '../eval/evaluate.js';
+import type { KernelSet } from '../kernels/contract.js';
+import { formatBytes, memoryBudget, memoryCapacity } from '../models/memory.js';
+import type { ResNet } from '../models/resnet.js';
+import type { Recipe } from '../train/recipe.js';
 import { readTrainedMetadata } from '../eval/metadata.js';
 import { loadKernels } from '../kernels/select.js';
 import { loadNet, readWeights } from '../models/weights.js';
-import { holdOut, openData } from '../train/data.js';
+import { cacheFolderImages, holdOut, openData } from '../train/data.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
 
@@ -35,12 +40,15 @@ mean image): \`resnet eval --weights runs/demo/model.safetensors\` needs nothing
   --sides A,B,...        multi-scale shorter sides instead
   --norm meta|none|imagenet   normalization: from the weights' metadata (default), none, or
                          torchvision's ImageNet mean/std (for imported weights)
-  --batch-size N         images per forward pass (default 128)
+  --batch-size N         views per forward pass (default 128, or fewer where the memory estimate
+                         says 128 do not fit the kernel set)
   --limit N              only the first N images
   --json                 print the result as JSON
   --net NET              network of weights without resnet-ts metadata
 
-Top-5 error is given with 5 or more classes.
+Top-5 error is given with 5 or more classes. 10-crop and multi-scale help a network trained with
+the matching augmentation (crops and flips; scale augmentation); on one trained without it they
+usually score worse than the single view, and eval says so (the weights record the recipe).
 
 ${NET_FLAGS_USAGE}
 
@@ -65,7 +73,10 @@ ${BACKEND_FLAGS_USAGE}`,
     if (!dataName) throw new UsageError(`${values.weights} does not say which data it was trained on: pass --data`);
     const sameData = meta.data !== null && meta.data.name === dataName;
     const dataDir = values['data-dir'] ?? (sameData ? meta.data!.dir : undefined);
-    const data = openData(dataName, dataDir);
+    const geometry = sameData ? meta.data!.geometry : undefined;
+    const opened = openData(dataName, dataDir);
+    // Image folders: the images as the run trained on them, from the image cache (built here if missing).
+    const data = geometry ? await cacheFolderImages(opened, geometry, values.json ? undefined : (m) => process.stderr.write(`${m}\n`)) : opened;
 
     const normFlag = values.norm ?? 'meta';
     let norm: Normalization;
@@ -92,28 +103,66 @@ ${BACKEND_FLAGS_USAGE}`,
     if (net.options.inChannels !== dataset.channels) {
       throw new UsageError(`${net.name} takes ${net.options.inChannels} channels, ${dataName} has ${dataset.channels}`);
     }
-    const batchSize = values['batch-size'] === undefined ? 128 : intFlag(values['batch-size'], '--batch-size', 0);
     const limit = values.limit === undefined ? undefined : intFlag(values.limit, '--limit', 0);
+    const recipe = trainedRecipe(file.metadata);
+    const warning = viewWarning(recipe?.augmentation ?? null, crop);
+    if (warning) console.warn(`resnet eval: ${warning}`);
+    const pad = recipe?.augmentation.kind === 'padCropFlip' ? recipe.augmentation.pad : undefined;
+    const batchSize = values['batch-size'] !== undefined
+      ? intFlag(values['batch-size'], '--batch-size', 0)
+      : fittingBatch(net, kernels, crop, dataset, { resize, cropSize, sides });
     const tty = process.stderr.isTTY && !values.json;
     const result = await evaluate(net, dataset, {
-      kernels, norm, crop, batchSize, resize, cropSize, sides, limit,
+      kernels, norm, crop, batchSize, resize, cropSize, sides, limit, pad,
       onProgress: tty ? (done, total) => process.stderr.write(`\r${done}/${total} images`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[K');
     if (values.json) {
       console.log(JSON.stringify({ weights: values.weights, net: net.name, data: dataName, split, ...result }, null, 2));
     } else {
-      console.log(formatResult(result, `${net.name} on ${dataName} ${split}`));
+      console.log(formatResult(result, `${net.name} on ${dataName} ${split}`, dataset.classes));
     }
   },
 };
 
-export function formatResult(r: EvalResult, what: string): string {
+/** The recipe a weights file records (`resnet train` writes it), or null. */
+function trainedRecipe(metadata: Record<string, string>): Recipe | null {
+  try {
+    const r = JSON.parse(metadata.recipe ?? 'null') as Recipe | null;
+    return r && typeof r.augmentation === 'object' && r.augmentation !== null ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+/** eval's default batch: 128 views, or fewer where the memory estimate says they do not fit; a usage error when nothing does. */
+function fittingBatch(net: ResNet, kernels: KernelSet, crop: CropMode, dataset: Dataset, o: { resize?: number; cropSize?: number; sides?: number[] }): number {
+  const fixed = dataset.height !== null && dataset.width !== null;
+  let view = fixed ? { height: dataset.height!, width: dataset.width! } : { height: o.cropSize ?? 224, width: o.cropSize ?? 224 };
+  if (crop === 'multiscale') {
+    const largest = Math.max(...(o.sides ?? scaledSides(fixed ? Math.min(dataset.height!, dataset.width!) : null)));
+    const aspect = fixed ? Math.max(dataset.height!, dataset.width!) / Math.min(dataset.height!, dataset.width!) : 4 / 3; // photos: 4:3 assumed
+    view = { height: largest, width: Math.ceil(largest * aspect) };
+  }
+  const batch = evalBatchFor(net.name, net.options, crop, view, 128, memoryBudget(kernels), fixed);
+  if (batch === null) {
+    throw new UsageError(`one ${view.height}×${view.width} view of ${net.name} needs more than the ${kernels.name} kernels hold (${formatBytes(memoryCapacity(kernels))}): ` +
+      `test smaller views (--crop center, or --sides with smaller sides)${kernels.name === 'wasm' ? ', or use --backend ref' : ''}`);
+  }
+  return batch;
+}
+
+export function formatResult(r: EvalResult, what: string, classes: string[] = []): string {
   const view = r.crop === 'multiscale' ? `multi-scale (sides ${r.sides!.join(', ')})` : r.crop === '10crop' ? '10-crop' : '1-crop';
-  return [
+  const lines = [
     `${what}, ${view}, ${r.images} images:`,
     `  top-1 error ${(100 * r.top1Error).toFixed(2)}%  (accuracy ${(100 * (1 - r.top1Error)).toFixed(2)}%)`,
     r.top5Error === null ? '  top-5 error: not meaningful with fewer than 5 classes' : `  top-5 error ${(100 * r.top5Error).toFixed(2)}%`,
     `  loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s`,
-  ].join('\n');
+  ];
+  // Per-class errors where they fit a few lines (an image folder's classes, CIFAR-10's).
+  if (classes.length > 0 && classes.length <= 20) {
+    lines.push(`  error per class: ${classes.map((c, i) => `${c} ${(100 * (r.perClassError[i] ?? 0)).toFixed(1)}%`).join(', ')}`);
+  }
+  return lines.join('\n');
 }

@@ -12,7 +12,7 @@ import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backend
 
 export const predictCommand: Command = {
   name: 'predict',
-  summary: 'top-5 labels for JPEG/PNG images',
+  summary: 'top-5 labels for JPEG/PNG/WebP images',
   usage: `Usage: resnet predict --weights W [--net NET] [options] IMAGE...
 
   --weights W            .safetensors written by resnet-ts (net, options and preprocessing come
@@ -20,13 +20,16 @@ export const predictCommand: Command = {
   --net NET              the network, for weights without resnet-ts metadata; torchvision's
                          ResNet-50/101/152 weights also need --stride-in 3x3
   --top K                how many classes to list (default 5)
-  --labels FILE          class names, one per line (default: from the weights' metadata, else the
-                         1000 ImageNet classes for 1000-way nets, CIFAR-10's for 10-way CIFAR nets)
+  --labels FILE          class names, one per line (default: from the weights' metadata, i.e. the
+                         class folders of an image folder run; else the 1000 ImageNet classes for
+                         1000-way nets, CIFAR-10's for 10-way CIFAR nets)
   --json                 print {image, top: [{index, label, probability}]} objects as a JSON array
 
 The image goes through resnet eval's single test view, which is torchvision's evaluation transform
 reproduced exactly (PIL's antialiased bilinear resize): shorter side to 256, center crop 224,
-ImageNet mean/std — or the test view and normalization that the weights' metadata records. The
+ImageNet mean/std — or the input size, test view and normalization that the weights' metadata
+records (a net trained here on an image folder sees the image resized exactly as its training
+images were; a one-channel net, e.g. the demo's Fashion-MNIST model, sees it in grayscale). The
 image's ICC profile and EXIF orientation are ignored, as PIL does.
 
 ${NET_FLAGS_USAGE}
@@ -46,7 +49,9 @@ ${BACKEND_FLAGS_USAGE}`,
     const kernels = await loadKernels(backendFromFlags(values));
     const file = readWeights(values.weights);
     const net = netFromWeights(file, values.weights, values.net, { ...netOptionsFromFlags(values), kernels });
-    if (net.options.inChannels !== 3) throw new UsageError(`predict needs a network with 3 input channels, ${net.name} has ${net.options.inChannels}`);
+    if (net.options.inChannels !== 1 && net.options.inChannels !== 3) {
+      throw new UsageError(`predict makes 1- or 3-channel inputs from images; ${net.name} takes ${net.options.inChannels} channels`);
+    }
     const { view, guessed } = inputView(file.metadata, net.spec.family, values.weights);
     if (guessed) console.warn(`resnet predict: '${values.weights}' records no normalization; using shorter side 32, center crop 32, no normalization`);
     let labels: string[];

@@ -2,7 +2,8 @@
 
 import { loadKernels } from '../kernels/select.js';
 import { NET_NAMES, isNetName } from '../models/registry.js';
-import { PAPER_WARMUP, type Recipe, type RecipeOverrides, RECIPES, applyOverrides, getRecipe } from '../train/recipe.js';
+import { folderImageSize, openData } from '../train/data.js';
+import { PAPER_WARMUP, type Recipe, type RecipeOverrides, RECIPES, applyOverrides, getRecipe, recipeNameForImages } from '../train/recipe.js';
 import { type TrainResult, train } from '../train/loop.js';
 import type { ProgressMode } from '../train/progress.js';
 import { type Command, type Range, UsageError, intFlag, numberFlag, parseFlags } from './command.js';
@@ -201,6 +202,15 @@ export function exitInterrupted(): void {
   });
 }
 
+/**
+ * The recipe a run takes without --recipe: for an image folder, the one that fits its image size
+ * (cifar-paper below 128 pixels, imagenet-paper above; recipe.ts recipeNameForImages), else cifar-paper.
+ */
+async function defaultRecipeName(data: string, dataDir: string | undefined, given: string | undefined, imageSize: number | undefined): Promise<string> {
+  if (given !== undefined || !data.startsWith('folder:')) return given ?? 'cifar-paper';
+  return recipeNameForImages(imageSize ?? (await folderImageSize(openData(data, dataDir))));
+}
+
 /** Exit code and last words of a finished run. */
 export function reportRun(r: TrainResult): void {
   if (r.status === 'interrupted') {
@@ -226,6 +236,12 @@ export const trainCommand: Command = {
                          (resnet data info says where each is looked for; image folders: PATH/train
                          and PATH/val with one sub-folder per class, or PATH alone)
   --data-dir D           where the dataset's files are
+  --image-size N         image folders: train at N×N pixels (default: the typical (median) shorter
+                         side of the images when below 128, else 224). Without --recipe, images
+                         below 128 pixels get cifar-paper (pad-crop-flip, pad N/8), larger ones
+                         imagenet-paper (scale augmentation at N/224 of its sizes, crop N). Each
+                         image is decoded and resized once, into PATH/.resnet-cache/ (rebuilt when
+                         the folder's files change)
 
 ${RECIPE_USAGE}
 
@@ -250,7 +266,7 @@ export async function trainFromFlags(argv: string[]): Promise<TrainResult> {
     ...NET_FLAGS, ...BACKEND_FLAGS, ...RECIPE_FLAGS, net: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' },
     out: { type: 'string' }, resume: { type: 'string' }, overwrite: { type: 'boolean' }, 'log-every': { type: 'string' },
     'checkpoint-every': { type: 'string' }, progress: { type: 'string' }, seed: { type: 'string' }, 'no-test': { type: 'boolean' },
-    'micro-batch': { type: 'string' },
+    'micro-batch': { type: 'string' }, 'image-size': { type: 'string' },
   });
   const backend = backendFromFlags(values);
   const common = {
@@ -272,13 +288,15 @@ export async function trainFromFlags(argv: string[]): Promise<TrainResult> {
   if (!values.net) throw new UsageError('train needs --net NET (or --resume DIR)');
   if (!isNetName(values.net)) throw new UsageError(`unknown network '${values.net}'; known: ${NET_NAMES.join(', ')}`);
   if (!values.data) throw new UsageError('train needs --data (cifar10, fashion-mnist, fashion-mnist-sample, mnist or folder:PATH)');
-  const recipe = recipeFromFlags(values);
+  const imageSize = values['image-size'] === undefined ? undefined : intFlag(values['image-size'], '--image-size', 0, { min: 8, max: 4096 });
+  if (imageSize !== undefined && !values.data.startsWith('folder:')) throw new UsageError('--image-size applies to image folders (--data folder:PATH)');
+  const recipe = recipeFromFlags(values, await defaultRecipeName(values.data, values['data-dir'], values.recipe as string | undefined, imageSize));
   const seed = intFlag(values.seed, '--seed', 0, { min: 0 });
   const outDir = values.out ?? `runs/${values.net}-${values.data.replace(/^folder:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
   const kernels = await loadKernels(backend);
   const net = values.net;
   return withInterrupt((signal) => train({
     net, netOptions: netOptionsFromFlags(values), data: values.data!, dataDir: values['data-dir'], recipe, outDir, kernels, seed,
-    overwrite: values.overwrite, signal, ...common,
+    overwrite: values.overwrite, signal, imageSize, ...common,
   }));
 }

@@ -36,7 +36,8 @@ export type DatasetSpec =
       classes: string[];
     }
   | { kind: 'subset'; base: DatasetSpec; indices: Int32Array }
-  | { kind: 'imageFolder'; root: string };
+  | { kind: 'imageFolder'; root: string }
+  | { kind: 'imageCache'; index: string };
 
 /**
  * A zero-filled byte array on a SharedArrayBuffer, so that worker threads can read it in place; on

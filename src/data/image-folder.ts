@@ -1,15 +1,17 @@
 // Image folders, as torchvision's ImageFolder: root/<class>/<image>. Class index = position of the
 // folder name in the sorted list of sub-folders; samples are ordered by class, then by file name.
-// JPEG and PNG files are read (by extension, any case); other files are ignored. Every image is
+// JPEG, PNG and WebP files are read (by extension, any case); other files, and folders whose name
+// starts with a dot (the image cache's .resnet-cache/ among them), are ignored. Every image is
 // decoded to 8-bit RGB as PIL does (decode.ts), so channels is always 3, while height and width
-// vary per sample.
+// vary per sample. Training does not decode from here: image-cache.ts decodes each image once.
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIndex, type Dataset, type DatasetSpec, type Sample } from './dataset.js';
 import { decodeImage } from './decode.js';
+import { FormatError, LimitError } from '../io/errors.js';
 
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
 function isImageFile(name: string): boolean {
   const lower = name.toLowerCase();
@@ -31,10 +33,11 @@ export class ImageFolderDataset implements Dataset {
 
   constructor(readonly root: string) {
     this.classes = readdirSync(root, { withFileTypes: true })
+      .filter((e) => !e.name.startsWith('.'))
       .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(root, e.name)).isDirectory()))
       .map((e) => e.name)
       .sort(byName);
-    if (this.classes.length === 0) throw new Error(`${root}: no class folders (expected root/<class>/<image>.jpg|.png)`);
+    if (this.classes.length === 0) throw new Error(`${root}: no class folders (expected ${root}/<class>/<image>.jpg|.png|.webp, one folder per class)`);
     const files: string[] = [];
     const labels: number[] = [];
     this.classes.forEach((c, label) => {
@@ -58,7 +61,9 @@ export class ImageFolderDataset implements Dataset {
       const { image, height, width } = await decodeImage(this.files[i]);
       return { image, label: this.labels[i], height, width };
     } catch (e) {
-      throw new Error(`${this.files[i]}: cannot decode image (${(e as Error).message})`);
+      if (e instanceof LimitError) throw e; // names the file and the limit (sharp-decode.ts)
+      if (e instanceof FormatError) throw new FormatError(`${(e as Error).message}; remove or replace the file`);
+      throw new FormatError(`${this.files[i]}: cannot decode the image (${(e as Error).message})`);
     }
   }
 

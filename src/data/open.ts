@@ -2,6 +2,7 @@
 // worker thread, which cannot receive class instances.
 
 import { ArrayDataset, SubsetDataset, type Dataset, type DatasetSpec } from './dataset.js';
+import { CachedImageDataset } from './image-cache.js';
 import { ImageFolderDataset } from './image-folder.js';
 
 export function openDataset(spec: DatasetSpec): Dataset {
@@ -12,5 +13,7 @@ export function openDataset(spec: DatasetSpec): Dataset {
       return new SubsetDataset(openDataset(spec.base), spec.indices);
     case 'imageFolder':
       return new ImageFolderDataset(spec.root);
+    case 'imageCache':
+      return new CachedImageDataset(spec.index);
   }
 }

@@ -20,6 +20,11 @@ export async function decodeRaw(input: string | Uint8Array, options: { ignoreIcc
     if (/pixel limit/i.test(message)) {
       throw new LimitError(`${source}: the image has more than ${limit} pixels (maxImagePixels); if it is genuine, raise the limit (--read-limit maxImagePixels=N)`);
     }
-    throw new FormatError(`${source}: cannot decode the image (${message})`);
+    throw new FormatError(`${source}: cannot decode the image (${sharpReason(message)})`);
   }
+}
+
+/** sharp's message in one line: libvips repeats its lines; each is said once. */
+export function sharpReason(message: string): string {
+  return [...new Set(message.split('\n').map((l) => l.trim()).filter((l) => l.length > 0))].join('; ');
 }

@@ -16,7 +16,9 @@ import { noGrad } from '../autograd/tape.js';
 import type { Dataset, Sample } from '../data/dataset.js';
 import { MULTI_SCALE_SIDES, type Normalization, type TransformSpec, type View, applyTransform, multiScaleViews, normalize, padCropFlip, tenCrop } from '../data/transforms.js';
 import type { KernelSet } from '../kernels/contract.js';
-import type { ResNet } from '../models/resnet.js';
+import { fittingEvalBatch } from '../models/memory.js';
+import type { NetName } from '../models/registry.js';
+import type { NetOptions, ResNet } from '../models/resnet.js';
 import { endStep } from '../tensor/engine.js';
 import { Rng } from '../tensor/random.js';
 import { fromArray } from '../tensor/tensor.js';
@@ -101,6 +103,48 @@ export function viewsOf(sample: Sample, mode: CropMode, o: ViewOptions, fixedSiz
   return multiScaleViews(sample, o.norm, o.sides ?? scaledSides(side));
 }
 
+/** Runs a forward pass; the wasm kernels' out-of-memory error then says what to change. */
+function withMemoryHint<T>(fn: () => T, views: number, h: number, w: number): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!/out of memory/i.test((e as Error).message)) throw e;
+    throw new Error(`${(e as Error).message} evaluating ${views} views of ${h}×${w} at once: lower --batch-size ` +
+      '(without it, eval picks a batch that fits the estimate), or test fewer or smaller views (--crop center, --sides)');
+  }
+}
+
+/**
+ * The largest evaluation batch (at most `wanted`, counted in views as EvalOptions.batchSize is) whose
+ * forward passes fit `budget` bytes (models/memory.ts), for views of the given size; null when not
+ * even the smallest pass fits. `largest`: the largest view (multi-scale), else the test view.
+ */
+export function evalBatchFor(net: NetName, options: Partial<NetOptions>, mode: CropMode, view: { height: number; width: number },
+  wanted: number, budget: number, fixedSize: boolean): number | null {
+  // Multi-scale runs a fifth of the batch at each size (fixed-size data) or one image at a time.
+  const perPass = mode === 'multiscale' ? (fixedSize ? 5 : wanted) : 1;
+  const b = fittingEvalBatch(net, options, { batch: Math.max(1, Math.floor(wanted / perPass)), ...view }, budget);
+  return b === null ? null : mode === 'multiscale' && !fixedSize ? wanted : b * perPass;
+}
+
+/**
+ * Why a view of testing may not suit weights trained with `augmentation` (the recipe the weights
+ * record), or null: 10-crop averages shifted and mirrored views, multi-scale rescaled ones; a network
+ * that never saw such views in training usually scores worse on them than on the single view.
+ */
+export function viewWarning(augmentation: { kind: string; flip?: boolean } | null, mode: CropMode): string | null {
+  if (augmentation === null || mode === 'center') return null;
+  if (mode === '10crop' && augmentation.kind === 'none') {
+    return 'the network was trained without crop or flip augmentation: 10-crop testing averages shifted and mirrored views it never saw, ' +
+      'and usually scores worse than the single view (--crop center)';
+  }
+  if (mode === 'multiscale' && augmentation.kind !== 'scale') {
+    return 'the network was trained at one scale (no scale augmentation): multi-scale testing shows it the images larger and smaller ' +
+      'than it saw them, and usually scores worse than the single view (--crop center)';
+  }
+  return null;
+}
+
 /** Top-1/top-5 error of `net` (put in eval mode here) on `dataset`. */
 export async function evaluate(net: ResNet, dataset: Dataset, options: EvalOptions): Promise<EvalResult> {
   const started = performance.now();
@@ -141,7 +185,7 @@ export async function evaluate(net: ResNet, dataset: Dataset, options: EvalOptio
         const n = c * h * w;
         const x = new Float32Array(g.length * n); // [views, c, h, w]
         g.forEach((e, j) => x.set(e.view.data, j * n));
-        const logits = noGrad(() => net.forward(fromArray(x, [g.length, c, h, w], { kernels: k })).toArray());
+        const logits = withMemoryHint(() => noGrad(() => net.forward(fromArray(x, [g.length, c, h, w], { kernels: k })).toArray()), g.length, h, w);
         endStep(k);
         g.forEach((e, j) => {
           const p = softmax(logits.subarray(j * classes, (j + 1) * classes));

@@ -5,6 +5,7 @@
 // Safetensors metadata holds only strings; the mean image goes in as base64 of its float32
 // little-endian bytes (a tensor would be an unexpected key for the strict state-dict loader).
 
+import type { ImageGeometry } from '../data/image-size.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../data/transforms.js';
 
 export const NORMALIZATION_KEY = 'normalization';
@@ -32,6 +33,16 @@ export interface DataInfo {
   testCrop: number | null;
   /** The hold-out used for validation, so that `eval --split val` finds the same images. */
   validation: { fraction: number } | { count: number };
+  /** Image folders: the size trained at (--image-size) and how each image was brought to it (data/image-size.ts). */
+  imageSize?: number;
+  geometry?: ImageGeometry;
+}
+
+/** Checks a geometry read from a file; `fail` is called with the problem. */
+export function checkGeometry(g: unknown, fail: (problem: string) => never): asserts g is ImageGeometry {
+  const o = g as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null || (o.kind !== 'square' && o.kind !== 'shorterSide')) fail('kind is not square or shorterSide');
+  if (!Number.isSafeInteger(o!.side) || (o!.side as number) < 1 || (o!.side as number) > 65536) fail('side is not an integer in [1, 65536]');
 }
 
 export function encodeMeanImage(mean: Float32Array, shape: number[]): StoredNormalization {
@@ -81,11 +92,15 @@ export function normalizationMetadata(stored: StoredNormalization): Record<strin
   return { [NORMALIZATION_KEY]: JSON.stringify(stored) };
 }
 
-/** How an image becomes a network's input: shorter side to `resize`, centre `crop`, then `norm`. */
+/**
+ * How an image becomes a network's input: first brought to `fit` as the image folder's images were
+ * (when the network was trained on one), then shorter side to `resize`, centre `crop`, then `norm`.
+ */
 export interface InputView {
   resize: number;
   crop: number;
   norm: Normalization;
+  fit?: ImageGeometry;
 }
 
 /**
@@ -98,10 +113,15 @@ export function inputView(metadata: Record<string, string>, family: 'imagenet' |
   const { normalization, data } = readTrainedMetadata(metadata, source);
   const fallback = family === 'imagenet' ? { resize: 256, crop: 224, norm: IMAGENET_NORMALIZATION } : null;
   const norm = normalization ?? fallback?.norm ?? { kind: 'none' };
-  if (data && data.testResize !== null && data.testCrop !== null) return { view: { resize: data.testResize, crop: data.testCrop, norm }, guessed: false };
+  let fit: { fit?: ImageGeometry } = {};
+  if (data?.geometry !== undefined) {
+    checkGeometry(data.geometry, (problem) => { throw new Error(`${source}: metadata 'data': geometry ${problem}`); });
+    fit = { fit: data.geometry };
+  }
+  if (data && data.testResize !== null && data.testCrop !== null) return { view: { resize: data.testResize, crop: data.testCrop, norm, ...fit }, guessed: false };
   if (data && data.height !== null) {
     if (data.height !== data.width) throw new Error(`${source}: trained on ${data.height}×${data.width} images; only square inputs can be made from a photo`);
-    return { view: { resize: data.height, crop: data.height, norm }, guessed: false };
+    return { view: { resize: data.height, crop: data.height, norm, ...fit }, guessed: false };
   }
   if (fallback) return { view: { ...fallback, norm }, guessed: false };
   return { view: { resize: 32, crop: 32, norm }, guessed: normalization === null };

@@ -28,7 +28,7 @@ import type { NetOptions, ResNet } from '../models/resnet.js';
 import type { SGD } from '../optim/sgd.js';
 import type { ScheduleState } from '../optim/schedule.js';
 import type { LoaderPosition } from '../data/loader.js';
-import type { DataInfo, StoredNormalization } from '../eval/metadata.js';
+import { type DataInfo, type StoredNormalization, checkGeometry } from '../eval/metadata.js';
 import type { Recipe } from './recipe.js';
 import type { RunSettings } from './run-settings.js';
 
@@ -131,6 +131,8 @@ function readInfo(f: Fields, values: number): CheckpointInfo {
   const data = f.object('data');
   f.check('data', data, { name: 'string', dir: 'string', classes: 'array', channels: 'count', height: 'count|null', width: 'count|null' });
   if (!(data.classes as unknown[]).every((c) => typeof c === 'string')) f.fail('data', 'classes is not a list of strings');
+  if (data.imageSize !== undefined) f.check('data', data, { imageSize: 'count', geometry: 'object' });
+  if (data.geometry !== undefined) checkGeometry(data.geometry, (problem) => f.fail('data', `geometry ${problem}`));
   const schedule = f.object('schedule');
   f.check('schedule', schedule, { iteration: 'natural' });
   const loader = f.object('loader');

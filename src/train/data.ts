@@ -8,11 +8,13 @@ import { join, resolve } from 'node:path';
 import { findCifar10Dir, missingCifar10Message, openCifar10 } from '../data/cifar10.js';
 import { ArrayDataset, type Dataset, SubsetDataset } from '../data/dataset.js';
 import { DEBIAN_FASHION_MNIST_DIR, bundledFashionMnistDir, findFashionMnist, findIdxPair, openFashionMnist, openMnist } from '../data/idx-dataset.js';
+import { cachedImages, imageSizes } from '../data/image-cache.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
+import { type ImageGeometry, defaultImageSize, geometryFor } from '../data/image-size.js';
 import { computeMeanImage } from '../data/stats.js';
 import type { Normalization, TransformSpec } from '../data/transforms.js';
 import { Rng } from '../tensor/random.js';
-import type { Recipe } from './recipe.js';
+import { type Recipe, recipeForImages } from './recipe.js';
 
 export const DATA_NAMES = ['cifar10', 'fashion-mnist', 'fashion-mnist-sample', 'mnist', 'folder:PATH'] as const;
 
@@ -54,7 +56,10 @@ export function dataSearchPaths(dataDir?: string): { name: string; paths: string
       paths: [...given, ...(process.env.MNIST_DIR ? [process.env.MNIST_DIR] : []), defaultDataDir('mnist'), '/usr/share/datasets/mnist'],
       note: 'IDX files, as Fashion-MNIST',
     },
-    { name: 'folder:PATH', paths: ['PATH/train and PATH/val, or PATH itself'], note: 'one sub-folder per class, JPEG/PNG' },
+    {
+      name: 'folder:PATH', paths: ['PATH/train and PATH/val, or PATH itself'],
+      note: 'one sub-folder per class, JPEG/PNG/WebP of any size; decoded once into PATH/.resnet-cache',
+    },
   ];
 }
 
@@ -152,7 +157,7 @@ export function trainTransform(r: Recipe, norm: Normalization, dataset: Dataset)
       if (!fixed) return { kind: 'imagenetCenter', resize: r.testResize ?? 256, crop: r.testCrop ?? 224, norm };
       return { kind: 'plain', norm };
     case 'padCropFlip':
-      if (!fixed) throw new Error(`${r.name}: pad-and-crop augmentation needs images of one size; use --recipe imagenet-paper for image folders`);
+      if (!fixed) throw new Error(`${r.name}: pad-and-crop augmentation needs images of one size (image folders are brought to one by fitImageFolder)`);
       return { kind: 'padCropFlip', pad: a.pad, flip: a.flip, norm };
     case 'scale':
       if (a.lightingStd > 0 && dataset.channels !== 3) throw new Error(`${r.name}: PCA lighting needs RGB images; pass --lighting 0`);
@@ -163,4 +168,54 @@ export function trainTransform(r: Recipe, norm: Normalization, dataset: Dataset)
 /** The crop side of a recipe's training views on variable-size images (for the mean image). */
 export function trainCrop(r: Recipe): number {
   return r.augmentation.kind === 'scale' ? r.augmentation.crop : (r.testCrop ?? 224);
+}
+
+/** How a run brings an image folder's images to one size: the image size and the stored geometry (data/image-size.ts). */
+export interface ImageFit {
+  imageSize: number;
+  geometry: ImageGeometry;
+}
+
+/** The image folders of a data set (train, val), or null for other data. */
+function folders(data: DataSplits): ImageFolderDataset[] | null {
+  if (!(data.trainFull instanceof ImageFolderDataset)) return null;
+  return [data.trainFull, ...(data.test instanceof ImageFolderDataset && data.test !== data.trainFull ? [data.test] : [])];
+}
+
+/** The default image size of an image folder's training images (image-size.ts: the median shorter side if small, else 224). */
+export async function folderImageSize(data: DataSplits): Promise<number> {
+  const f = folders(data);
+  if (!f) throw new Error(`${data.name} is not an image folder`);
+  return defaultImageSize(await imageSizes(f[0]!, data.dir));
+}
+
+/**
+ * An image folder made ready for a run: the recipe fitted to the image size (recipeForImages) and
+ * the images read from the image cache at the matching geometry (built first where missing or
+ * stale, `onMessage` told). Other data come back as they are (`imageSize` must then be unset).
+ */
+export async function fitImageFolder(
+  data: DataSplits, recipe: Recipe, imageSize?: number, onMessage?: (text: string) => void,
+): Promise<{ data: DataSplits; recipe: Recipe; fit: ImageFit | null }> {
+  const f = folders(data);
+  if (!f) {
+    if (imageSize !== undefined) throw new Error(`--image-size applies to image folders (folder:PATH); ${data.name} has images of one size`);
+    return { data, recipe, fit: null };
+  }
+  const side = imageSize ?? (await folderImageSize(data));
+  const fitted = recipeForImages(recipe, side, data.val !== null);
+  const geometry = geometryFor(fitted.augmentation.kind === 'scale', side);
+  return { data: await cacheFolderImages(data, geometry, onMessage), recipe: fitted, fit: { imageSize: side, geometry } };
+}
+
+/** The data with each image folder replaced by its cached images at `geometry`. */
+export async function cacheFolderImages(data: DataSplits, geometry: ImageGeometry, onMessage?: (text: string) => void): Promise<DataSplits> {
+  if (!folders(data)) return data;
+  const open = (d: Dataset | null) => d instanceof ImageFolderDataset
+    ? cachedImages(d, geometry, data.dir, (n, where) => onMessage?.(`decoding ${n} images of ${d.root} once, into ${where} …`))
+    : Promise.resolve(d);
+  const trainFull = (await open(data.trainFull))!;
+  const test = data.test === data.trainFull ? trainFull : await open(data.test);
+  const val = data.val === data.test ? test : await open(data.val);
+  return { ...data, trainFull, test, val };
 }

@@ -245,6 +245,7 @@ async function finish(run: Run, status: TrainResult['status']): Promise<TrainRes
     };
     saveWeights(paths.model, run.net, {
       recipe: JSON.stringify(run.recipe), seed: String(run.seed), ...normalizationMetadata(run.stored), [DATA_KEY]: JSON.stringify(run.dataInfo),
+      labels: JSON.stringify(run.dataInfo.classes),
       [METRICS_KEY]: JSON.stringify(metrics),
     });
     modelPath = paths.model;

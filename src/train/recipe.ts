@@ -12,6 +12,7 @@
 // of the preset's length (32k/64k = 0.5, 48k/64k = 0.75), so a shorter run (`--epochs 6`) divides
 // lr at the same fractions of its own length; explicit `--milestones` are iterations, as given.
 
+import { SMALL_IMAGE_LIMIT, scaledToCrop } from '../data/image-size.js';
 import { type ScheduleSpec, type WarmupSpec } from '../optim/schedule.js';
 
 /** 'paper': the paper's warm-up (PAPER_WARMUP) for the nets that need it (PAPER_WARMUP_NETS), none for the others. */
@@ -164,7 +165,31 @@ export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
   return r;
 }
 
-/** Total iterations of a recipe once the number of batches per epoch is known. */
+/**
+ * A recipe fitted to an image folder trained at `side` pixels: CIFAR's pad of 4 at 32 pixels scales
+ * to round(side/8); ImageNet's scale augmentation (256..480, crop 224) and test view (256, crop 224)
+ * scale by side/224. A plateau schedule on a folder without val/ holds out 10% for validation.
+ * Applying it again with the same arguments changes nothing.
+ */
+export function recipeForImages(r: Recipe, side: number, hasVal: boolean): Recipe {
+  if (!Number.isInteger(side) || side < 8) throw new Error(`image size ${side}: give at least 8 pixels`);
+  const out = structuredClone(r);
+  const a = out.augmentation;
+  if (a.kind === 'padCropFlip') out.augmentation = { ...a, pad: Math.max(1, Math.round(side / 8)) };
+  if (a.kind === 'scale') out.augmentation = { ...a, minSize: scaledToCrop(256, side), maxSize: scaledToCrop(480, side), crop: side };
+  const rescales = a.kind === 'scale';
+  out.testResize = rescales ? scaledToCrop(256, side) : null;
+  out.testCrop = rescales ? side : null;
+  if (!hasVal && out.schedule.kind === 'plateau' && 'count' in out.validation && out.validation.count === 0) out.validation = { fraction: 0.1 };
+  return out;
+}
+
+/** The recipe that fits images of `side` pixels: the CIFAR recipe for small images, the ImageNet recipe for photos. */
+export function recipeNameForImages(side: number): 'cifar-paper' | 'imagenet-paper' {
+  return side < SMALL_IMAGE_LIMIT ? 'cifar-paper' : 'imagenet-paper';
+}
+
+/** Total iterations of a recipe the number of batches per epoch is known. */
 export function totalIterations(r: Recipe, batchesPerEpoch: number): number {
   if (r.iterations !== null) return r.iterations;
   if (r.epochs === null) throw new Error(`recipe '${r.name}' gives neither iterations nor epochs`);

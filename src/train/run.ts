@@ -18,7 +18,7 @@ import { SGD } from '../optim/sgd.js';
 import { type Checkpoint, type ProgressState, momentumFor, readCheckpoint } from './checkpoint.js';
 import { GradientAccumulator } from './accumulate.js';
 import { type RunSettings, describeChanges, removeStaleTemporaries, resolveSettings } from './run-settings.js';
-import { type DataSplits, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
+import { type DataSplits, fitImageFolder, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
 import { JsonlLog, Progress, type ProgressMode } from './progress.js';
 import { type Recipe, describeRecipe, recipeForNet, scheduleSpec, totalIterations } from './recipe.js';
 
@@ -63,6 +63,8 @@ export interface TrainConfig {
    * fits the kernel set, else the largest micro-batch that does.
    */
   microBatch?: number | 'auto';
+  /** Image folders: the side images are trained at (default: data/image-size.ts defaultImageSize). */
+  imageSize?: number;
 }
 
 export const emptyAcc = () => ({ loss: 0, wrong: 0, images: 0, steps: 0 });
@@ -202,9 +204,10 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
     // A run that stopped before its first checkpoint (an error, an empty folder): nothing to keep.
     for (const p of Object.values(paths)) rmSync(p, { force: true });
   }
-  const recipe = ckpt ? ckpt.recipe : recipeForNet(config.recipe, config.net);
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
-  const splits = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
+  const opened = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
+  const { data: splits, recipe, fit } = await fitImageFolder(opened, ckpt ? ckpt.recipe : recipeForNet(config.recipe, config.net),
+    ckpt ? ckpt.data.imageSize : config.imageSize, config.progress === 'none' ? undefined : (m) => process.stderr.write(`${m}\n`));
   const { train: trainSet, val } = holdOut(splits, recipe.validation);
   if (recipe.schedule.kind === 'plateau' && !val) {
     throw new Error(`the plateau schedule lowers lr when the validation error stops improving, and ${splits.name} has no validation ` +
@@ -232,6 +235,7 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
     name: splits.name, dir: splits.dir, classes: trainSet.classes, channels: trainSet.channels, height: trainSet.height,
     width: trainSet.width, testResize: trainSet.height === null ? (recipe.testResize ?? 256) : null,
     testCrop: trainSet.height === null ? (recipe.testCrop ?? 224) : null, validation: recipe.validation,
+    ...fit,
   };
 
   const loader = new Loader({
