@@ -24,7 +24,7 @@ import { loadNet, readWeights } from '../src/models/weights.js';
 import { noGrad } from '../src/autograd/tape.js';
 import { Rng } from '../src/tensor/random.js';
 import { fromArray } from '../src/tensor/tensor.js';
-import { type AppPage, chromiumMissing, openApp, request } from './browser.js';
+import { type AppPage, chromiumMissing, openApp, request, savedBytes } from './browser.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -56,18 +56,6 @@ async function trainLowersLoss(app: AppPage, steps: number): Promise<TrainEnd> {
   const last = mean(end.losses.slice(-q));
   assert.ok(last < first - 0.1, `the loss did not fall: first ${q} steps ${first.toFixed(3)}, last ${q} steps ${last.toFixed(3)} (${end.losses.map((l) => l.toFixed(2)).join(' ')})`);
   return end;
-}
-
-/** The page's save: the .safetensors bytes it would download. */
-async function savedBytes(app: AppPage): Promise<Buffer> {
-  const base64 = await app.page.evaluate(async () => {
-    const r = await (globalThis as unknown as { resnetApp: { request(r: object): Promise<{ bytes: ArrayBuffer }> } }).resnetApp.request({ type: 'save' });
-    const bytes = new Uint8Array(r.bytes);
-    let s = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  });
-  return Buffer.from(base64, 'base64');
 }
 
 /** Loads a file into the page as a drop would. */

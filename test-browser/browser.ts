@@ -50,3 +50,15 @@ export async function openApp(o: { isolation?: boolean; timeoutMs?: number; quer
 export function request<T>(page: Page, req: object): Promise<T> {
   return page.evaluate((r) => (globalThis as unknown as { resnetApp: { request(r: object): Promise<unknown> } }).resnetApp.request(r), req) as Promise<T>;
 }
+
+/** The page's save: the .safetensors bytes it would download. */
+export async function savedBytes(app: AppPage): Promise<Buffer> {
+  const base64 = await app.page.evaluate(async () => {
+    const r = await (globalThis as unknown as { resnetApp: { request(r: object): Promise<{ bytes: ArrayBuffer }> } }).resnetApp.request({ type: 'save' });
+    const bytes = new Uint8Array(r.bytes);
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  });
+  return Buffer.from(base64, 'base64');
+}

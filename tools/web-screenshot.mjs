@@ -18,9 +18,9 @@ try {
   await page.setViewportSize({ width: 1100, height: 900 });
   await page.fill('input[name=epochs]', '1');
   await page.fill('input[name=batch]', '32');
-  // The page's own Train button, with a step limit (the run then stops as Stop would).
-  await page.evaluate((n) => globalThis.resnetApp.request({
-    type: 'train', net: 'resnet20', epochs: 1, batchSize: 32, lr: 0.05, seed: 0, augment: false, evalsPerEpoch: 16, maxSteps: n, testLimit: 500,
+  // The Train button's own path, with a step limit (the run then stops as Stop would).
+  await page.evaluate((n) => globalThis.resnetApp.train({
+    net: 'resnet20', epochs: 1, batchSize: 32, lr: 0.05, seed: 0, augment: false, evalsPerEpoch: 16, maxSteps: n, testLimit: 500,
   }), steps);
   await page.click('#summary');
   await page.waitForSelector('#summary-table table');

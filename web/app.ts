@@ -2,10 +2,11 @@
 // this file sends it requests (protocol.ts) and draws what comes back.
 //
 // For tests and scripts, `window.resnetApp` exposes the same requests: `await resnetApp.ready`,
-// `await resnetApp.request({ type: 'train', ... })`, and `resnetApp.events` (every event so far).
+// `await resnetApp.request({ type: 'train', ... })`, and `resnetApp.events` (every event so far);
+// `resnetApp.train(settings)` runs as the Train button does (the page's buttons then control it).
 
 import { type Chart, errorChart, lossChart, responsesChart } from './charts.js';
-import type { ImagePixels, NetInfo, ReadyInfo, Replies, Reply, Request, WorkerEvent } from './protocol.js';
+import type { ImagePixels, NetInfo, ReadyInfo, Replies, Reply, Request, TrainEnd, TrainSettings, WorkerEvent } from './protocol.js';
 
 const CIFAR_NETS = ['resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'plain20', 'plain32', 'plain44', 'plain56'];
 const IMAGENET_NETS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'plain18', 'plain34'];
@@ -73,7 +74,7 @@ async function classifyBlob(blob: Blob): Promise<Replies['predict']> {
   return classify(bitmap);
 }
 
-(window as unknown as { resnetApp: unknown }).resnetApp = { ready, request, events, classifyBlob };
+(window as unknown as { resnetApp: unknown }).resnetApp = { ready, request, events, classifyBlob, train: (s: TrainSettings) => train(s) };
 
 // ------------------------------------------------------------------------------ train
 
@@ -103,34 +104,49 @@ function refreshButtons(): void {
   $<HTMLButtonElement>('classify').disabled = running || net === null;
 }
 
-$('start').onclick = async () => {
-  const form = new FormData($<HTMLFormElement>('train-form'));
-  const num = (k: string) => Number(form.get(k));
+/** Trains with these settings as the Train button does (the button: the form's), showing the run's end. */
+async function train(settings: TrainSettings): Promise<TrainEnd | null> {
   lossView.replace([]);
   errorView.replace([]);
   setRunning(true);
   status('');
   try {
-    const end = await request<'train'>({
-      type: 'train', net: String(form.get('net')), epochs: num('epochs'), batchSize: num('batch'), lr: num('lr'), seed: num('seed'),
-      augment: form.get('augment') === 'on', evalsPerEpoch: 2,
-    });
+    const end = await request<'train'>({ type: 'train', ...settings });
     status(`${end.status === 'completed' ? 'done' : 'stopped'} after ${end.iteration} steps: test error ${pct(end.testError)}, ` +
       `${end.imagesPerSecond.toFixed(0)} images/s while training`);
+    return end;
   } catch (e) {
     showError((e as Error).message);
+    return null;
   } finally {
     setRunning(false);
   }
+}
+
+$('start').onclick = () => {
+  const form = new FormData($<HTMLFormElement>('train-form'));
+  const num = (k: string) => Number(form.get(k));
+  void train({
+    net: String(form.get('net')), epochs: num('epochs'), batchSize: num('batch'), lr: num('lr'), seed: num('seed'),
+    augment: form.get('augment') === 'on', evalsPerEpoch: 2,
+  });
 };
 
+// Pause answers once the run stands between two steps (the worker then says after which step).
 $('pause').onclick = async () => {
   paused = !paused;
   $('pause').textContent = paused ? 'Resume' : 'Pause';
-  await request<'pause' | 'resume'>({ type: paused ? 'pause' : 'resume' });
-  if (paused) status('paused');
+  try {
+    if (paused) await request<'pause'>({ type: 'pause' });
+    else {
+      await request<'resume'>({ type: 'resume' });
+      status('resumed');
+    }
+  } catch (e) {
+    showError((e as Error).message);
+  }
 };
-$('stop').onclick = () => { void request<'stop'>({ type: 'stop' }); };
+$('stop').onclick = () => { request<'stop'>({ type: 'stop' }).catch((e: Error) => showError(e.message)); };
 
 $('save').onclick = async () => {
   try {

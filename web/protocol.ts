@@ -90,7 +90,8 @@ export interface Prediction {
 export interface Replies {
   init: ReadyInfo;
   train: TrainEnd;
-  pause: null;
+  /** Sent once the run has paused between two steps (or ended): the steps taken. */
+  pause: { iteration: number };
   resume: null;
   stop: null;
   save: { bytes: ArrayBuffer; fileName: string };

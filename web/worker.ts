@@ -53,6 +53,9 @@ interface Run {
   paused: boolean;
   stop: boolean;
   wake: (() => void) | null;
+  /** Pause requests waiting for the loop to stop between two steps: told the steps taken. */
+  pausing: ((r: Replies['pause']) => void)[];
+  steps: number;
 }
 let run: Run | null = null;
 
@@ -135,7 +138,7 @@ async function train(s: TrainSettings): Promise<TrainEnd> {
     metadata: { recipe: JSON.stringify(recipe), seed: String(s.seed), [NORMALIZATION_KEY]: JSON.stringify(stored), [DATA_KEY]: JSON.stringify(dataInfo) },
   };
   const evalEvery = Math.max(1, Math.round(batchesPerEpoch / Math.max(1, s.evalsPerEpoch)));
-  const me: Run = { paused: false, stop: false, wake: null };
+  const me: Run = { paused: false, stop: false, wake: null, pausing: [], steps: 0 };
   run = me;
   net.train();
   emit({ type: 'status', text: `training ${net.name} on the Fashion-MNIST sample (${trainSet.size} images, ${total} steps)` });
@@ -159,6 +162,10 @@ async function train(s: TrainSettings): Promise<TrainEnd> {
   try {
     while (iteration < total) {
       await yieldToMessages();
+      if (me.paused && !me.stop) {
+        for (const tell of me.pausing.splice(0)) tell({ iteration });
+        emit({ type: 'status', text: `paused after step ${iteration} of ${total}` });
+      }
       while (me.paused && !me.stop) await new Promise<void>((r) => { me.wake = r; });
       if (me.stop) break;
       const epoch = Math.floor(iteration / batchesPerEpoch);
@@ -173,6 +180,7 @@ async function train(s: TrainSettings): Promise<TrainEnd> {
       losses.push(lossValue);
       schedule.afterStep(wrong / batch.n);
       iteration++;
+      me.steps = iteration;
       const t1 = performance.now();
       trainingSeconds += (t1 - t0) / 1000;
       images += batch.n;
@@ -198,18 +206,25 @@ async function train(s: TrainSettings): Promise<TrainEnd> {
     if (me.stop && iteration > 0 && iteration % evalEvery !== 0) await runTest();
   } finally {
     run = null;
+    for (const tell of me.pausing.splice(0)) tell({ iteration }); // the run ended before it paused
   }
   current.metadata[METRICS_KEY] = JSON.stringify({ iteration, seconds: trainingSeconds, test: testError === null ? null : { images: Math.min(test.size, s.testLimit ?? test.size), crop: 'center', top1Error: testError } });
   return { status: me.stop ? 'stopped' : 'completed', iteration, total, testError, imagesPerSecond: images / Math.max(1e-9, trainingSeconds), losses };
 }
 
-function control(what: 'pause' | 'resume' | 'stop'): null {
+/** Pause (answered once the run stands between two steps, with the steps taken), resume or stop the run. */
+function control(what: 'pause' | 'resume' | 'stop'): Promise<Replies['pause']> | null {
   if (!run) throw new Error('no run in progress');
-  if (what === 'pause') run.paused = true;
-  if (what === 'resume') run.paused = false;
-  if (what === 'stop') run.stop = true;
-  run.wake?.();
-  run.wake = null;
+  const me = run;
+  if (what === 'pause') {
+    me.paused = true;
+    return new Promise((resolve) => me.pausing.push(resolve));
+  }
+  if (what === 'resume') me.paused = false;
+  if (what === 'stop') me.stop = true;
+  for (const tell of me.pausing.splice(0)) tell({ iteration: me.steps }); // resumed or stopped before it paused
+  me.wake?.();
+  me.wake = null;
   return null;
 }
 
