@@ -35,33 +35,36 @@ function planeSquares(x: usize, hw: i32, mean: f32): f64 {
   return s;
 }
 
-/** y = x·a + b over one plane, then max(·, 0) when `relu`. x, y: [hw] */
-function planeAffine(x: usize, y: usize, hw: i32, a: f32, b: f32, relu: bool): void {
+/** y = x·a + b (+ r) over one plane, then max(·, 0) when `relu`. x, y, r: [hw]; r = 0 for none. */
+function planeAffine(x: usize, r: usize, y: usize, hw: i32, a: f32, b: f32, relu: bool): void {
   const av = f32x4.splat(a), bv = f32x4.splat(b), z = zero4();
   let i = 0;
   for (; i + 4 <= hw; i += 4) {
     const o = <usize>i << 2;
     let v = madd(v128.load(x + o), av, bv);
+    if (r) v = f32x4.add(v, v128.load(r + o));
     if (relu) v = f32x4.pmax(z, v);
     v128.store(y + o, v);
   }
   for (; i < hw; i++) {
     const o = <usize>i << 2;
     let v = load<f32>(x + o) * a + b;
+    if (r) v += load<f32>(r + o);
     if (relu && !(v > 0)) v = 0;
     store<f32>(y + o, v);
   }
 }
 
 /**
- * Training mode. x, y: [n, c, hw]; gamma, beta, mean, invStd, runningMean, runningVar: [c].
+ * Training mode. x, y, residual: [n, c, hw]; gamma, beta, mean, invStd, runningMean, runningVar: [c].
  * Saves the batch mean and 1/sqrt(var + eps) (biased variance); updates the running statistics
- * with `momentum` and the unbiased variance.
+ * with `momentum` and the unbiased variance. y = max(bn(x) + residual, 0): residual (0 for none)
+ * and the ReLU are optional.
  */
 export function batchNormTrain(
   x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize,
   runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64,
-  tid: i32, nt: i32,
+  residual: usize, relu: bool, tid: i32, nt: i32,
 ): void {
   const count = <f64>n * <f64>hw;
   const c1 = rangeStart(c, tid + 1, nt);
@@ -83,15 +86,18 @@ export function batchNormTrain(
     const b = <f64>load<f32>(beta + o) - mu * a;
     for (let i = 0; i < n; i++) {
       const p = <usize>((i * c + ch) * hw) << 2;
-      planeAffine(x + p, y + p, hw, <f32>a, <f32>b, false);
+      planeAffine(x + p, residual ? residual + p : 0, y + p, hw, <f32>a, <f32>b, relu);
     }
   }
 }
 
-/** Eval mode: y = (x - runningMean)/sqrt(runningVar + eps)·gamma + beta, then ReLU when `relu`. */
+/**
+ * Eval mode: y = (x - runningMean)/sqrt(runningVar + eps)·gamma + beta, + residual when given (not
+ * 0), then ReLU when `relu`.
+ */
 export function batchNormEval(
   x: usize, gamma: usize, beta: usize, y: usize, runningMean: usize, runningVar: usize,
-  n: i32, c: i32, hw: i32, eps: f64, relu: bool, tid: i32, nt: i32,
+  n: i32, c: i32, hw: i32, eps: f64, relu: bool, residual: usize, tid: i32, nt: i32,
 ): void {
   const planes = n * c;
   const p1 = rangeStart(planes, tid + 1, nt);
@@ -100,19 +106,25 @@ export function batchNormEval(
     const a = <f64>load<f32>(gamma + o) / Math.sqrt(<f64>load<f32>(runningVar + o) + eps);
     const b = <f64>load<f32>(beta + o) - <f64>load<f32>(runningMean + o) * a;
     const p = <usize>(pl * hw) << 2;
-    planeAffine(x + p, y + p, hw, <f32>a, <f32>b, relu);
+    planeAffine(x + p, residual ? residual + p : 0, y + p, hw, <f32>a, <f32>b, relu);
   }
 }
 
 /**
- * Training-mode backward. x, dy, dx: [n, c, hw]; gamma, mean, invStd, dgamma, dbeta: [c].
- * dbeta = Σ dy; dgamma = Σ dy·x̂; dx = gamma·invStd·(dy - dbeta/N - x̂·dgamma/N), x̂ = (x - mean)·invStd.
+ * Training-mode backward. x, dy, dx, y, dresidual: [n, c, hw]; gamma, mean, invStd, dgamma, dbeta: [c].
+ * With y (the output of a fused ReLU; 0 for none) the gradient g is dy where y > 0, else dy itself;
+ * dresidual (0 for none) receives g. dbeta = Σ g; dgamma = Σ g·x̂;
+ * dx = gamma·invStd·(g - dbeta/N - x̂·dgamma/N), x̂ = (x - mean)·invStd.
+ * The first pass sums and, through a ReLU, writes g out (to dresidual, else to dx, which the
+ * second pass then overwrites in place), so the second pass reads g alone as without one.
  */
 export function batchNormBackward(
   x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize, dx: usize, dgamma: usize, dbeta: usize,
-  n: i32, c: i32, hw: i32, tid: i32, nt: i32,
+  y: usize, dresidual: usize, n: i32, c: i32, hw: i32, tid: i32, nt: i32,
 ): void {
   const count = <f64>n * <f64>hw;
+  const gOut = dresidual ? dresidual : (y ? dx : 0); // where the first pass writes g
+  const gIn = y ? gOut : dy; // where the second pass reads it
   const c1 = rangeStart(c, tid + 1, nt);
   for (let ch = rangeStart(c, tid, nt); ch < c1; ch++) {
     const o = <usize>ch << 2;
@@ -123,17 +135,31 @@ export function batchNormBackward(
       const p = <usize>((i * c + ch) * hw) << 2;
       let a1 = zero4(), a2 = zero4();
       let j = 0;
-      for (; j + 4 <= hw; j += 4) {
-        const q = p + (<usize>j << 2);
-        const g = v128.load(dy + q);
-        a1 = f32x4.add(a1, g);
-        a2 = madd(g, f32x4.sub(v128.load(x + q), muv), a2);
+      if (y) {
+        const z = zero4();
+        for (; j + 4 <= hw; j += 4) {
+          const q = p + (<usize>j << 2);
+          const g = v128.and(v128.load(dy + q), f32x4.gt(v128.load(y + q), z));
+          v128.store(gOut + q, g);
+          a1 = f32x4.add(a1, g);
+          a2 = madd(g, f32x4.sub(v128.load(x + q), muv), a2);
+        }
+      } else {
+        for (; j + 4 <= hw; j += 4) {
+          const q = p + (<usize>j << 2);
+          const g = v128.load(dy + q);
+          if (gOut) v128.store(gOut + q, g);
+          a1 = f32x4.add(a1, g);
+          a2 = madd(g, f32x4.sub(v128.load(x + q), muv), a2);
+        }
       }
       sdy += <f64>f32x4.extract_lane(a1, 0) + <f64>f32x4.extract_lane(a1, 1) + <f64>f32x4.extract_lane(a1, 2) + <f64>f32x4.extract_lane(a1, 3);
       sdyx += <f64>f32x4.extract_lane(a2, 0) + <f64>f32x4.extract_lane(a2, 1) + <f64>f32x4.extract_lane(a2, 2) + <f64>f32x4.extract_lane(a2, 3);
       for (; j < hw; j++) {
         const q = p + (<usize>j << 2);
-        const g = <f64>load<f32>(dy + q);
+        const g1: f32 = y && !(load<f32>(y + q) > 0) ? 0 : load<f32>(dy + q);
+        if (gOut) store<f32>(gOut + q, g1);
+        const g = <f64>g1;
         sdy += g;
         sdyx += g * <f64>(load<f32>(x + q) - mu);
       }
@@ -141,7 +167,7 @@ export function batchNormBackward(
     const dg = sdyx * inv;
     store<f32>(dbeta + o, <f32>sdy);
     store<f32>(dgamma + o, <f32>dg);
-    // dx = a·dy + b·(x - mean) + k
+    // dx = a·g + b·(x - mean) + k
     const a = <f64>load<f32>(gamma + o) * inv;
     const b = -a * inv * dg / count;
     const k = -a * sdy / count;
@@ -151,12 +177,12 @@ export function batchNormBackward(
       let j = 0;
       for (; j + 4 <= hw; j += 4) {
         const q = p + (<usize>j << 2);
-        const v = madd(av, v128.load(dy + q), madd(bv, f32x4.sub(v128.load(x + q), muv), kv));
+        const v = madd(av, v128.load(gIn + q), madd(bv, f32x4.sub(v128.load(x + q), muv), kv));
         v128.store(dx + q, v);
       }
       for (; j < hw; j++) {
         const q = p + (<usize>j << 2);
-        store<f32>(dx + q, <f32>a * load<f32>(dy + q) + <f32>b * (load<f32>(x + q) - mu) + <f32>k);
+        store<f32>(dx + q, <f32>a * load<f32>(gIn + q) + <f32>b * (load<f32>(x + q) - mu) + <f32>k);
       }
     }
   }

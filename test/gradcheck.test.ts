@@ -81,6 +81,24 @@ describe('finite-difference gradient checks (float64, reference kernels)', () =>
       [randomTensor([2, 2, 3, 3], rng), randomTensor([2], rng), randomTensor([2], rng)]);
   });
 
+  it('batchNorm + residual + ReLU (the end of a residual block, one kernel each way)', () => {
+    const [rm, rv] = [randomTensor([2], rng, false), randomTensor([2], rng, false, 3)];
+    gradcheck(([x, g, b, r]) => ops.batchNorm(x, g, b, rm, rv, { training: true, residual: r, relu: true }),
+      [randomTensor([2, 2, 3, 3], rng), randomTensor([2], rng), randomTensor([2], rng), randomTensor([2, 2, 3, 3], rng)]);
+  });
+
+  it('batchNorm + residual, no ReLU', () => {
+    const [rm, rv] = [randomTensor([2], rng, false), randomTensor([2], rng, false, 3)];
+    gradcheck(([x, g, b, r]) => ops.batchNorm(x, g, b, rm, rv, { training: true, residual: r }),
+      [randomTensor([2, 2, 2, 3], rng), randomTensor([2], rng), randomTensor([2], rng), randomTensor([2, 2, 2, 3], rng)]);
+  });
+
+  it('batchNorm eval mode + residual + ReLU', () => {
+    const [rm, rv] = [randomTensor([2], rng, false), randomTensor([2], rng, false, 3)];
+    gradcheck(([x, g, b, r]) => ops.batchNorm(x, g, b, rm, rv, { training: false, residual: r, relu: true }),
+      [randomTensor([2, 2, 2, 2], rng), randomTensor([2], rng), randomTensor([2], rng), randomTensor([2, 2, 2, 2], rng)]);
+  });
+
   it('relu', () => gradcheck(([x]) => ops.relu(x), [randomTensor([2, 3, 4, 4], rng)]));
   it('add', () => gradcheck(([a, b]) => ops.add(a, b), [randomTensor([2, 3, 2, 2], rng), randomTensor([2, 3, 2, 2], rng)]));
   it('mul', () => gradcheck(([a, b]) => ops.mul(a, b), [randomTensor([2, 5], rng), randomTensor([2, 5], rng)]));

@@ -173,7 +173,7 @@ for (const { label } of KERNEL_SETS) {
       }
     });
 
-    it('batch norm: train, eval (with and without ReLU), backward', () => {
+    it('batch norm: train, eval, backward, each plain and fused with a residual and a ReLU', () => {
       for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64]] as const) {
         const len = n * c * hw;
         const x = randomArray(len, -2, 3), dy = randomArray(len);
@@ -190,6 +190,25 @@ for (const { label } of KERNEL_SETS) {
         check(ks, { x, dy, gamma, mean: randomArray(c, 0, 1), invStd: randomArray(c, 0.5, 2), dx: randomArray(len), dgamma: randomArray(c), dbeta: randomArray(c) },
           ['dx', 'dgamma', 'dbeta'], GRAD_TOL,
           (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!, dgamma: t.dgamma!, dbeta: t.dbeta! }));
+        // The fused forms: + residual and/or ReLU forward (train, eval), through the ReLU and to the residual backward
+        // (not with one value per channel, which ops.batchNorm refuses in training: x - mean cancels to rounding noise).
+        if (n * hw < 2) continue;
+        const residual = randomArray(len);
+        for (const [withResidual, relu] of [[false, true], [true, false], [true, true]] as const) {
+          check(ks, { x, gamma, beta, residual, y: randomArray(len), mean: randomArray(c), invStd: randomArray(c), rm, rv },
+            ['y', 'mean', 'invStd', 'rm', 'rv'], GRAD_TOL,
+            (k, t) => k.batchNormTrain({ ...shape, x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, mean: t.mean!, invStd: t.invStd!,
+              runningMean: t.rm!, runningVar: t.rv!, momentum: 0.1, residual: withResidual ? t.residual! : undefined, relu }));
+          if (withResidual) {
+            check(ks, { x, gamma, beta, residual, y: randomArray(len), rm, rv }, ['y'], FORWARD_TOL,
+              (k, t) => k.batchNormEval({ ...shape, x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, runningMean: t.rm!, runningVar: t.rv!, relu, residual: t.residual! }));
+          }
+          const yRelu = randomArray(len).map((v) => (v > 0 ? v : 0)); // a ReLU's output: zero in about half the places
+          check(ks, { x, dy, gamma, y: yRelu, mean: randomArray(c, 0, 1), invStd: randomArray(c, 0.5, 2), dx: randomArray(len), dgamma: randomArray(c), dbeta: randomArray(c), dres: randomArray(len) },
+            withResidual ? ['dx', 'dgamma', 'dbeta', 'dres'] : ['dx', 'dgamma', 'dbeta'], GRAD_TOL,
+            (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!,
+              dgamma: t.dgamma!, dbeta: t.dbeta!, y: relu ? t.y! : undefined, dresidual: withResidual ? t.dres! : undefined }));
+        }
       }
     });
 

@@ -4,6 +4,10 @@
 // step, for the WebAssembly set and the reference set. Medians of several runs.
 //
 //   node dist/src/bench/kernels.js [--no-ref] [--runs N] [--threads N]
+//   node dist/src/bench/kernels.js --fusion [--runs N] [--threads N]
+//
+// --fusion times, on ResNet-20's activation shapes, each fused batch-norm kernel against the plain
+// kernels it replaces (the two interleaved run by run in this one process), and prints the medians.
 //
 // From the per-layer times it adds up a ResNet-20 step (kernels only, as the network calls them)
 // and prints the images/second that bounds.
@@ -109,6 +113,64 @@ function benchPointwise(ks: KernelSet, n: number, c: number, hw: number, runs: n
   return { train, eval: evalMs };
 }
 
+// ---- fused kernels against the plain ones they replace ----
+
+/** Median milliseconds of a and b, called alternately `runs` times each (after one warm-up call of each). */
+function timePair(a: () => void, b: () => void, runs: number): [number, number] {
+  a(); b();
+  const ta: number[] = [], tb: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    let t0 = performance.now(); a(); ta.push(performance.now() - t0);
+    t0 = performance.now(); b(); tb.push(performance.now() - t0);
+  }
+  return [median(ta), median(tb)];
+}
+
+interface FusionTimes { name: string; plain: number; fused: number }
+
+/** The fusions of a training step and of eval mode on one activation shape [n, c, hw]. */
+function benchFusion(ks: KernelSet, n: number, c: number, hw: number, runs: number): FusionTimes[] {
+  const len = n * c * hw;
+  const x = buffer(ks, len), y = buffer(ks, len), r = buffer(ks, len), dy = buffer(ks, len), dx = buffer(ks, len), dr = buffer(ks, len);
+  const gamma = buffer(ks, c), beta = buffer(ks, c), mean = buffer(ks, c), invStd = buffer(ks, c), rm = buffer(ks, c), rv = buffer(ks, c);
+  const dgamma = buffer(ks, c), dbeta = buffer(ks, c);
+  ks.fill({ y: rv, value: 1 });
+  ks.fill({ y: invStd, value: 1 });
+  const shape = { n, c, hw, eps: 1e-5 };
+  const train = { ...shape, x, gamma, beta, y, mean, invStd, runningMean: rm, runningVar: rv, momentum: 0.1 };
+  const back = { ...shape, x, dy, gamma, mean, invStd, dx, dgamma, dbeta };
+  const evalBn = { ...shape, x, gamma, beta, y, runningMean: rm, runningVar: rv };
+  const pairs: [string, () => void, () => void][] = [
+    ['BN train + ReLU', () => { ks.batchNormTrain(train); ks.relu({ x: y, y }); }, () => ks.batchNormTrain({ ...train, relu: true })],
+    ['ReLU bwd + BN bwd', () => { ks.reluBackward({ y, dy, dx: dr }); ks.batchNormBackward({ ...back, dy: dr }); },
+      () => ks.batchNormBackward({ ...back, y })],
+    ['BN train + add + ReLU', () => { ks.batchNormTrain(train); ks.add({ a: y, b: r, y }); ks.relu({ x: y, y }); },
+      () => ks.batchNormTrain({ ...train, residual: r, relu: true })],
+    ['its backward', () => { ks.reluBackward({ y, dy, dx: dr }); ks.batchNormBackward({ ...back, dy: dr }); },
+      () => ks.batchNormBackward({ ...back, y, dresidual: dr })],
+    ['eval BN + add + ReLU', () => { ks.batchNormEval({ ...evalBn, relu: false }); ks.add({ a: y, b: r, y }); ks.relu({ x: y, y }); },
+      () => ks.batchNormEval({ ...evalBn, relu: true, residual: r })],
+  ];
+  const out = pairs.map(([name, a, b]) => {
+    const [plain, fused] = timePair(a, b, runs);
+    return { name, plain, fused };
+  });
+  for (const b of [x, y, r, dy, dx, dr, gamma, beta, mean, invStd, rm, rv, dgamma, dbeta]) ks.free(b);
+  return out;
+}
+
+async function mainFusion(): Promise<void> {
+  const ks = await createWasmKernels({ threads: THREADS });
+  console.log(`fused kernels vs the plain ones they replace: wasm ${ks.variant}, ${ks.threads} thread(s), batch ${BATCH}, medians of ${RUNS} interleaved runs (ms)`);
+  console.log(`${'shape'.padEnd(14)} ${'kernels'.padEnd(24)} ${'plain'.padStart(8)} ${'fused'.padStart(8)} ${'ratio'.padStart(6)}`);
+  for (const [c, hw] of [[16, 1024], [32, 256], [64, 64]] as const) {
+    for (const t of benchFusion(ks, BATCH, c, hw, RUNS)) {
+      console.log(`${`${c}×${Math.sqrt(hw)}×${Math.sqrt(hw)}`.padEnd(14)} ${t.name.padEnd(24)} ${fmt(t.plain)} ${fmt(t.fused)} ${(t.plain / t.fused).toFixed(2).padStart(6)}`);
+    }
+  }
+  ks.dispose();
+}
+
 const fmt = (ms: number): string => ms.toFixed(2).padStart(8);
 const gflops = (s: Conv2dShape, ms: number): string => (2 * s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw / ms / 1e6).toFixed(1).padStart(6);
 
@@ -139,4 +201,4 @@ async function main(): Promise<void> {
   many.dispose();
 }
 
-await main();
+await (args.includes('--fusion') ? mainFusion() : main());

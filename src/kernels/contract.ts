@@ -118,23 +118,30 @@ export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = In
   conv2dBackwardWeight(p: Conv2dShape & { dy: B; x: B; dw: B }): void;
 
   // ---- batch norm ----
+  // Each BN kernel can end a residual block in one pass: y = max(bn(x) + residual, 0), with
+  // `residual` (same shape as x) and the ReLU both optional.
   /**
    * Training mode: normalize with the batch mean and biased variance; save mean and
    * invStd = 1/sqrt(var + eps) for the backward pass; update the running statistics
-   * in place with `momentum` using the unbiased variance (PyTorch's rule).
-   * x, y: [n, c, hw]; gamma, beta, mean, invStd, runningMean, runningVar: [c].
+   * in place with `momentum` using the unbiased variance (PyTorch's rule); then add
+   * `residual` and apply a ReLU when given.
+   * x, y, residual: [n, c, hw]; gamma, beta, mean, invStd, runningMean, runningVar: [c].
    */
   batchNormTrain(p: BatchNormShape & {
     x: B; gamma: B; beta: B; y: B; mean: B; invStd: B;
-    runningMean: B; runningVar: B; momentum: number;
+    runningMean: B; runningVar: B; momentum: number; residual?: B; relu?: boolean;
   }): void;
-  /** Eval mode with the running statistics; `relu` fuses a ReLU after it. */
+  /** Eval mode with the running statistics; then + `residual` when given, then ReLU when `relu`. */
   batchNormEval(p: BatchNormShape & {
-    x: B; gamma: B; beta: B; y: B; runningMean: B; runningVar: B; relu: boolean;
+    x: B; gamma: B; beta: B; y: B; runningMean: B; runningVar: B; relu: boolean; residual?: B;
   }): void;
-  /** Training-mode backward; overwrites dx, dgamma, dbeta. */
+  /**
+   * Training-mode backward; overwrites dx, dgamma, dbeta. With `y` (the output of a fused ReLU),
+   * dy counts only where y > 0; `dresidual`, when given, receives that gradient as it reaches the
+   * residual (dy masked by the ReLU, or dy itself without one).
+   */
   batchNormBackward(p: BatchNormShape & {
-    x: B; dy: B; gamma: B; mean: B; invStd: B; dx: B; dgamma: B; dbeta: B;
+    x: B; dy: B; gamma: B; mean: B; invStd: B; dx: B; dgamma: B; dbeta: B; y?: B; dresidual?: B;
   }): void;
 
   // ---- pooling ----

@@ -6,7 +6,7 @@
 // Module and tensor names follow torchvision's state_dict keys.
 
 import * as ops from '../ops/index.js';
-import { BatchNorm2d, Conv2d, type LayerContext, Linear, layerContext } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, type LayerContext, Linear, convBn, layerContext } from '../nn/layers.js';
 import { Module, type Placement } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type NetName, type NetSpec, netSpec } from './registry.js';
@@ -85,7 +85,7 @@ class Projection extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.bn.forward(this.conv.forward(x));
+    return convBn(this.conv, this.bn, x);
   }
 
   /** Its conv and BN, named as in the block. */
@@ -105,15 +105,35 @@ export class Shortcut {
     return new Shortcut(kind, inC, outC, stride, projection);
   }
 
-  /** branch + shortcut(x), or the branch alone for a plain block. */
-  apply(branch: Tensor, x: Tensor): Tensor {
+  /** What is added to the branch for input x: x, option A's x, W_s x; null for a plain block. */
+  value(x: Tensor): Tensor | null {
     switch (this.kind) {
-      case 'none': return branch;
-      case 'identity': return ops.add(branch, x);
-      case 'shortcutA': return ops.add(branch, ops.shortcutA(x, this.outC, this.stride));
-      case 'projection': return ops.add(branch, this.projection!.forward(x));
+      case 'none': return null;
+      case 'identity': return x;
+      case 'shortcutA': return ops.shortcutA(x, this.outC, this.stride);
+      case 'projection': return this.projection!.forward(x);
     }
   }
+
+  /** branch + shortcut(x), or the branch alone for a plain block. */
+  apply(branch: Tensor, x: Tensor): Tensor {
+    const s = this.value(x);
+    return s ? ops.add(branch, s) : branch;
+  }
+}
+
+/**
+ * The end of a block: relu(bn(conv(out)) + shortcut(x)), with the sum and the ReLU fused into the
+ * batch norm's kernel; with a probe, bn's output is shown to it before the sum.
+ */
+function blockEnd(conv: Conv2d, bn: BatchNorm2d, shortcut: Shortcut, out: Tensor, x: Tensor, probe: Probe | undefined, name: string): Tensor {
+  if (probe) {
+    const branch = bn.forward(conv.forward(out));
+    probe(name, branch);
+    return ops.relu(shortcut.apply(branch, x));
+  }
+  const residual = shortcut.value(x);
+  return convBn(conv, bn, out, { relu: true, residual: residual ?? undefined });
 }
 
 // ---------------------------------------------------------------- blocks
@@ -170,11 +190,9 @@ class BasicBlock extends Block {
       probe(`${name}.bn1`, out);
       out = ops.relu(out);
     } else {
-      out = this.bn1.forward(this.conv1.forward(x), true); // BN and ReLU fused where the kernels can
+      out = convBn(this.conv1, this.bn1, x, { relu: true }); // BN and ReLU in one kernel, or folded into the conv
     }
-    out = this.bn2.forward(this.conv2.forward(out));
-    probe?.(`${name}.bn2`, out);
-    return ops.relu(this.shortcut.apply(out, x));
+    return blockEnd(this.conv2, this.bn2, this.shortcut, out, x, probe, `${name}.bn2`);
   }
 
   branch(): ConvBn[] {
@@ -212,12 +230,15 @@ class Bottleneck extends Block {
   }
 
   forward(x: Tensor, probe?: Probe, name = ''): Tensor {
-    let out = this.bn1.forward(this.conv1.forward(x), true);
-    out = this.bn2.forward(this.conv2.forward(out));
-    probe?.(`${name}.bn2`, out);
-    out = ops.relu(out);
-    out = this.bn3.forward(this.conv3.forward(out));
-    return ops.relu(this.shortcut.apply(out, x));
+    let out = convBn(this.conv1, this.bn1, x, { relu: true });
+    if (probe) {
+      out = this.bn2.forward(this.conv2.forward(out));
+      probe(`${name}.bn2`, out);
+      out = ops.relu(out);
+    } else {
+      out = convBn(this.conv2, this.bn2, out, { relu: true });
+    }
+    return blockEnd(this.conv3, this.bn3, this.shortcut, out, x, undefined, '');
   }
 
   branch(): ConvBn[] {
@@ -305,7 +326,7 @@ export class ResNet extends Module {
       probe('bn1', out);
       out = ops.relu(out);
     } else {
-      out = this.bn1.forward(this.conv1.forward(x), true);
+      out = convBn(this.conv1, this.bn1, x, { relu: true });
     }
     return this.spec.family === 'imagenet' ? ops.maxPool2d(out, { kernelSize: 3, stride: 2, padding: 1 }) : out;
   }

@@ -1,5 +1,6 @@
 // The layers a ResNet is made of, each a thin Module over one op.
 
+import { needsGrad } from '../autograd/tape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as ops from '../ops/index.js';
@@ -22,8 +23,9 @@ export class Conv2d extends Module {
     if (ctx.init) kaimingNormalFanOut(this.weight, ctx.rng);
   }
 
-  forward(x: Tensor): Tensor {
-    return ops.conv2d(x, this.weight, { stride: this.stride, padding: this.padding });
+  /** With `weight` and `bias`, the conv of these weights (eval mode's folded batch norm) in this conv's geometry. */
+  forward(x: Tensor, epilogue: { weight?: Tensor; bias?: Tensor; relu?: boolean } = {}): Tensor {
+    return ops.conv2d(x, epilogue.weight ?? this.weight, { stride: this.stride, padding: this.padding, bias: epilogue.bias, relu: epilogue.relu });
   }
 }
 
@@ -45,15 +47,44 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', stateTensor([], 0, ctx));
   }
 
-  /** `relu` applies a ReLU after the normalization (fused into one kernel in eval mode). */
-  forward(x: Tensor, relu = false): Tensor {
+  /** max(bn(x) + residual, 0): `residual` (a block's shortcut) and `relu` are optional and fused into one kernel. */
+  forward(x: Tensor, relu = false, residual?: Tensor): Tensor {
     if (this.training) {
       const count = this.numBatchesTracked;
       count.kernels.fill({ y: count.buffer, value: count.item() + 1 });
     }
     return ops.batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar,
-      { training: this.training, momentum: this.momentum, eps: this.eps, relu });
+      { training: this.training, momentum: this.momentum, eps: this.eps, relu, residual });
   }
+}
+
+/** Eval mode's batch norm folded into a conv: its weights and bias, and the versions they were made from. */
+interface Folded {
+  versions: number[];
+  weight: Tensor;
+  bias: Tensor;
+}
+
+const folds = new WeakMap<Conv2d, Folded>();
+
+/**
+ * conv, then batch norm, then + `residual`, then ReLU (both optional). In eval mode with no gradient
+ * to record and no residual, the batch norm is folded into the conv's weights and a bias per
+ * output channel (one conv with a fused ReLU, no normalization pass); the folded weights are kept
+ * until the conv's or the norm's tensors change (their `version`).
+ */
+export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, o: { relu?: boolean; residual?: Tensor } = {}): Tensor {
+  const relu = o.relu ?? false;
+  const sources = [conv.weight, bn.weight, bn.bias, bn.runningMean, bn.runningVar];
+  if (bn.training || o.residual || needsGrad([x, ...sources])) return bn.forward(conv.forward(x), relu, o.residual);
+  const versions = sources.map((t) => t.version);
+  let f = folds.get(conv);
+  if (!f || f.versions.some((v, i) => v !== versions[i])) {
+    if (f) { f.weight.kernels.free(f.weight.buffer); f.bias.kernels.free(f.bias.buffer); }
+    f = { versions, ...ops.foldBatchNorm(conv.weight, bn.weight, bn.bias, bn.runningMean, bn.runningVar, bn.eps) };
+    folds.set(conv, f);
+  }
+  return conv.forward(x, { bias: f.bias, relu, weight: f.weight });
 }
 
 export class Linear extends Module {

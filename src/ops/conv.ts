@@ -2,12 +2,17 @@
 
 import { type Conv2dShape, outSize } from '../kernels/contract.js';
 import { type Tensor, emptyLike, shapeString } from '../tensor/tensor.js';
-import { checkRank, checkSameEngine, record } from './record.js';
+import { needsGrad } from '../autograd/tape.js';
+import { checkRank, checkSameEngine, checkShape, record } from './record.js';
 
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
   dilation?: number;
+  /** Added per output channel ([cOut]); inference only (eval mode's folded batch norm). */
+  bias?: Tensor;
+  /** A ReLU on the output, fused into the conv; inference only. */
+  relu?: boolean;
 }
 
 /** x: [n, cIn, h, w], weight: [cOut, cIn, kh, kw] → [n, cOut, hOut, wOut] */
@@ -34,6 +39,17 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
   };
   const k = x.kernels;
   const y = emptyLike(x, [n, cOut, hOut, wOut]);
+  if (options.bias || options.relu) {
+    if (options.bias) {
+      checkSameEngine('conv2d', [x, options.bias]);
+      checkShape('conv2d', 'bias', options.bias, [cOut]);
+    }
+    if (needsGrad([x, weight, ...(options.bias ? [options.bias] : [])])) {
+      throw new Error('conv2d: bias and relu are for inference (eval mode\'s folded batch norm); run it under noGrad, or use batchNorm and relu to train');
+    }
+    k.conv2d({ ...s, x: x.buffer, weight: weight.buffer, y: y.buffer, bias: options.bias?.buffer, relu: options.relu });
+    return y;
+  }
   k.conv2d({ ...s, x: x.buffer, weight: weight.buffer, y: y.buffer });
   return record(y, 'conv2d', [x, weight], (dy) => {
     let dx: Tensor | null = null;

@@ -54,6 +54,7 @@ export class SGD {
         param: p.buffer, grad: p.grad.buffer, momentumBuf: buf.buffer, lr: this.lr, momentum: this.momentum,
         dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov, firstStep,
       });
+      p.bumpVersion();
     }
     this.zeroGrad();
     for (const k of new Set(this.params.map((p) => p.kernels))) endStep(k);

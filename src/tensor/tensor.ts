@@ -39,6 +39,11 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The op that produced this tensor, if it was recorded. */
   node: Node | null = null;
+  /**
+   * Counts writes to the values in place (set(), the optimizer, batch norm's running statistics),
+   * so that values derived from it (eval mode's folded conv weights) know when to be recomputed.
+   */
+  version = 0;
 
   constructor(shape: Shape, buffer: Buffer, kernels: KernelSet, lifetime: Lifetime, requiresGrad = false) {
     if (buffer.length !== shapeSize(shape)) {
@@ -73,6 +78,12 @@ export class Tensor {
       throw new Error(`cannot set ${values.length} values into a tensor of shape ${shapeString(this.shape)}`);
     }
     this.kernels.write(this.buffer, values);
+    this.version++;
+  }
+
+  /** Records that the values were written in place by a kernel (see `version`). */
+  bumpVersion(): void {
+    this.version++;
   }
 
   /**

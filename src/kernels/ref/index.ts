@@ -167,7 +167,7 @@ function forEachRun(s: BatchNormShape, c: number, f: (base: number) => void): vo
 
 function batchNormTrain(p: BatchNormShape & {
   x: HostArray; gamma: HostArray; beta: HostArray; y: HostArray; mean: HostArray; invStd: HostArray;
-  runningMean: HostArray; runningVar: HostArray; momentum: number;
+  runningMean: HostArray; runningVar: HostArray; momentum: number; residual?: HostArray; relu?: boolean;
 }): void {
   const count = p.n * p.hw;
   for (let c = 0; c < p.c; c++) {
@@ -187,21 +187,27 @@ function batchNormTrain(p: BatchNormShape & {
     const b = p.beta[c] - mean * g;
     forEachRun(p, c, (base) => { for (let i = 0; i < p.hw; i++) p.y[base + i] = p.x[base + i] * g + b; });
   }
+  residualRelu(p.y, p.residual, p.relu ?? false);
+}
+
+/** y = max(y + residual, 0): the fused end of a residual block (each part optional). */
+function residualRelu(y: HostArray, residual: HostArray | undefined, relu: boolean): void {
+  for (let i = 0; i < y.length; i++) {
+    const v = residual ? y[i] + residual[i] : y[i];
+    y[i] = relu && !(v > 0) ? 0 : v;
+  }
 }
 
 function batchNormEval(p: BatchNormShape & {
-  x: HostArray; gamma: HostArray; beta: HostArray; y: HostArray; runningMean: HostArray; runningVar: HostArray; relu: boolean;
+  x: HostArray; gamma: HostArray; beta: HostArray; y: HostArray; runningMean: HostArray; runningVar: HostArray;
+  relu: boolean; residual?: HostArray;
 }): void {
   for (let c = 0; c < p.c; c++) {
     const g = p.gamma[c] / Math.sqrt(p.runningVar[c] + p.eps);
     const b = p.beta[c] - p.runningMean[c] * g;
-    forEachRun(p, c, (base) => {
-      for (let i = 0; i < p.hw; i++) {
-        const v = p.x[base + i] * g + b;
-        p.y[base + i] = p.relu && v < 0 ? 0 : v;
-      }
-    });
+    forEachRun(p, c, (base) => { for (let i = 0; i < p.hw; i++) p.y[base + i] = p.x[base + i] * g + b; });
   }
+  residualRelu(p.y, p.residual, p.relu);
 }
 
 /**
@@ -210,9 +216,15 @@ function batchNormEval(p: BatchNormShape & {
  */
 function batchNormBackward(p: BatchNormShape & {
   x: HostArray; dy: HostArray; gamma: HostArray; mean: HostArray; invStd: HostArray;
-  dx: HostArray; dgamma: HostArray; dbeta: HostArray;
+  dx: HostArray; dgamma: HostArray; dbeta: HostArray; y?: HostArray; dresidual?: HostArray;
 }): void {
   const count = p.n * p.hw;
+  if (p.y) { // through the fused ReLU first (the plain reluBackward, then the plain BN backward)
+    const masked = p.dy.slice();
+    for (let i = 0; i < masked.length; i++) if (!(p.y[i] > 0)) masked[i] = 0;
+    p = { ...p, dy: masked };
+  }
+  if (p.dresidual) p.dresidual.set(p.dy);
   for (let c = 0; c < p.c; c++) {
     const mean = p.mean[c];
     const invStd = p.invStd[c];
@@ -374,15 +386,15 @@ export const refKernels: KernelSet<RefBuffer, RefIndexBuffer> = {
 
   batchNormTrain: (p) => batchNormTrain({
     ...p, x: p.x.data, gamma: p.gamma.data, beta: p.beta.data, y: p.y.data, mean: p.mean.data,
-    invStd: p.invStd.data, runningMean: p.runningMean.data, runningVar: p.runningVar.data,
+    invStd: p.invStd.data, runningMean: p.runningMean.data, runningVar: p.runningVar.data, residual: p.residual?.data,
   }),
   batchNormEval: (p) => batchNormEval({
     ...p, x: p.x.data, gamma: p.gamma.data, beta: p.beta.data, y: p.y.data,
-    runningMean: p.runningMean.data, runningVar: p.runningVar.data,
+    runningMean: p.runningMean.data, runningVar: p.runningVar.data, residual: p.residual?.data,
   }),
   batchNormBackward: (p) => batchNormBackward({
     ...p, x: p.x.data, dy: p.dy.data, gamma: p.gamma.data, mean: p.mean.data, invStd: p.invStd.data,
-    dx: p.dx.data, dgamma: p.dgamma.data, dbeta: p.dbeta.data,
+    dx: p.dx.data, dgamma: p.dgamma.data, dbeta: p.dbeta.data, y: p.y?.data, dresidual: p.dresidual?.data,
   }),
 
   maxPool2d: (p) => maxPool2d(p.x.data, p.y.data, p.argmax.data, p),

@@ -67,12 +67,12 @@ export interface KernelExports {
   sgdStep(param: number, grad: number, buf: number, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean, tid: number, nt: number): void;
   /** assembly/elementwise/channelBiasRelu(y: usize, bias: usize, planes: i32, c: i32, hw: i32, relu: bool, tid: i32, nt: i32) */
   channelBiasRelu(y: number, bias: number, planes: number, c: number, hw: number, relu: boolean, tid: number, nt: number): void;
-  /** assembly/norm/batchNormTrain(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64, tid: i32, nt: i32) */
-  batchNormTrain(x: number, gamma: number, beta: number, y: number, mean: number, invStd: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, momentum: number, tid: number, nt: number): void;
-  /** assembly/norm/batchNormEval(x: usize, gamma: usize, beta: usize, y: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, relu: bool, tid: i32, nt: i32) */
-  batchNormEval(x: number, gamma: number, beta: number, y: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, relu: boolean, tid: number, nt: number): void;
-  /** assembly/norm/batchNormBackward(x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize, dx: usize, dgamma: usize, dbeta: usize, n: i32, c: i32, hw: i32, tid: i32, nt: i32) */
-  batchNormBackward(x: number, dy: number, gamma: number, mean: number, invStd: number, dx: number, dgamma: number, dbeta: number, n: number, c: number, hw: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormTrain(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64, residual: usize, relu: bool, tid: i32, nt: i32) */
+  batchNormTrain(x: number, gamma: number, beta: number, y: number, mean: number, invStd: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, momentum: number, residual: number, relu: boolean, tid: number, nt: number): void;
+  /** assembly/norm/batchNormEval(x: usize, gamma: usize, beta: usize, y: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, relu: bool, residual: usize, tid: i32, nt: i32) */
+  batchNormEval(x: number, gamma: number, beta: number, y: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, relu: boolean, residual: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormBackward(x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize, dx: usize, dgamma: usize, dbeta: usize, y: usize, dresidual: usize, n: i32, c: i32, hw: i32, tid: i32, nt: i32) */
+  batchNormBackward(x: number, dy: number, gamma: number, mean: number, invStd: number, dx: number, dgamma: number, dbeta: number, y: number, dresidual: number, n: number, c: number, hw: number, tid: number, nt: number): void;
   /** assembly/pool/maxPool2d(x: usize, y: usize, argmax: usize, planes: i32, h: i32, w: i32, k: i32, stride: i32, pad: i32, hOut: i32, wOut: i32, tid: i32, nt: i32) */
   maxPool2d(x: number, y: number, argmax: number, planes: number, h: number, w: number, k: number, stride: number, pad: number, hOut: number, wOut: number, tid: number, nt: number): void;
   /** assembly/pool/maxPool2dBackward(dy: usize, argmax: usize, dx: usize, planes: i32, hw: i32, hwOut: i32, tid: i32, nt: i32) */

@@ -161,6 +161,11 @@ class WasmKernels implements WasmKernelSet {
     return b.ptr;
   }
 
+  /** The address of an optional buffer, 0 (which no buffer has) when absent. */
+  private optionalPtr(b: WasmBlock | undefined, length: number, what: string): number {
+    return b ? this.ptr(b, length, what) : 0;
+  }
+
   /** Per-thread scratch: the address of thread 0's part and the stride between parts (bytes). */
   private scratch(floatsPerThread: number, threads: number): [number, number] {
     const stride = Math.ceil((floatsPerThread * 4 + 64) / 64) * 64;
@@ -294,7 +299,7 @@ class WasmKernels implements WasmKernelSet {
     const x = this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x');
     const w = this.weightPtr(p.weight, p.cOut * K, 'weight');
     const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
-    const bias = p.bias ? this.ptr(p.bias, p.cOut, 'bias') : 0;
+    const bias = this.optionalPtr(p.bias, p.cOut, 'bias');
     const m = K === 0 ? 0 : this.winogradTile(p);
     if (K === 0) {
       this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels);
@@ -431,37 +436,38 @@ class WasmKernels implements WasmKernelSet {
 
   batchNormTrain(p: BatchNormShape & {
     x: WasmBuffer; gamma: WasmBuffer; beta: WasmBuffer; y: WasmBuffer; mean: WasmBuffer; invStd: WasmBuffer;
-    runningMean: WasmBuffer; runningVar: WasmBuffer; momentum: number;
+    runningMean: WasmBuffer; runningVar: WasmBuffer; momentum: number; residual?: WasmBuffer; relu?: boolean;
   }): void {
     const len = p.n * p.c * p.hw;
     this.run('batchNormTrain', [
       this.ptr(p.x, len, 'x'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.beta, p.c, 'beta'), this.ptr(p.y, len, 'y'),
       this.ptr(p.mean, p.c, 'mean'), this.ptr(p.invStd, p.c, 'invStd'),
       this.ptr(p.runningMean, p.c, 'runningMean'), this.ptr(p.runningVar, p.c, 'runningVar'),
-      p.n, p.c, p.hw, p.eps, p.momentum,
+      p.n, p.c, p.hw, p.eps, p.momentum, this.optionalPtr(p.residual, len, 'residual'), p.relu ?? false,
     ], len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
   }
 
   batchNormEval(p: BatchNormShape & {
-    x: WasmBuffer; gamma: WasmBuffer; beta: WasmBuffer; y: WasmBuffer; runningMean: WasmBuffer; runningVar: WasmBuffer; relu: boolean;
+    x: WasmBuffer; gamma: WasmBuffer; beta: WasmBuffer; y: WasmBuffer; runningMean: WasmBuffer; runningVar: WasmBuffer;
+    relu: boolean; residual?: WasmBuffer;
   }): void {
     const len = p.n * p.c * p.hw;
     this.run('batchNormEval', [
       this.ptr(p.x, len, 'x'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.beta, p.c, 'beta'), this.ptr(p.y, len, 'y'),
       this.ptr(p.runningMean, p.c, 'runningMean'), this.ptr(p.runningVar, p.c, 'runningVar'),
-      p.n, p.c, p.hw, p.eps, p.relu,
+      p.n, p.c, p.hw, p.eps, p.relu, this.optionalPtr(p.residual, len, 'residual'),
     ], len, MIN_PARALLEL_ELEMENTS);
   }
 
   batchNormBackward(p: BatchNormShape & {
     x: WasmBuffer; dy: WasmBuffer; gamma: WasmBuffer; mean: WasmBuffer; invStd: WasmBuffer;
-    dx: WasmBuffer; dgamma: WasmBuffer; dbeta: WasmBuffer;
+    dx: WasmBuffer; dgamma: WasmBuffer; dbeta: WasmBuffer; y?: WasmBuffer; dresidual?: WasmBuffer;
   }): void {
     const len = p.n * p.c * p.hw;
     this.run('batchNormBackward', [
       this.ptr(p.x, len, 'x'), this.ptr(p.dy, len, 'dy'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.mean, p.c, 'mean'),
       this.ptr(p.invStd, p.c, 'invStd'), this.ptr(p.dx, len, 'dx'), this.ptr(p.dgamma, p.c, 'dgamma'), this.ptr(p.dbeta, p.c, 'dbeta'),
-      p.n, p.c, p.hw,
+      this.optionalPtr(p.y, len, 'y'), this.optionalPtr(p.dresidual, len, 'dresidual'), p.n, p.c, p.hw,
     ], len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
   }
 
