@@ -52,22 +52,27 @@ describe('benchmark arithmetic', () => {
     assert.deepEqual(m.roundMediansMs, [200, 450]);
   });
 
-  it('target verdicts compare images/s (and latency for ResNet-50) within one run', () => {
-    const w = WORKLOADS['resnet20-train'];
-    const cost = workloadCost(w);
-    const row = (workload: string, engine: string, ms: number): Row => ({
+  it('target verdicts: images/s at least the goal, peak RSS at most the goal, within one run', () => {
+    const row = (workload: keyof typeof WORKLOADS, engine: string, ms: number, rssMiB: number): Row => ({
       workload, engine, status: 'ok',
-      result: benchResult({ workload: WORKLOADS[workload as keyof typeof WORKLOADS], engine, backend: '', threads: 2 },
-        workload === w.name ? cost : workloadCost(WORKLOADS[workload as keyof typeof WORKLOADS]), { warmup: 0, timesMs: [ms] }, 0),
+      result: benchResult({ workload: WORKLOADS[workload], engine, backend: '', threads: 2 },
+        workloadCost(WORKLOADS[workload]), { warmup: 0, timesMs: [ms] }, rssMiB * 2 ** 20),
     });
     const targets = checkTargets([
-      row('resnet20-train', 'resnet-ts wasm', 500), row('resnet20-train', 'PyTorch', 450),
-      row('resnet50-b1', 'resnet-ts wasm', 100), row('resnet50-b1', 'tfjs-wasm', 250),
+      row('resnet20-train', 'resnet-ts wasm', 500, 700), row('resnet20-train', 'PyTorch', 450, 560),
+      row('resnet50-b1', 'resnet-ts wasm', 100, 300), row('resnet50-b1', 'tfjs-wasm', 250, 300), row('resnet50-b1', 'PyTorch', 90, 300),
+      row('resnet50-b16', 'resnet-ts wasm', 1000, 800), row('resnet50-b16', 'PyTorch', 900, 700),
     ]);
-    assert.equal(targets[0].met, true); // 450/500 = 0.9× ≥ 0.8×
-    assert.equal(targets[1].met, undefined); // no eval rows: no verdict
-    assert.equal(targets[2].met, false); // 2.5× < 3×
-    assert.ok(Math.abs(targets[2].ratio! - 2.5) < 1e-9);
+    const byName = (part: string) => targets.find((t) => t.name.includes(part))!;
+    assert.equal(targets.length, 6);
+    assert.equal(byName('ResNet-20 training, batch 128').met, false); // 450/500 = 0.9× < 1.0×
+    assert.equal(byName('ResNet-20 inference').met, undefined); // no eval rows: no verdict
+    assert.equal(byName('≥ 0.8× PyTorch').met, true); // 90/100 = 0.9× ≥ 0.8×
+    assert.equal(byName('tfjs-wasm').met, false); // 2.5× < 3×
+    assert.ok(Math.abs(byName('tfjs-wasm').ratio! - 2.5) < 1e-9);
+    assert.equal(byName('ResNet-50 batch 16: peak RSS').met, true); // 800/700 = 1.14× ≤ 1.2×
+    assert.equal(byName('ResNet-20 training: peak RSS').met, false); // 700/560 = 1.25× > 1.2×
+    assert.ok(Math.abs(byName('ResNet-20 training: peak RSS').ratio! - 1.25) < 1e-9);
   });
 });
 

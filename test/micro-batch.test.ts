@@ -102,7 +102,8 @@ describe('memory estimate', () => {
     const shape = { batch: 8, height: 224, width: 224 };
     const train8 = estimateMemory('resnet18', {}, shape);
     const train16 = estimateMemory('resnet18', {}, { ...shape, batch: 16 });
-    assert.ok(train16.stepBytes > 1.9 * train8.stepBytes);
+    // Nearly proportional: the arena's 16 MiB chunks and the reuse of released gradients' memory round it.
+    assert.ok(train16.stepBytes > 1.75 * train8.stepBytes, `${train16.stepBytes} vs ${train8.stepBytes}`);
     assert.equal(train16.persistentBytes, train8.persistentBytes);
     assert.ok(estimateMemory('resnet18', {}, shape, 'eval').totalBytes < train8.totalBytes);
     // ResNet-18 has 11.7M parameters: weights and momentum are 2 × 46.8 MB, plus BN's running statistics.

@@ -45,26 +45,56 @@ export function needsGrad(inputs: readonly { requiresGrad: boolean }[]): boolean
  * The chain rule from `root`, whose gradient is `gradOutput`: every recorded node sends its
  * output's gradient to its inputs, gradients meeting at a tensor are summed with `add`, and each
  * leaf that requires a gradient gets it added into `.grad`. Intermediate gradients are dropped as
- * soon as they have been used. Runs without recording.
+ * soon as they have been used, and handed to `release` (their memory is reused by the rest of the
+ * pass) unless a leaf keeps them as its `.grad`. Runs without recording.
  */
-export function backprop<T extends Differentiable<T>>(root: T, gradOutput: T, add: (a: T, b: T) => T): void {
+export function backprop<T extends Differentiable<T>>(root: T, gradOutput: T, add: (a: T, b: T) => T,
+  release: (t: T) => void = () => { /* garbage collected */ }): void {
   const grads = new Map<T, T>([[root, gradOutput]]);
+  // A gradient tensor may be the pending gradient of several tensors (an addition passes its
+  // output's gradient to both inputs): it is released when the last of them has used it.
+  const holders = new Map<T, number>([[gradOutput, 1]]);
+  const kept = new Set<T>([gradOutput]); // the caller's, or a leaf's .grad
+  const hold = (g: T) => { holders.set(g, (holders.get(g) ?? 0) + 1); };
+  const drop = (g: T) => {
+    const n = (holders.get(g) ?? 0) - 1;
+    if (n > 0) { holders.set(g, n); return; }
+    holders.delete(g);
+    if (!kept.has(g)) release(g);
+  };
   noGrad(() => {
     for (const t of reverseTopologicalOrder(root)) {
       const g = grads.get(t);
       if (g === undefined) continue;
+      grads.delete(t);
       if (t.node === null) {
-        t.grad = t.grad === null ? g : add(t.grad, g);
+        if (t.grad === null) {
+          t.grad = g;
+          kept.add(g);
+        } else {
+          t.grad = add(t.grad, g);
+        }
+        drop(g);
         continue;
       }
-      grads.delete(t);
       const inputGrads = t.node.backward(g);
       t.node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
         if (gi === null || gi === undefined || !input.requiresGrad) return;
         const previous = grads.get(input);
-        grads.set(input, previous === undefined ? gi : add(previous, gi));
+        if (previous === undefined) {
+          grads.set(input, gi);
+          hold(gi);
+          return;
+        }
+        const sum = add(previous, gi);
+        grads.set(input, sum);
+        hold(sum);
+        drop(previous);
+        // gi itself is held by no one unless it is g or another input's gradient too.
+        if (gi !== g && !holders.has(gi) && inputGrads.indexOf(gi, i + 1) < 0 && !kept.has(gi)) release(gi);
       });
+      drop(g);
     }
   });
 }

@@ -29,6 +29,8 @@ export interface Target {
   /** The measured ratio (undefined when one side did not run). */
   ratio?: number;
   goal: number;
+  /** Whether the ratio must reach the goal ('at least': speed) or stay under it ('at most': memory). */
+  kind: 'at least' | 'at most';
   met?: boolean;
   how: string;
 }
@@ -53,28 +55,31 @@ function find(rows: Row[], workload: string, engine: string): BenchResult | unde
   return r && r.status === 'ok' ? r.result : undefined;
 }
 
-/** The issue's targets for the wasm kernel set. */
+/** The issue's targets for the wasm kernel set (issue 9). */
 export function checkTargets(rows: Row[]): Target[] {
   const ours = 'resnet-ts wasm';
-  const speed = (workload: string, peer: string, goal: number, name: string): Target => {
-    const a = find(rows, workload, ours);
-    const b = find(rows, workload, peer);
-    const ratio = a && b ? a.imagesPerSecond / b.imagesPerSecond : undefined;
-    return { name, goal, ratio, met: ratio === undefined ? undefined : ratio >= goal, how: `images/s of ${ours} ÷ images/s of ${peer}` };
+  const target = (name: string, kind: Target['kind'], goal: number, how: string, ratio: number | undefined): Target => ({
+    name, kind, goal, how, ratio, met: ratio === undefined ? undefined : kind === 'at least' ? ratio >= goal : ratio <= goal,
+  });
+  const both = (workload: string, peer: string) => {
+    const a = find(rows, workload, ours), b = find(rows, workload, peer);
+    return a && b ? [a, b] as const : undefined;
   };
-  const latency = (() => {
-    const a = find(rows, 'resnet50-b1', ours);
-    const b = find(rows, 'resnet50-b1', 'tfjs-wasm');
-    const ratio = a && b ? b.msPerBatch / a.msPerBatch : undefined;
-    return {
-      name: 'ResNet-50 batch-1 latency ≥ 3× better than tfjs-wasm', goal: 3, ratio,
-      met: ratio === undefined ? undefined : ratio >= 3, how: `ms of tfjs-wasm ÷ ms of ${ours}`,
-    };
-  })();
+  const speed = (workload: string, peer: string, goal: number, name: string): Target => {
+    const m = both(workload, peer);
+    return target(name, 'at least', goal, `images/s of ${ours} ÷ images/s of ${peer}`, m && m[0].imagesPerSecond / m[1].imagesPerSecond);
+  };
+  const memory = (workload: string, peer: string, goal: number, name: string): Target => {
+    const m = both(workload, peer);
+    return target(name, 'at most', goal, `peak RSS of ${ours} ÷ peak RSS of ${peer}`, m && m[0].peakRssBytes / m[1].peakRssBytes);
+  };
   return [
-    speed('resnet20-train', 'PyTorch', 0.8, 'ResNet-20 training ≥ 0.8× PyTorch images/s'),
-    speed('resnet20-eval', 'PyTorch', 0.8, 'ResNet-20 inference ≥ 0.8× PyTorch images/s'),
-    latency,
+    speed('resnet20-train', 'PyTorch', 1.0, 'ResNet-20 training, batch 128: ≥ 1.0× PyTorch images/s'),
+    speed('resnet20-eval', 'PyTorch', 1.2, 'ResNet-20 inference, batch 128: ≥ 1.2× PyTorch images/s'),
+    speed('resnet50-b1', 'PyTorch', 0.8, 'ResNet-50 batch 1: ≥ 0.8× PyTorch images/s'),
+    speed('resnet50-b1', 'tfjs-wasm', 3, 'ResNet-50 batch 1: ≥ 3× tfjs-wasm images/s'),
+    memory('resnet50-b16', 'PyTorch', 1.2, 'ResNet-50 batch 16: peak RSS ≤ 1.2× PyTorch'),
+    memory('resnet20-train', 'PyTorch', 1.2, 'ResNet-20 training: peak RSS ≤ 1.2× PyTorch'),
   ];
 }
 
@@ -109,7 +114,7 @@ export function renderMarkdown(r: Report): string {
   const engineNotes = r.rows.filter((x): x is Row & { status: 'ok' } => x.status === 'ok' && x.result.notes !== undefined)
     .map((x) => `${x.engine}: ${x.result.notes}`);
   const targets = r.targets.map((t) => [
-    t.name, t.ratio === undefined ? 'not measured' : `${t.ratio.toFixed(2)}×`, `${t.goal}×`,
+    t.name, t.ratio === undefined ? 'not measured' : `${t.ratio.toFixed(2)}×`, `${t.kind === 'at least' ? '≥' : '≤'} ${t.goal}×`,
     t.met === undefined ? '–' : t.met ? 'met' : 'not met', t.how,
   ]);
   const versions = [...new Set(r.rows.flatMap((x) => (x.status === 'ok' && x.result.version ? [`${x.engine}: ${x.result.version}`] : [])))];

@@ -67,7 +67,11 @@ export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = In
   read(src: B): HostArray;
   /** Ends a training step: every 'step' buffer allocated since the last call may be reused. */
   endStep(): void;
-  /** Frees a persistent buffer now (optional for the user; step buffers never need it). */
+  /**
+   * Frees a buffer now: a persistent one for good; a step one for the rest of its step, whose later
+   * allocations may reuse its memory (inference and the backward pass release each map once read).
+   * Optional for the user: step buffers all go at endStep(). A buffer must not be used after free().
+   */
   free(buf: B): void;
   /** An index buffer (its contents are undefined until written). */
   allocIndices(length: number, lifetime: Lifetime): I;

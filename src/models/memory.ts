@@ -8,6 +8,7 @@
 import { noGrad } from '../autograd/tape.js';
 import type { Buffer, DType, KernelSet, Lifetime } from '../kernels/contract.js';
 import { createCountingKernels } from '../kernels/count.js';
+import { StepArena } from '../kernels/wasm/memory.js';
 import { crossEntropy } from '../ops/loss.js';
 import { SGD } from '../optim/sgd.js';
 import { empty } from '../tensor/tensor.js';
@@ -39,28 +40,27 @@ export interface StepShape {
   width: number;
 }
 
+/** A step's memory traffic in order: a buffer of `alloc` bytes, or the release of the `free`-th buffer allocated. */
+export type ArenaEvent = { alloc: number } | { free: number };
+
 /**
- * The wasm set's step arena (kernels/wasm/memory.ts): buffers are bumped through chunks of 16 MiB;
- * one that does not fit the current chunk's rest goes to a new chunk, of its own size + 25% when
- * larger. The chunks a step takes, for the sizes it asks in order (test/micro-batch.test.ts checks
- * the total against the real kernel set).
+ * The bytes of chunks the wasm set's step arena (kernels/wasm/memory.ts, StepArena) takes for a
+ * step's allocations and early releases, replayed on the arena itself (test/micro-batch.test.ts
+ * checks the total against the real kernel set).
  */
-export function arenaBytes(sizes: readonly number[]): number {
-  const CHUNK = 16 * 2 ** 20;
-  const align = (n: number) => Math.ceil(n / 64) * 64;
-  let total = 0;
-  let room = 0;
-  for (const bytes of sizes) {
-    const size = align(bytes);
-    if (size <= room) {
-      room -= size;
-      continue;
+export function arenaBytes(events: readonly ArenaEvent[]): number {
+  let end = 0;
+  const arena = new StepArena((bytes) => { const at = end; end += bytes; return at; });
+  const placed: [ptr: number, bytes: number][] = [];
+  for (const e of events) {
+    if ('alloc' in e) {
+      placed.push([arena.alloc(e.alloc), e.alloc]);
+    } else {
+      const [ptr, bytes] = placed[e.free]!;
+      arena.free(ptr, bytes);
     }
-    const chunk = Math.max(CHUNK, align(size * 1.25));
-    total += chunk;
-    room = chunk - size;
   }
-  return total;
+  return arena.chunkBytes;
 }
 
 /** Scratch areas (packed weights, per-thread tiles) and heap growth, a rule of thumb from the wasm set (test/micro-batch.test.ts). */
@@ -74,15 +74,26 @@ const FIXED_OVERHEAD = 64 * 2 ** 20;
  */
 export function estimateMemory(net: NetName, options: Partial<NetOptions>, shape: StepShape,
   mode: 'train' | 'eval' = 'train', accumulate = false): MemoryEstimate {
-  const tally = { persistent: 0, step: [] as number[] };
+  const tally = { persistent: 0, step: [] as ArenaEvent[] };
   const counting = createCountingKernels();
+  const stepIndex = new Map<Buffer, number>(); // a step buffer: its place among the step's allocations
+  let allocated = 0;
   const kernels: KernelSet = {
     ...counting,
     alloc(length: number, dtype: DType, lifetime: Lifetime): Buffer {
       const bytes = length * (dtype === 'float64' ? 8 : 4);
-      if (lifetime === 'persistent') tally.persistent += bytes;
-      else tally.step.push(bytes);
-      return counting.alloc(length, dtype, lifetime);
+      const buf = counting.alloc(length, dtype, lifetime);
+      if (lifetime === 'persistent') {
+        tally.persistent += bytes;
+      } else {
+        tally.step.push({ alloc: bytes });
+        stepIndex.set(buf, allocated++);
+      }
+      return buf;
+    },
+    free(buf: Buffer): void {
+      const i = stepIndex.get(buf);
+      if (i !== undefined) tally.step.push({ free: i });
     },
   };
   const model = createNet(net, { ...options, kernels, skipInit: true });

@@ -8,7 +8,7 @@
 import * as ops from '../ops/index.js';
 import { BatchNorm2d, Conv2d, type LayerContext, Linear, convBn, layerContext } from '../nn/layers.js';
 import { Module, type Placement } from '../nn/module.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { type Tensor, scoped } from '../tensor/tensor.js';
 import { type NetName, type NetSpec, netSpec } from './registry.js';
 
 export type ShortcutOption = 'A' | 'B' | 'C';
@@ -266,8 +266,12 @@ class Stage extends Module {
     }
   }
 
+  /** Under noGrad, each block's maps are released when it returns, and its input once the next block has read it. */
   forward(x: Tensor, probe?: Probe, name = ''): Tensor {
-    this.blocks.forEach((b, i) => { x = b.forward(x, probe, `${name}.${i}`); });
+    this.blocks.forEach((b, i) => {
+      const input = x;
+      x = scoped(() => b.forward(input, probe, `${name}.${i}`), i > 0 ? [input] : []);
+    });
     return x;
   }
 }
@@ -352,8 +356,14 @@ export class ResNet extends Module {
 
   /** Logits [n, classes] for images [n, inChannels, h, w]. */
   forward(x: Tensor, probe?: Probe): Tensor {
-    const features = this.forwardFeatures(x, probe);
-    return this.forwardHead(features[features.length - 1]);
+    // Under noGrad every stage's output is released once the next stage has read it (forwardFeatures keeps them all).
+    let out = scoped(() => this.forwardStem(x, probe));
+    this.stages.forEach((stage, i) => {
+      const input = out;
+      out = scoped(() => stage.forward(input, probe, `layer${i + 1}`), [input]);
+    });
+    const features = out;
+    return scoped(() => this.forwardHead(features), [features]);
   }
 }
 

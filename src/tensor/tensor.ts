@@ -2,8 +2,8 @@
 // the tape needs. Shapes are plain arrays; a scalar has shape [].
 
 import type { Buffer, DType, HostArray, KernelSet, Lifetime } from '../kernels/contract.js';
-import { type GradNode, backprop } from '../autograd/tape.js';
-import { allocBuffer, getKernels } from './engine.js';
+import { type GradNode, backprop, isGradEnabled } from '../autograd/tape.js';
+import { allocBuffer, closeScope, getKernels, openScope, releaseBuffer } from './engine.js';
 
 export type Shape = readonly number[];
 
@@ -96,7 +96,7 @@ export class Tensor {
       if (this.size !== 1) throw new Error(`backward() without a gradient needs a scalar, got ${shapeString(this.shape)}`);
       gradOutput = full(this.shape, 1, { dtype: this.dtype, kernels: this.kernels });
     }
-    backprop<Tensor>(this, gradOutput, addTensors);
+    backprop<Tensor>(this, gradOutput, addTensors, release);
   }
 }
 
@@ -132,5 +132,34 @@ export function fromArray(values: ArrayLike<number>, shape: Shape, options: Tens
 function addTensors(a: Tensor, b: Tensor): Tensor {
   const out = emptyLike(a, a.shape, a.lifetime);
   a.kernels.add({ a: a.buffer, b: b.buffer, y: out.buffer });
+  return out;
+}
+
+/**
+ * Gives a step tensor's memory back to its kernel set now (a later tensor of the step may reuse it);
+ * the tensor must not be read again. Parameters and other persistent tensors are left alone.
+ */
+export function release(t: Tensor): void {
+  releaseBuffer(t.kernels, t.buffer, t.lifetime);
+}
+
+/**
+ * Inference memory: when no gradient is being recorded, runs `fn` and then releases every step
+ * tensor it created except the ones it returns, and also `inputs` (tensors the caller made and
+ * nothing reads after fn). With gradients recorded the backward pass needs them all: just fn().
+ * A residual block's intermediate maps thus live only while the block runs.
+ */
+export function scoped<T extends Tensor>(fn: () => T, inputs: readonly Tensor[] = []): T {
+  if (isGradEnabled()) return fn();
+  openScope();
+  let out: T;
+  try {
+    out = fn();
+  } catch (e) {
+    closeScope(new Set());
+    throw e;
+  }
+  closeScope(new Set([out.buffer]));
+  for (const t of inputs) if (t !== out) release(t);
   return out;
 }

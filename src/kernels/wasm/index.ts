@@ -46,6 +46,10 @@ export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
   readonly variant: WasmVariant;
   /** Bytes of WebAssembly memory now. */
   memoryBytes(): number;
+  /** Bytes of step buffers alive now (allocated this step, not freed) and the most at once since resetPeak() or endStep(). */
+  stepMemory(): { liveBytes: number; peakBytes: number };
+  /** Starts a new peak of stepMemory() from what is alive now. */
+  resetPeak(): void;
   /** Stops the worker threads (the set runs on one thread afterwards). */
   dispose(): void;
   /** How stride-1 3×3 convolutions are computed (may be changed between calls: benchmarks, tests). */
@@ -123,6 +127,14 @@ class WasmKernels implements WasmKernelSet {
 
   memoryBytes(): number {
     return this.mem.byteLength;
+  }
+
+  stepMemory(): { liveBytes: number; peakBytes: number } {
+    return this.mem.stepStats();
+  }
+
+  resetPeak(): void {
+    this.mem.resetPeak();
   }
 
   dispose(): void {
