@@ -99,6 +99,17 @@ function describeConv(s: Conv2dShape): string {
   return `n${s.n} ${s.cIn}→${s.cOut} ${s.h}×${s.w} k${s.kh}×${s.kw} s${s.strideH},${s.strideW} p${s.padH},${s.padW} d${s.dilationH}`;
 }
 
+/**
+ * [channels, side] of every map a batch norm normalizes in the paper's networks: CIFAR (16, 32, 64
+ * channels), the ImageNet stem and basic stages, the bottleneck stages (with the 3×3 conv striding,
+ * torchvision's layout, or the first 1×1, the paper's).
+ */
+const PAPER_MAPS: [c: number, side: number][] = [
+  [16, 32], [32, 16], [64, 8],
+  [64, 112], [64, 56], [128, 28], [256, 14], [512, 7],
+  [256, 56], [128, 56], [512, 28], [256, 28], [1024, 14], [512, 14], [2048, 7],
+];
+
 const MATMUL_CASES: [m: number, n: number, k: number][] = [[1, 1, 1], [7, 9, 5], [6, 8, 4], [33, 17, 65], [64, 100, 321], [130, 257, 100], [300, 200, 500]];
 const LENGTHS = [1, 7, 16, 1000, 100_003];
 
@@ -209,6 +220,29 @@ for (const { label } of KERNEL_SETS) {
             (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!,
               dgamma: t.dgamma!, dbeta: t.dbeta!, y: relu ? t.y! : undefined, dresidual: withResidual ? t.dres! : undefined }));
         }
+      }
+    });
+
+    it('fused batch norm and the conv epilogue on every activation shape of the paper\'s networks (batch 2)', () => {
+      for (const [c, side] of PAPER_MAPS) {
+        const hw = side * side, len = 2 * c * hw, shape = { n: 2, c, hw, eps: 1e-5 };
+        const x = randomArray(len, -2, 3), dy = randomArray(len), residual = randomArray(len);
+        const gamma = randomArray(c, 0.5, 1.5), beta = randomArray(c), rm = randomArray(c), rv = randomArray(c, 0.5, 2);
+        const yRelu = randomArray(len).map((v) => (v > 0 ? v : 0));
+        check(ks, { x, gamma, beta, residual, y: randomArray(len), mean: randomArray(c), invStd: randomArray(c), rm, rv },
+          ['y', 'mean', 'invStd', 'rm', 'rv'], GRAD_TOL,
+          (k, t) => k.batchNormTrain({ ...shape, x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, mean: t.mean!, invStd: t.invStd!,
+            runningMean: t.rm!, runningVar: t.rv!, momentum: 0.1, residual: t.residual!, relu: true }));
+        check(ks, { x, gamma, beta, residual, y: randomArray(len), rm, rv }, ['y'], FORWARD_TOL,
+          (k, t) => k.batchNormEval({ ...shape, x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, runningMean: t.rm!, runningVar: t.rv!, relu: true, residual: t.residual! }));
+        check(ks, { x, dy, gamma, y: yRelu, mean: randomArray(c, 0, 1), invStd: randomArray(c, 0.5, 2), dx: randomArray(len), dgamma: randomArray(c), dbeta: randomArray(c), dres: randomArray(len) },
+          ['dx', 'dgamma', 'dbeta', 'dres'], GRAD_TOL,
+          (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!,
+            dgamma: t.dgamma!, dbeta: t.dbeta!, y: t.y!, dresidual: t.dres! }));
+        // The epilogue (bias, ReLU) of a conv with this output: a 1×1 conv from one channel keeps it cheap.
+        const conv = convShape([2, 1, side, side, c, 1, 1, 1, 0, 1]);
+        check(ks, { x: randomArray(2 * hw), weight: randomArray(c), bias: randomArray(c), y: randomArray(len) }, ['y'], FORWARD_TOL,
+          (k, t) => k.conv2d({ ...conv, x: t.x!, weight: t.weight!, y: t.y!, bias: t.bias!, relu: true }));
       }
     });
 
