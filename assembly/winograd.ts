@@ -56,7 +56,8 @@ export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
 // The filter.
 
 /** G[u, j] of F(2×2, 3×3) (4 × 3) or of F(4×4, 3×3) (6 × 3). (No tables: the module has no data.) */
-function gCoef(m: i32, u: i32, j: i32): f64 {
+// @ts-ignore: decorator
+@inline function gCoef(m: i32, u: i32, j: i32): f32 {
   if (u == 0) return j == 0 ? (m == 2 ? 1.0 : 0.25) : 0;
   if (u == m + 1) return j == 2 ? 1.0 : 0;
   if (m == 2) return j == 1 && u == 2 ? -0.5 : 0.5;
@@ -70,40 +71,46 @@ function gCoef(m: i32, u: i32, j: i32): f64 {
  * U = G g Gᵀ for every pair of channels, as α² packed A matrices (gemm.ts's row panels) of
  * R × C, U[p] at dst + p·packedASize(R, C) floats. Not flipped: the convolution of w itself,
  * R = cOut, C = cIn, g = w[r, c]. Flipped (the input gradient): R = cIn, C = cOut, g[ky, kx] =
- * w[c, r, 2-ky, 2-kx]. w: [cOut, cIn, 3, 3]. Computed in f64, rounded once. Threads split the panels.
+ * w[c, r, 2-ky, 2-kx]. w: [cOut, cIn, 3, 3]. The four rows of a panel are the four lanes (one
+ * vector store per matrix and column). Threads split the panels.
  */
 export function winogradWeights(w: usize, cOut: i32, cIn: i32, m: i32, flipped: bool, dst: usize, tid: i32, nt: i32): void {
-  const a = m + 2, a2 = a * a;
+  const a = m + 2;
   const R = flipped ? cIn : cOut, C = flipped ? cOut : cIn;
   const pBytes = <usize>packedASize(R, C) << 2;
   const panels = panelCount(R);
+  // w[row r, column c, tap k] is at w + rStep·r + cStep·c + kStep·k bytes
+  const rStep = <usize>(flipped ? 9 : cIn * 9) << 2, cStep = <usize>(flipped ? cIn * 9 : 9) << 2;
+  const kStep: isize = flipped ? -4 : 4, k0: usize = flipped ? 32 : 0;
   for (let pn = rangeStart(panels, tid, nt); pn < rangeStart(panels, tid + 1, nt); pn++) {
-    const r0 = panelStart(R, pn);
+    const r0 = panelStart(R, pn), rows = min(MR, R - r0);
     for (let c = 0; c < C; c++) {
-      for (let i = 0; i < MR; i++) {
-        const r = r0 + i;
-        const at = dst + (<usize>(r0 * C + c * MR + i) << 2);
-        if (r >= R) {
-          for (let p = 0; p < a2; p++) store<f32>(at + <usize>p * pBytes, 0);
-          continue;
-        }
-        const src = w + (<usize>((flipped ? c * cIn + r : r * cIn + c) * 9) << 2);
-        // g[i, j] (the flipped kernel reads w backwards)
-        const f = flipped ? 8 : 0, sg: i32 = flipped ? -1 : 1;
-        const g00 = <f64>load<f32>(src + (<usize>(f) << 2)), g01 = <f64>load<f32>(src + (<usize>(f + sg) << 2)), g02 = <f64>load<f32>(src + (<usize>(f + 2 * sg) << 2));
-        const g10 = <f64>load<f32>(src + (<usize>(f + 3 * sg) << 2)), g11 = <f64>load<f32>(src + (<usize>(f + 4 * sg) << 2)), g12 = <f64>load<f32>(src + (<usize>(f + 5 * sg) << 2));
-        const g20 = <f64>load<f32>(src + (<usize>(f + 6 * sg) << 2)), g21 = <f64>load<f32>(src + (<usize>(f + 7 * sg) << 2)), g22 = <f64>load<f32>(src + (<usize>(f + 8 * sg) << 2));
-        for (let u = 0; u < a; u++) { // row u of G g, then of (G g) Gᵀ
-          const e0 = gCoef(m, u, 0), e1 = gCoef(m, u, 1), e2 = gCoef(m, u, 2);
-          const t0 = e0 * g00 + e1 * g10 + e2 * g20, t1 = e0 * g01 + e1 * g11 + e2 * g21, t2 = e0 * g02 + e1 * g12 + e2 * g22;
-          for (let v = 0; v < a; v++) {
-            const val = t0 * gCoef(m, v, 0) + t1 * gCoef(m, v, 1) + t2 * gCoef(m, v, 2);
-            store<f32>(at + <usize>(u * a + v) * pBytes, <f32>val);
-          }
+      const src = w + <usize>r0 * rStep + <usize>c * cStep + k0;
+      const g00 = tapLanes(src, rStep, rows), g01 = tapLanes(src + kStep, rStep, rows), g02 = tapLanes(src + 2 * kStep, rStep, rows);
+      const g10 = tapLanes(src + 3 * kStep, rStep, rows), g11 = tapLanes(src + 4 * kStep, rStep, rows), g12 = tapLanes(src + 5 * kStep, rStep, rows);
+      const g20 = tapLanes(src + 6 * kStep, rStep, rows), g21 = tapLanes(src + 7 * kStep, rStep, rows), g22 = tapLanes(src + 8 * kStep, rStep, rows);
+      const at = dst + (<usize>(r0 * C + c * MR) << 2);
+      for (let u = 0; u < a; u++) { // row u of G g, then of (G g) Gᵀ
+        const e0 = f32x4.splat(gCoef(m, u, 0)), e1 = f32x4.splat(gCoef(m, u, 1)), e2 = f32x4.splat(gCoef(m, u, 2));
+        const t0 = f32x4.add(f32x4.add(f32x4.mul(e0, g00), f32x4.mul(e1, g10)), f32x4.mul(e2, g20));
+        const t1 = f32x4.add(f32x4.add(f32x4.mul(e0, g01), f32x4.mul(e1, g11)), f32x4.mul(e2, g21));
+        const t2 = f32x4.add(f32x4.add(f32x4.mul(e0, g02), f32x4.mul(e1, g12)), f32x4.mul(e2, g22));
+        for (let v = 0; v < a; v++) {
+          const val = f32x4.add(f32x4.add(f32x4.mul(t0, f32x4.splat(gCoef(m, v, 0))), f32x4.mul(t1, f32x4.splat(gCoef(m, v, 1)))),
+            f32x4.mul(t2, f32x4.splat(gCoef(m, v, 2))));
+          v128.store(at + <usize>(u * a + v) * pBytes, val);
         }
       }
     }
   }
+}
+
+/** The floats at p, p + step, p + 2·step, p + 3·step as four lanes (0 from lane `rows` on). */
+function tapLanes(p: usize, step: usize, rows: i32): v128 {
+  let v = f32x4.splat(load<f32>(p));
+  v = f32x4.replace_lane(v, 1, rows > 1 ? load<f32>(p + step) : 0);
+  v = f32x4.replace_lane(v, 2, rows > 2 ? load<f32>(p + 2 * step) : 0);
+  return f32x4.replace_lane(v, 3, rows > 3 ? load<f32>(p + 3 * step) : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,13 +236,15 @@ function gatherRow4(row: usize, rowBytes: usize, m: i32, tmp: usize): void {
 // The convolution.
 
 /**
- * y = conv(x, g) for the whole batch, as described at the top. xp: winogradPad(x);
+ * y = conv(x, g) for the whole batch, as described at the top, then + bias[co] when `bias` is not
+ * 0 and max(·, 0) when `relu` (conv2d's epilogue, see the contract). xp: winogradPad(x);
  * u: winogradWeights (R = cOut, C = cIn of this shape); y: [n, cOut, hOut, wOut]; tb: tiles per
  * block, a multiple of 8; scratch: this thread's winogradScratch floats at scratch + tid·scratchStride.
  * Every output is computed whole by one thread: the result does not depend on the split.
  */
 export function winogradForward(
-  shape: usize, xp: usize, u: usize, y: usize, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32,
+  shape: usize, xp: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32,
+  scratch: usize, scratchStride: i32, tid: i32, nt: i32,
 ): void {
   const s = changetype<ConvShape>(shape);
   const a = m + 2, a2 = a * a, cIn = s.cIn, cOut = s.cOut, hOut = s.hOut, wOut = s.wOut;
@@ -318,6 +327,7 @@ export function winogradForward(
           for (let q = 0; q < 6; q++) outputTransform4(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
           for (let r = 0; r < 4; r++) outputTransform4(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 4) << 4), 16);
         }
+        if (bias != 0 || relu) epilogue(tmp2, m * m, bias != 0 ? load<f32>(bias + (<usize>co << 2)) : 0, relu);
         if (fast) {
           const out = y + <usize>(image * cOut + co) * yPlane + <usize>(ty * m) * yRow + (<usize>(tx * m) << 2);
           storeTiles(tmp2, m, out, yRow);
@@ -338,6 +348,16 @@ export function winogradForward(
         }
       }
     }
+  }
+}
+
+/** v + b, then max(·, 0) when `relu`, on `count` v128s at p. */
+function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
+  const bv = f32x4.splat(b), zero = f32x4.splat(0);
+  for (let i = 0; i < count; i++) {
+    const at = p + (<usize>i << 4);
+    const v = f32x4.add(v128.load(at), bv);
+    v128.store(at, relu ? f32x4.max(v, zero) : v);
   }
 }
 

@@ -37,8 +37,8 @@ export interface KernelExports {
   winogradPad(shape: number, x: number, xp: number, m: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradPaddedSize(shape: usize, m: i32) */
   winogradPaddedSize(shape: number, m: number): number;
-  /** assembly/winograd/winogradForward(shape: usize, xp: usize, u: usize, y: usize, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
-  winogradForward(shape: number, xp: number, u: number, y: number, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
+  /** assembly/winograd/winogradForward(shape: usize, xp: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
+  winogradForward(shape: number, xp: number, u: number, y: number, bias: number, relu: boolean, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradScratch(shape: usize, m: i32, tb: i32) */
   winogradScratch(shape: number, m: number, tb: number): number;
   /** assembly/elementwise/fill(y: usize, n: i32, value: f32, tid: i32, nt: i32) */

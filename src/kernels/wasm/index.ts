@@ -65,7 +65,7 @@ const MIN_PARALLEL_ELEMENTS = 1 << 16;
 /** Most bytes of Winograd-transformed filters kept (beyond it the cache starts again empty). */
 const MAX_TRANSFORMED_BYTES = 128 << 20;
 /** Floats of a Winograd block's V and M matrices (winograd.ts) to stay in a core's L2 cache. */
-const WINOGRAD_BLOCK_FLOATS = 48 << 10;
+const WINOGRAD_BLOCK_FLOATS = 32 << 10;
 
 /** Tiles per block of the Winograd kernel for shape `s`: a multiple of 8 whose V and M fit in L2. */
 function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
@@ -73,9 +73,20 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
   return Math.max(8, Math.min(256, Math.floor(WINOGRAD_BLOCK_FLOATS / perTile / 8) * 8));
 }
 
-/** The tile size that 'auto' takes for a stride-1 3×3 shape (0: direct), from docs/BENCHMARKS.md's measurements. */
+/**
+ * The tile size that 'auto' takes for a stride-1 3×3 shape (0: direct), from the measurements of
+ * tools/conv-algorithms.mjs (docs/BENCHMARKS.md). With few tiles the filter transform (made
+ * again whenever the weights change) and the streaming of the transformed filters outweigh the
+ * saved multiplies: direct below 16 tiles of 4×4 (ResNet-50's 512@7² at batch 1); F(4×4) on maps
+ * of 16×16 and more with at least 64 such tiles; F(2×2) between (CIFAR's 64@8², ImageNet's
+ * 128@28² and 256@14² at batch 1, 512@7² at larger batches). Direct also for fewer than 8
+ * input channels (the stems: transforms dominate there, and F(4×4)'s rounding on a CIFAR stem
+ * took the PyTorch parity test of ResNet-20's training steps past its 1e-4).
+ */
 function winogradAuto(s: Conv2dShape): 0 | 2 | 4 {
-  return 2;
+  const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
+  if (tiles4 < 16 || s.cIn < 8) return 0;
+  return s.h >= 16 && s.w >= 16 && tiles4 >= 64 ? 4 : 2;
 }
 
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
@@ -316,7 +327,8 @@ class WasmKernels implements WasmKernelSet {
     if (K === 0) {
       this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels);
     } else if (m !== 0) {
-      this.winograd(p, m, x, p.weight, false, y);
+      this.winograd(p, m, x, p.weight, false, y, bias, p.relu ?? false);
+      return; // with its epilogue
     } else {
       const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
       this.run('packA', [w, K, false, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
@@ -354,7 +366,7 @@ class WasmKernels implements WasmKernelSet {
         dilationH: p.dilationH, dilationW: p.dilationW, hOut: p.h, wOut: p.w,
       };
       const m = this.winogradTile(t);
-      if (m !== 0) { this.winograd(t, m, dy, p.weight, true, dx); return; }
+      if (m !== 0) { this.winograd(t, m, dy, p.weight, true, dx, 0, false); return; }
       const ap = this.mem.scratchArea('packedA', (p.cIn + 5) * p.cOut * p.kh * p.kw * 4);
       this.run('packFlippedWeights', [w, p.cOut, p.cIn, p.kh, p.kw, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
       this.convForward(t, dy, ap, dx);
@@ -382,9 +394,9 @@ class WasmKernels implements WasmKernelSet {
   /**
    * y = conv(x, g) by Winograd F(m×m, 3×3) (assembly/winograd.ts), for a stride-1, padding-1
    * 3×3 shape `s`; g is `weight` itself, or its flipped transpose (`flipped`: the input gradient,
-   * where `s` is the transposed shape).
+   * where `s` is the transposed shape); then + bias[c] (an address, or 0) and ReLU (see the contract).
    */
-  private winograd(s: Conv2dShape, m: 2 | 4, x: number, weight: WasmBuffer, flipped: boolean, y: number): void {
+  private winograd(s: Conv2dShape, m: 2 | 4, x: number, weight: WasmBuffer, flipped: boolean, y: number, bias: number, relu: boolean): void {
     const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * 9;
     const u = this.transformedWeights(weight, flipped ? s.cIn : s.cOut, flipped ? s.cOut : s.cIn, m, flipped);
     this.writeConvShape(SHAPE_A, s);
@@ -394,7 +406,7 @@ class WasmKernels implements WasmKernelSet {
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.winogradScratch(SHAPE_A, m, tb), nt);
     this.mem.i32[WORK_NEXT / 4] = 0;
-    this.run('winogradForward', [SHAPE_A, xp, u, y, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
+    this.run('winogradForward', [SHAPE_A, xp, u, y, bias, relu, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
   /** The transformed filters of `weight` ([cOut, cIn, 3, 3]) for F(m×m), from the cache or made now. */

@@ -1,7 +1,9 @@
-// The wasm set keeps Winograd-transformed filters per weight buffer (src/kernels/wasm/index.ts):
-// every way a weight buffer can change must drop them. Each case runs a convolution (which
-// caches the transform), changes the weights one way, runs it again, and checks both results,
-// forward and input gradient, against the reference set: a stale transform fails the second check.
+// The Winograd path of the wasm set beyond conformance.test.ts's shapes:
+// * its conv2d epilogue (bias per output channel, ReLU), folded into the output transform;
+// * the transformed filters it keeps per weight buffer (src/kernels/wasm/index.ts): every way a
+//   weight buffer can change must drop them. Each case runs a convolution (which caches the
+//   transform), changes the weights one way, runs it again, and checks both results, forward and
+//   input gradient, against the reference set: a stale transform fails the second check.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,8 +70,28 @@ const CHANGES: { name: string; change: (ks: KernelSet, weight: Buffer, w0: Float
 
 for (const { label } of KERNEL_SETS.slice(0, 1)) {
   const ks: WasmKernelSet = await kernelSet(label);
-  describe(`transformed filters on the kernel set '${label}' follow their weights`, () => {
+  describe(`the Winograd path on the kernel set '${label}'`, () => {
     for (const algorithm of ['winograd2', 'winograd4'] as const) {
+      it(`${algorithm}: conv2d with its epilogue (bias, ReLU, both) matches the reference`, () => {
+        ks.convAlgorithm = algorithm;
+        try {
+          for (const [withBias, relu] of [[true, false], [false, true], [true, true]] as const) {
+            const w = random(wLen), bias = random(shape.cOut);
+            const results = [refKernels as KernelSet, ks].map((set) => {
+              const b = (v: Float32Array) => { const buf = set.alloc(v.length, 'float32', 'step'); set.write(buf, v); return buf; };
+              const y = b(new Float32Array(dy.length));
+              set.conv2d({ ...shape, x: b(x), weight: b(w), y, bias: withBias ? b(bias) : undefined, relu });
+              return Float32Array.from(set.read(y));
+            });
+            const err = relMaxError(results[1]!, results[0]!);
+            assert.ok(err <= TOL, `bias ${withBias}, relu ${relu}: ${err}`);
+          }
+        } finally {
+          ks.convAlgorithm = 'auto';
+          ks.endStep();
+        }
+      });
+
       for (const { name, change } of CHANGES) {
         it(`${algorithm}: weights changed by ${name}`, () => {
           ks.convAlgorithm = algorithm;
