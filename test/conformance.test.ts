@@ -83,8 +83,8 @@ function winogradShapes(): Conv2dShape[] {
 
 /**
  * Largest relative error (max |a − b| / max |ref|) of the Winograd path, forward and input
- * gradient, measured on the shapes of winogradShapes(): F(2×2) ≤ 1.2e-6 and F(4×4) ≤ 9e-6 (at
- * 512 channels; the error grows with the channels summed and with the tile, whose transforms
+ * gradient, measured on the shapes of winogradShapes(): F(2×2) ≤ 2.4e-6 (as the direct path) and
+ * F(4×4) ≤ 1.1e-5 (at 256 channels; the error grows with the channels summed and with the tile, whose transforms
  * have coefficients up to 8). The bounds leave room for other inputs.
  */
 const WINOGRAD_TOL: Record<'winograd2' | 'winograd4', number> = { winograd2: 1e-5, winograd4: 5e-5 };
