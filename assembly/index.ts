@@ -12,7 +12,7 @@ export {
   conv2dBackwardWeight, conv2dBackwardWeightScratch, conv2dBackwardWeightReduce, conv2dBackwardWeightPartial,
 } from './conv';
 export {
-  winogradWeights, winogradWeightsSize, winogradPad, winogradPaddedSize, winogradForward, winogradScratch,
+  winogradWeights, winogradWeightsSize, winogradForward, winogradScratch,
 } from './winograd';
 export {
   fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep, channelBiasRelu,

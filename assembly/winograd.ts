@@ -11,10 +11,10 @@
 // with α²·cOut·cIn multiply-adds per tile instead of 9·m²·cOut·cIn (F(2×2): 2.25× fewer,
 // F(4×4): 4× fewer). The three phases:
 //   * winogradWeights: U[p] for every p, packed as gemm.ts's A panels (cached by the host);
-//   * winogradPad: the whole batch copied into a zero-padded buffer with room for every whole
-//     tile, so that no tile needs a bounds check;
-//   * winogradForward: blocks of `tb` consecutive tiles (over the batch), taken from the shared
-//     work counter: the input transform writes V[p] of the block packed as gemm.ts's B strips,
+//   * winogradForward: blocks of tiles taken from the shared work counter (part of one image, or
+//     whole images when they are small); the block's images are copied into a zero-padded buffer
+//     of the thread with room for every whole tile, so that no tile needs a bounds check; the
+//     input transform writes V[p] of the block packed as gemm.ts's B strips,
 //     α² calls of the packed micro-kernel give M[p], the output transform writes y.
 // The transforms run on four tiles at once, one per SIMD lane.
 
@@ -34,22 +34,23 @@ import { rangeStart, takeWork } from './util';
 // @ts-ignore: decorator
 @inline function paddedHeight(s: ConvShape, m: i32): i32 { return tilesAcross(s.hOut, m) * m + 2; }
 
-/** Floats of the padded batch that winogradPad writes (with 16 readable floats past the end). */
-export function winogradPaddedSize(shape: usize, m: i32): i32 {
-  const s = changetype<ConvShape>(shape);
-  return s.n * s.cIn * paddedHeight(s, m) * paddedWidth(s, m) + 16;
-}
-
 /** Floats of the transformed, packed filter: α² packed A matrices of cOut × cIn. */
 export function winogradWeightsSize(cOut: i32, cIn: i32, m: i32): i32 {
   return (m + 2) * (m + 2) * packedASize(cOut, cIn);
 }
 
-/** Floats of per-thread scratch that winogradForward needs for blocks of `tb` tiles. */
+/** Images per block: 1 when an image has at least `tb` tiles (blocks are then parts of it), else as many whole images as fit. */
+function blockImages(s: ConvShape, m: i32, tb: i32): i32 {
+  const perImage = tilesAcross(s.hOut, m) * tilesAcross(s.wOut, m);
+  return max(1, tb / perImage);
+}
+
+/** Floats of per-thread scratch that winogradForward needs for blocks of at most `tb` tiles. */
 export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
   const s = changetype<ConvShape>(shape);
   const a2 = (m + 2) * (m + 2);
-  return a2 * (s.cIn + s.cOut) * tb + 2 * a2 * 4 + 16;
+  const padded = blockImages(s, m, tb) * s.cIn * paddedHeight(s, m) * paddedWidth(s, m) + 16;
+  return a2 * (s.cIn + s.cOut) * tb + 2 * a2 * 4 + padded + 16;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,16 +118,14 @@ function tapLanes(p: usize, step: usize, rows: i32): v128 {
 // The padded input.
 
 /**
- * xp[i, c, r, q] = x[i, c, r - 1, q - 1] (0 outside x) for the padded sizes above.
- * x: [n, cIn, h, w] with h = hOut, w = wOut; xp: winogradPaddedSize floats. Threads split the planes.
+ * xp[i, c, r, q] = x[i0 + i, c, r - 1, q - 1] (0 outside x) for `images` images from i0, in the
+ * padded sizes above. x: [n, cIn, h, w] with h = hOut, w = wOut.
  */
-export function winogradPad(shape: usize, x: usize, xp: usize, m: i32, tid: i32, nt: i32): void {
-  const s = changetype<ConvShape>(shape);
+function padImages(s: ConvShape, x: usize, i0: i32, images: i32, xp: usize, m: i32): void {
   const h = s.h, w = s.w, hp = paddedHeight(s, m), wp = paddedWidth(s, m);
-  const planes = s.n * s.cIn;
   const rowBytes = <usize>wp << 2;
-  for (let pl = rangeStart(planes, tid, nt); pl < rangeStart(planes, tid + 1, nt); pl++) {
-    const src = x + (<usize>(pl * h * w) << 2);
+  for (let pl = 0; pl < images * s.cIn; pl++) {
+    const src = x + (<usize>((i0 * s.cIn + pl) * h * w) << 2);
     const dst = xp + (<usize>(pl * hp * wp) << 2);
     memory.fill(dst, 0, rowBytes);
     for (let r = 0; r < h; r++) {
@@ -137,7 +136,6 @@ export function winogradPad(shape: usize, x: usize, xp: usize, m: i32, tid: i32,
     }
     memory.fill(dst + <usize>(h + 1) * rowBytes, 0, <usize>(hp - h - 1) * rowBytes);
   }
-  if (tid == nt - 1) memory.fill(xp + (<usize>(planes * hp * wp) << 2), 0, 64);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,19 +235,22 @@ function gatherRow4(row: usize, rowBytes: usize, m: i32, tmp: usize): void {
 
 /**
  * y = conv(x, g) for the whole batch, as described at the top, then + bias[co] when `bias` is not
- * 0 and max(·, 0) when `relu` (conv2d's epilogue, see the contract). xp: winogradPad(x);
- * u: winogradWeights (R = cOut, C = cIn of this shape); y: [n, cOut, hOut, wOut]; tb: tiles per
- * block, a multiple of 8; scratch: this thread's winogradScratch floats at scratch + tid·scratchStride.
+ * 0 and max(·, 0) when `relu` (conv2d's epilogue, see the contract). x: [n, cIn, h, w];
+ * u: winogradWeights (R = cOut, C = cIn of this shape); y: [n, cOut, hOut, wOut]; tb: most tiles
+ * per block, a multiple of 8; scratch: this thread's winogradScratch floats at scratch + tid·scratchStride.
  * Every output is computed whole by one thread: the result does not depend on the split.
  */
 export function winogradForward(
-  shape: usize, xp: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32,
+  shape: usize, x: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32,
   scratch: usize, scratchStride: i32, tid: i32, nt: i32,
 ): void {
   const s = changetype<ConvShape>(shape);
   const a = m + 2, a2 = a * a, cIn = s.cIn, cOut = s.cOut, hOut = s.hOut, wOut = s.wOut;
   const tilesW = tilesAcross(wOut, m), tilesH = tilesAcross(hOut, m), perImage = tilesW * tilesH;
-  const total = s.n * perImage, blocks = (total + tb - 1) / tb;
+  // blocks: parts of `tb` tiles of one image, or `imagesPer` whole images
+  const imagesPer = blockImages(s, m, tb);
+  const partsPer = imagesPer > 1 ? 1 : (perImage + tb - 1) / tb;
+  const blocks = imagesPer > 1 ? (s.n + imagesPer - 1) / imagesPer : s.n * partsPer;
   const hp = paddedHeight(s, m), wp = paddedWidth(s, m);
   const rowBytes = <usize>wp << 2, planeBytes = <usize>(hp * wp) << 2;
   const vStride = <usize>(cIn * tb) << 2, mStride = <usize>(cOut * tb) << 2; // bytes between positions p
@@ -257,12 +258,17 @@ export function winogradForward(
   const vBase = scratch + <usize>tid * <usize>scratchStride;
   const mBase = vBase + <usize>a2 * vStride;
   const tmp = mBase + <usize>a2 * mStride, tmp2 = tmp + (<usize>a2 << 4);
+  const xp = tmp2 + (<usize>a2 << 4); // the block's images, padded
+  let paddedFirst = -1;
   const kBlocks = blockCount(cIn, KC_MAX);
   const yRow = <usize>wOut << 2, yPlane = <usize>(hOut * wOut) << 2;
   for (;;) {
     const blk = takeWork(1);
     if (blk >= blocks) break;
-    const t0 = blk * tb, count = min(tb, total - t0);
+    const first = imagesPer > 1 ? blk * imagesPer : blk / partsPer, images = min(imagesPer, s.n - first);
+    const t0 = imagesPer > 1 ? first * perImage : first * perImage + (blk % partsPer) * tb;
+    const count = imagesPer > 1 ? images * perImage : min(tb, (first + 1) * perImage - t0);
+    if (paddedFirst != first) { padImages(s, x, first, images, xp, m); paddedFirst = first; }
     const groups = (count + 3) >> 2;
     // input transform: V[p][ci, tile] in B strips, k-block by k-block
     for (let g = 0; g < groups; g++) {
@@ -275,13 +281,13 @@ export function winogradForward(
         let dst = vBase + (<usize>(pc * tb + strip * kc * NR) << 2) + lane8;
         for (let ci = pc; ci < pc + kc; ci++) {
           if (fast) {
-            gatherRow4(xp + <usize>(image * cIn + ci) * planeBytes + <usize>(ty * m) * rowBytes + (<usize>(tx * m) << 2), rowBytes, m, tmp);
+            gatherRow4(xp + <usize>((image - first) * cIn + ci) * planeBytes + <usize>(ty * m) * rowBytes + (<usize>(tx * m) << 2), rowBytes, m, tmp);
           } else {
             for (let l = 0; l < 4; l++) { // one tile at a time, zeros past the block
               const tl = tile + l;
               const inBlock = 4 * g + l < count;
               const im = tl / perImage, rm = tl % perImage;
-              const src = xp + <usize>(im * cIn + ci) * planeBytes + <usize>((rm / tilesW) * m) * rowBytes + (<usize>((rm % tilesW) * m) << 2);
+              const src = xp + <usize>((min(im, first + images - 1) - first) * cIn + ci) * planeBytes + <usize>((rm / tilesW) * m) * rowBytes + (<usize>((rm % tilesW) * m) << 2);
               for (let r = 0; r < a; r++) {
                 for (let q = 0; q < a; q++) {
                   store<f32>(tmp + (<usize>(r * a + q) << 4) + (<usize>l << 2), inBlock ? load<f32>(src + <usize>r * rowBytes + (<usize>q << 2)) : 0);

@@ -33,12 +33,8 @@ export interface KernelExports {
   winogradWeights(w: number, cOut: number, cIn: number, m: number, flipped: boolean, dst: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradWeightsSize(cOut: i32, cIn: i32, m: i32) */
   winogradWeightsSize(cOut: number, cIn: number, m: number): number;
-  /** assembly/winograd/winogradPad(shape: usize, x: usize, xp: usize, m: i32, tid: i32, nt: i32) */
-  winogradPad(shape: number, x: number, xp: number, m: number, tid: number, nt: number): void;
-  /** assembly/winograd/winogradPaddedSize(shape: usize, m: i32) */
-  winogradPaddedSize(shape: number, m: number): number;
-  /** assembly/winograd/winogradForward(shape: usize, xp: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
-  winogradForward(shape: number, xp: number, u: number, y: number, bias: number, relu: boolean, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
+  /** assembly/winograd/winogradForward(shape: usize, x: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
+  winogradForward(shape: number, x: number, u: number, y: number, bias: number, relu: boolean, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradScratch(shape: usize, m: i32, tb: i32) */
   winogradScratch(shape: number, m: number, tb: number): number;
   /** assembly/elementwise/fill(y: usize, n: i32, value: f32, tid: i32, nt: i32) */
@@ -94,21 +90,20 @@ export const KERNEL_NAMES = [
   'packA', 'matmulPacked', 'matmulScratch', 'conv2dForward', 'conv2dForwardScratch',
   'packFlippedWeights', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
   'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
-  'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradPad',
-  'winogradPaddedSize', 'winogradForward', 'winogradScratch', 'fill', 'copy', 'add', 'mul', 'axpy',
-  'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu',
-  'batchNormTrain', 'batchNormEval', 'batchNormBackward', 'maxPool2d', 'maxPool2dBackward',
-  'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
+  'winogradScratch', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
+  'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval',
+  'batchNormBackward', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward',
+  'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
 export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'conv2dForward', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
-  'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradPad',
-  'winogradForward', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward',
-  'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval',
-  'batchNormBackward', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward',
-  'shortcutA', 'shortcutABackward',
+  'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
+  'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows',
+  'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval', 'batchNormBackward', 'maxPool2d',
+  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

@@ -400,13 +400,11 @@ class WasmKernels implements WasmKernelSet {
     const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * 9;
     const u = this.transformedWeights(weight, flipped ? s.cIn : s.cOut, flipped ? s.cOut : s.cIn, m, flipped);
     this.writeConvShape(SHAPE_A, s);
-    const xp = this.mem.scratchArea('winogradPadded', this.k.winogradPaddedSize(SHAPE_A, m) * 4);
-    this.run('winogradPad', [SHAPE_A, x, xp, m], s.n * s.cIn * s.h * s.w, MIN_PARALLEL_ELEMENTS);
     const tb = winogradBlockTiles(s, m);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.winogradScratch(SHAPE_A, m, tb), nt);
     this.mem.i32[WORK_NEXT / 4] = 0;
-    this.run('winogradForward', [SHAPE_A, xp, u, y, bias, relu, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
+    this.run('winogradForward', [SHAPE_A, x, u, y, bias, relu, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
   /** The transformed filters of `weight` ([cOut, cIn, 3, 3]) for F(m×m), from the cache or made now. */
