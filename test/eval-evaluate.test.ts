@@ -1,5 +1,6 @@
 // Testing: top-1/top-5 error counted right for every view mode, the 10 views of a small image, the
-// multi-scale side lists, and the mean image travelling in weights metadata.
+// multi-scale side lists, the mean image travelling in weights metadata, the warning about views a
+// network was not trained for, and the evaluation batch that fits memory.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +8,8 @@ import { ArrayDataset } from '../src/data/dataset.js';
 import { refKernels } from '../src/kernels/ref/index.js';
 import type { KernelSet } from '../src/kernels/contract.js';
 import { createNet } from '../src/models/resnet.js';
-import { CROP_MODES, evaluate, scaledSides, viewsOf } from '../src/eval/evaluate.js';
+import { CROP_MODES, evalBatchFor, evaluate, scaledSides, viewWarning, viewsOf } from '../src/eval/evaluate.js';
+import { estimateMemory } from '../src/models/memory.js';
 import { decodeNormalization, encodeMeanImage, readTrainedMetadata } from '../src/eval/metadata.js';
 import { Rng } from '../src/tensor/random.js';
 
@@ -109,5 +111,32 @@ describe('weights metadata', () => {
     assert.deepEqual(meta.normalization, { kind: 'meanImage', mean });
     assert.throws(() => decodeNormalization({ ...stored, shape: [3, 2, 3] } as typeof stored), /mean image has 12 values/);
     assert.equal(readTrainedMetadata({}).normalization, null);
+  });
+});
+
+describe('views and memory of resnet eval', () => {
+  it('10-crop on a net trained without crops or flips, and multi-scale without scale augmentation, are warned about', () => {
+    assert.match(viewWarning({ kind: 'none' }, '10crop')!, /without crop or flip augmentation/);
+    assert.match(viewWarning({ kind: 'none' }, 'multiscale')!, /one scale/);
+    assert.match(viewWarning({ kind: 'padCropFlip', flip: true }, 'multiscale')!, /one scale/);
+    assert.equal(viewWarning({ kind: 'padCropFlip', flip: true }, '10crop'), null);
+    assert.equal(viewWarning({ kind: 'scale', flip: true }, 'multiscale'), null);
+    assert.equal(viewWarning({ kind: 'none' }, 'center'), null);
+    assert.equal(viewWarning(null, '10crop'), null, 'weights that record no recipe: nothing to say');
+  });
+
+  it('the default batch shrinks to what the memory estimate allows, and is null when one view does not fit', () => {
+    const view = { height: 224, width: 224 };
+    const options = { width: 16, classes: 10 };
+    const unbounded = evalBatchFor('resnet18', options, '10crop', view, 128, Infinity, false);
+    assert.equal(unbounded, 128);
+    const one = estimateMemory('resnet18', options, { batch: 1, ...view }, 'eval').totalBytes;
+    const ten = estimateMemory('resnet18', options, { batch: 10, ...view }, 'eval').totalBytes;
+    const fitted = evalBatchFor('resnet18', options, '10crop', view, 128, ten, false)!;
+    assert.ok(fitted >= 10 && fitted < 128, `batch ${fitted}`);
+    assert.ok(estimateMemory('resnet18', options, { batch: fitted, ...view }, 'eval').totalBytes <= ten);
+    assert.equal(evalBatchFor('resnet18', options, 'center', view, 128, one - 1, false), null);
+    // Multi-scale on fixed-size images passes a fifth of the batch at each size.
+    assert.equal(evalBatchFor('resnet18', options, 'multiscale', view, 128, ten, true)! % 5, 0);
   });
 });

@@ -84,6 +84,15 @@ describe('train, evaluate and predict on an image folder', () => {
     assert.match(named.stdout, /\d\s+(tabby|beagle|red fox)$/m);
   });
 
+  it('--recipe imagenet-paper on small images scales its views to the image size (no 224 upscaling)', () => {
+    const out = join(root, 'imagenet-recipe');
+    const r = resnet([...TRAIN.slice(0, TRAIN.indexOf('--out')), '--out', out, '--recipe', 'imagenet-paper', '--iterations', '2', '--image-size', '16', '--no-test']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /decoding 24 images/, 'another geometry: another cache');
+    const data = JSON.parse(readWeights(join(out, 'model.safetensors')).metadata.data!) as Record<string, unknown>;
+    assert.deepEqual([data.imageSize, data.geometry, data.testResize, data.testCrop], [16, { kind: 'shorterSide', side: 18 }, 18, 16]);
+  });
+
   it("a one-channel 28×28 model (the demo's kind) classifies a colour PNG, in grayscale", async () => {
     const demo = join(root, 'demo');
     const t = resnet(['train', '--net', 'resnet20', '--width', '4', '--data', 'fashion-mnist-sample', '--batch-size', '8', '--iterations', '2',

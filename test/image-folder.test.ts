@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ArrayDataset } from '../src/data/dataset.js';
 import { decodeImage } from '../src/data/decode.js';
+import { writeDatasetFolder } from '../src/data/folder-writer.js';
 import { CACHE_FOLDER, cacheCounters, cachedImages } from '../src/data/image-cache.js';
 import { ImageFolderDataset } from '../src/data/image-folder.js';
 import { defaultImageSize, fitImage, geometryFor, toGray } from '../src/data/image-size.js';
@@ -125,5 +127,20 @@ describe('image folders', () => {
       if (!rescales) assert.deepEqual(Array.from(gray.data, (x) => Math.round(x * 255)), Array.from(expected));
     }
     assert.deepEqual(Array.from(toGray(Uint8Array.from([255, 0, 10, 0, 255, 10, 0, 0, 10]), 1, 3)), [76, 150, 10]);
+  });
+});
+
+describe('resnet data folder', () => {
+  it('writes a dataset as class folders of PNGs that read back as the same pixels', async () => {
+    const images = Uint8Array.from({ length: 4 * 5 * 6 }, (_, i) => (i * 37) % 256);
+    const set = new ArrayDataset(images, Uint8Array.from([1, 0, 1, 0]), 1, 5, 6, ['T-shirt/top', 'Bag']);
+    const dir = tmp();
+    assert.equal(await writeDatasetFolder(set, dir), 4);
+    const back = new ImageFolderDataset(dir);
+    assert.deepEqual(back.classes, ['Bag', 'T-shirt-top']);
+    const first = await back.get(back.files.findIndex((f) => f.endsWith('0.png')));
+    assert.deepEqual(first.image.subarray(0, 30), images.subarray(0, 30), 'gray is read back as RGB, each channel the original');
+    assert.deepEqual(first.image.subarray(30, 60), images.subarray(0, 30));
+    assert.equal(await writeDatasetFolder(set, tmp(), 2), 2);
   });
 });
