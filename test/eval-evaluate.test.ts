@@ -139,4 +139,13 @@ describe('views and memory of resnet eval', () => {
     // Multi-scale on fixed-size images passes a fifth of the batch at each size.
     assert.equal(evalBatchFor('resnet18', options, 'multiscale', view, 128, ten, true)! % 5, 0);
   });
+
+  it('an out-of-memory error in evaluation says what to change', async () => {
+    const net = rankingNet(10);
+    net.forward = () => {
+      throw new Error('wasm kernels: out of memory (4 GiB) allocating 123 bytes');
+    };
+    await assert.rejects(evaluate(net, randomSet(4, 1, 8, 8, 10, 2), { kernels, norm: { kind: 'none' }, crop: '10crop', batchSize: 20 }),
+      /out of memory.*evaluating 20 views of 8×8 at once: lower --batch-size/);
+  });
 });
