@@ -75,18 +75,18 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
 
 /**
  * The tile size that 'auto' takes for a stride-1 3×3 shape (0: direct), from the measurements of
- * tools/conv-algorithms.mjs (docs/BENCHMARKS.md). With few tiles the filter transform (made
- * again whenever the weights change) and the streaming of the transformed filters outweigh the
- * saved multiplies: direct below 16 tiles of 4×4 (ResNet-50's 512@7² at batch 1); F(4×4) on maps
- * of 16×16 and more with at least 64 such tiles; F(2×2) between (CIFAR's 64@8², ImageNet's
- * 128@28² and 256@14² at batch 1, 512@7² at larger batches). Direct also for fewer than 8
- * input channels (the stems: transforms dominate there, and F(4×4)'s rounding on a CIFAR stem
- * took the PyTorch parity test of ResNet-20's training steps past its 1e-4).
+ * tools/conv-algorithms.mjs (docs/BENCHMARKS.md). With few tiles the filter transform and the
+ * streaming of the transformed filters outweigh the saved multiplies: direct below 16 tiles of 4×4
+ * (ResNet-50's 512@7² at batch 1), and for fewer than 8 input channels (the stems: transforms
+ * dominate there, and F(4×4)'s rounding on a CIFAR stem took the PyTorch parity test of ResNet-20's
+ * training steps past its 1e-4). F(4×4) on maps of 14×14 and more (at batch 1 it is slower than F(2×2)
+ * when the weights change every call, but 2-3× faster than direct in inference, where its transform
+ * is cached), F(2×2) on smaller maps (CIFAR's 64@8², ImageNet's 512@7² at larger batches).
  */
 function winogradAuto(s: Conv2dShape): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
   if (tiles4 < 16 || s.cIn < 8) return 0;
-  return s.h >= 16 && s.w >= 16 && tiles4 >= 64 ? 4 : 2;
+  return s.h >= 14 && s.w >= 14 ? 4 : 2;
 }
 
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
