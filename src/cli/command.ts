@@ -15,6 +15,15 @@ export interface Command {
 /** An error in the command line itself (unknown or bad option, missing argument): exit code 2. */
 export class UsageError extends Error {}
 
+/** Runs `fn`, reporting what it throws as a usage error (exit code 2): for library checks of the user's flags. */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** The exit codes of every command (main.ts sets them; `resnet --help` prints this). */
 export const EXIT_CODES = `Exit codes: 0 done; 1 the work failed (a file missing or unreadable, bad data, a diverged
 run, out of memory); 2 the command line is wrong (unknown command or option, bad value);

@@ -1,17 +1,12 @@
 // `resnet eval`: top-1 and top-5 error of trained weights on a dataset, with the paper's views.
 
 import { IMAGENET_NORMALIZATION, type Normalization } from '../data/transforms.js';
-import type { Dataset } from '../data/dataset.js';
-import { CROP_MODES, type CropMode, type EvalResult, evalBatchFor, evaluate, scaledSides, viewWarning } from '../eval/evaluate.js';
-import type { KernelSet } from '../kernels/contract.js';
-import { formatBytes, memoryBudget, memoryCapacity } from '../models/memory.js';
-import type { ResNet } from '../models/resnet.js';
-import type { Recipe } from '../train/recipe.js';
+import { CROP_MODES, type CropMode, type EvalResult, defaultEvalBatch, evaluate, viewWarning } from '../eval/evaluate.js';
 import { readTrainedMetadata } from '../eval/metadata.js';
 import { loadKernels } from '../kernels/select.js';
 import { loadNet, readWeights } from '../models/weights.js';
 import { cacheFolderImages, holdOut, openData } from '../train/data.js';
-import { type Command, UsageError, intFlag, parseFlags } from './command.js';
+import { type Command, UsageError, asUsage, intFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
 
 export const evalCommand: Command = {
@@ -104,13 +99,13 @@ ${BACKEND_FLAGS_USAGE}`,
       throw new UsageError(`${net.name} takes ${net.options.inChannels} channels, ${dataName} has ${dataset.channels}`);
     }
     const limit = values.limit === undefined ? undefined : intFlag(values.limit, '--limit', 0);
-    const recipe = trainedRecipe(file.metadata);
-    const warning = viewWarning(recipe?.augmentation ?? null, crop);
+    const warning = viewWarning(meta.augmentation, crop);
     if (warning) console.warn(`resnet eval: ${warning}`);
-    const pad = recipe?.augmentation.kind === 'padCropFlip' ? recipe.augmentation.pad : undefined;
+    const pad = meta.augmentation?.kind === 'padCropFlip' ? meta.augmentation.pad : undefined;
+    const imageSize = dataset.height !== null && dataset.width !== null ? { height: dataset.height, width: dataset.width } : null;
     const batchSize = values['batch-size'] !== undefined
       ? intFlag(values['batch-size'], '--batch-size', 0)
-      : fittingBatch(net, kernels, crop, dataset, { resize, cropSize, sides });
+      : asUsage(() => defaultEvalBatch(net, kernels, crop, { imageSize, resize, cropSize, sides }));
     const tty = process.stderr.isTTY && !values.json;
     const result = await evaluate(net, dataset, {
       kernels, norm, crop, batchSize, resize, cropSize, sides, limit, pad,
@@ -124,33 +119,6 @@ ${BACKEND_FLAGS_USAGE}`,
     }
   },
 };
-
-/** The recipe a weights file records (`resnet train` writes it), or null. */
-function trainedRecipe(metadata: Record<string, string>): Recipe | null {
-  try {
-    const r = JSON.parse(metadata.recipe ?? 'null') as Recipe | null;
-    return r && typeof r.augmentation === 'object' && r.augmentation !== null ? r : null;
-  } catch {
-    return null;
-  }
-}
-
-/** eval's default batch: 128 views, or fewer where the memory estimate says they do not fit; a usage error when nothing does. */
-function fittingBatch(net: ResNet, kernels: KernelSet, crop: CropMode, dataset: Dataset, o: { resize?: number; cropSize?: number; sides?: number[] }): number {
-  const fixed = dataset.height !== null && dataset.width !== null;
-  let view = fixed ? { height: dataset.height!, width: dataset.width! } : { height: o.cropSize ?? 224, width: o.cropSize ?? 224 };
-  if (crop === 'multiscale') {
-    const largest = Math.max(...(o.sides ?? scaledSides(fixed ? Math.min(dataset.height!, dataset.width!) : null)));
-    const aspect = fixed ? Math.max(dataset.height!, dataset.width!) / Math.min(dataset.height!, dataset.width!) : 4 / 3; // photos: 4:3 assumed
-    view = { height: largest, width: Math.ceil(largest * aspect) };
-  }
-  const batch = evalBatchFor(net.name, net.options, crop, view, 128, memoryBudget(kernels), fixed);
-  if (batch === null) {
-    throw new UsageError(`one ${view.height}×${view.width} view of ${net.name} needs more than the ${kernels.name} kernels hold (${formatBytes(memoryCapacity(kernels))}): ` +
-      `test smaller views (--crop center, or --sides with smaller sides)${kernels.name === 'wasm' ? ', or use --backend ref' : ''}`);
-  }
-  return batch;
-}
 
 export function formatResult(r: EvalResult, what: string, classes: string[] = []): string {
   const view = r.crop === 'multiscale' ? `multi-scale (sides ${r.sides!.join(', ')})` : r.crop === '10crop' ? '10-crop' : '1-crop';

@@ -16,7 +16,7 @@ import { noGrad } from '../autograd/tape.js';
 import type { Dataset, Sample } from '../data/dataset.js';
 import { MULTI_SCALE_SIDES, type Normalization, type TransformSpec, type View, applyTransform, multiScaleViews, normalize, padCropFlip, tenCrop } from '../data/transforms.js';
 import type { KernelSet } from '../kernels/contract.js';
-import { fittingEvalBatch } from '../models/memory.js';
+import { fittingEvalBatch, formatBytes, memoryBudget, memoryCapacity } from '../models/memory.js';
 import type { NetName } from '../models/registry.js';
 import type { NetOptions, ResNet } from '../models/resnet.js';
 import { endStep } from '../tensor/engine.js';
@@ -125,6 +125,36 @@ export function evalBatchFor(net: NetName, options: Partial<NetOptions>, mode: C
   const perPass = mode === 'multiscale' ? (fixedSize ? 5 : wanted) : 1;
   const b = fittingEvalBatch(net, options, { batch: Math.max(1, Math.floor(wanted / perPass)), ...view }, budget);
   return b === null ? null : mode === 'multiscale' && !fixedSize ? wanted : b * perPass;
+}
+
+/** What picking eval's default batch needs to know of the data and the views. */
+export interface DefaultBatchOptions {
+  /** The data's image size, or null for images of many sizes (an image folder's photos). */
+  imageSize: { height: number; width: number } | null;
+  resize?: number;
+  cropSize?: number;
+  sides?: number[];
+}
+
+/**
+ * Eval's default batch: 128 views, or fewer where the memory estimate says they do not fit the
+ * kernel set. Throws, saying what to change, when not even one view fits.
+ */
+export function defaultEvalBatch(net: ResNet, kernels: KernelSet, mode: CropMode, o: DefaultBatchOptions): number {
+  const fixed = o.imageSize !== null;
+  let view = o.imageSize ?? { height: o.cropSize ?? 224, width: o.cropSize ?? 224 };
+  if (mode === 'multiscale') {
+    const { height, width } = o.imageSize ?? { height: 3, width: 4 }; // photos: 4:3 assumed
+    const largest = Math.max(...(o.sides ?? scaledSides(o.imageSize ? Math.min(height, width) : null)));
+    view = { height: largest, width: Math.ceil((largest * Math.max(height, width)) / Math.min(height, width)) };
+  }
+  const batch = evalBatchFor(net.name, net.options, mode, view, 128, memoryBudget(kernels), fixed);
+  if (batch === null) {
+    throw new Error(`one ${view.height}×${view.width} view of ${net.name} needs more than the ${kernels.name} kernels hold ` +
+      `(${formatBytes(memoryCapacity(kernels))}): test smaller views (--crop center, or --sides with smaller sides)` +
+      `${kernels.name === 'wasm' ? ', or use --backend ref' : ''}`);
+  }
+  return batch;
 }
 
 /**

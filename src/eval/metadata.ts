@@ -11,6 +11,8 @@ import { IMAGENET_NORMALIZATION, type Normalization } from '../data/transforms.j
 export const NORMALIZATION_KEY = 'normalization';
 export const DATA_KEY = 'data';
 export const METRICS_KEY = 'metrics';
+/** The training recipe `resnet train` records (JSON). */
+export const RECIPE_KEY = 'recipe';
 
 /** A normalization with its mean image as base64 (JSON-safe). */
 export type StoredNormalization =
@@ -63,10 +65,19 @@ export function decodeNormalization(s: StoredNormalization, source = 'weights'):
   return { kind: 'meanImage', mean: Float32Array.from({ length: count }, (_, i) => view.getFloat32(4 * i, true)) };
 }
 
+/** The augmentation a training run used, as the recipe it records says (what eval's views depend on). */
+export interface TrainedAugmentation {
+  kind: string;
+  flip?: boolean;
+  pad?: number;
+}
+
 export interface TrainedMetadata {
   normalization: Normalization | null;
   data: DataInfo | null;
   metrics: Record<string, unknown> | null;
+  /** The training augmentation, from the recorded recipe (null for weights from elsewhere). */
+  augmentation: TrainedAugmentation | null;
 }
 
 /** The training information in a weights file's metadata (null parts where it has none). */
@@ -84,7 +95,19 @@ export function readTrainedMetadata(metadata: Record<string, string>, source = '
     normalization: stored ? decodeNormalization(stored, source) : null,
     data: parse<DataInfo>(DATA_KEY),
     metrics: parse<Record<string, unknown>>(METRICS_KEY),
+    augmentation: recordedAugmentation(metadata[RECIPE_KEY]),
   };
+}
+
+/** The augmentation of a recorded recipe, or null when there is none or it is not readable. */
+function recordedAugmentation(recipe: string | undefined): TrainedAugmentation | null {
+  try {
+    const r = JSON.parse(recipe ?? 'null') as { augmentation?: unknown } | null;
+    const a = r?.augmentation;
+    return typeof a === 'object' && a !== null && typeof (a as TrainedAugmentation).kind === 'string' ? a as TrainedAugmentation : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The metadata entry that says how a file's inputs are normalized (the one place it is said). */

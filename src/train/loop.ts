@@ -17,7 +17,7 @@
 // An abort signal (the CLI's Ctrl-C) or `stopAfter` steps end the run early with a checkpoint.
 
 import { type EvalResult, evaluate } from '../eval/evaluate.js';
-import { DATA_KEY, METRICS_KEY, normalizationMetadata } from '../eval/metadata.js';
+import { DATA_KEY, METRICS_KEY, RECIPE_KEY, normalizationMetadata } from '../eval/metadata.js';
 import type { ResNet } from '../models/resnet.js';
 import { saveWeights } from '../models/weights.js';
 import { sgdStep } from './step.js';
@@ -244,7 +244,7 @@ async function finish(run: Run, status: TrainResult['status']): Promise<TrainRes
       val: state.lastVal,
     };
     saveWeights(paths.model, run.net, {
-      recipe: JSON.stringify(run.recipe), seed: String(run.seed), ...normalizationMetadata(run.stored), [DATA_KEY]: JSON.stringify(run.dataInfo),
+      [RECIPE_KEY]: JSON.stringify(run.recipe), seed: String(run.seed), ...normalizationMetadata(run.stored), [DATA_KEY]: JSON.stringify(run.dataInfo),
       labels: JSON.stringify(run.dataInfo.classes),
       [METRICS_KEY]: JSON.stringify(metrics),
     });
