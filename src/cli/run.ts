@@ -3,7 +3,7 @@
 
 import { benchCommand } from './bench.js';
 import { readFileSync } from 'node:fs';
-import { EXIT_CODES, type Command, UsageError, closest, errorMessage } from './command.js';
+import { EXIT_CODES, type Command, UsageError, asUsage, closest, errorMessage } from './command.js';
 import { exportCommand } from './export.js';
 import { forwardCommand } from './forward.js';
 import { importCommand } from './import.js';
@@ -44,11 +44,7 @@ function takeReadLimits(args: string[]): string[] {
     if (a === '--read-limit' || a.startsWith('--read-limit=')) {
       const value = a === '--read-limit' ? args[++i] : a.slice('--read-limit='.length);
       if (value === undefined) throw new UsageError('--read-limit needs NAME=N');
-      try {
-        setReadLimits(parseReadLimit(value));
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
+      asUsage(() => setReadLimits(parseReadLimit(value)));
     } else rest.push(a);
   }
   return rest;
