@@ -32,6 +32,7 @@ export { FASHION_MNIST_CLASSES, idxDataset } from './data/idx-bytes.js';
 export { type BatchData, buildBatch, epochOrder } from './data/batch.js';
 export { type Normalization, type TransformSpec, applyTransform } from './data/transforms.js';
 export { computeMeanImage } from './data/stats.js';
+export { toPlanar } from './data/pixel-layout.js';
 
 // evaluation
 export { type EvalResult, evaluate, viewsOf } from './eval/evaluate.js';

@@ -132,6 +132,9 @@ describe('resnet train / eval', () => {
     const recipe = resnet(['train', ...TINY, '--recipe', 'mnist-paper']);
     assert.equal(recipe.code, 2);
     assert.match(recipe.stderr, /--recipe must be one of cifar-paper, imagenet-paper/);
+    const size = resnet(['train', ...TINY, '--image-size', '16']);
+    assert.equal(size.code, 2);
+    assert.match(size.stderr, /--image-size applies to image folders \(folder:PATH\); mnist has images of one size/);
   });
 
   it('the final weights record the recipe with every override', () => {
@@ -158,15 +161,18 @@ describe('resnet train / eval', () => {
 describe('recipe flags', () => {
   it('ResNet-110 and -1202 get the paper\'s warm-up with cifar-paper, unless --no-warmup', async () => {
     const { recipeFromFlags } = await import('../src/cli/train.js');
-    const { recipeForNet } = await import('../src/train/recipe.js');
+    const { ConfigError, chooseRecipe } = await import('../src/train/recipe.js');
+    const recipe = (flags: Parameters<typeof recipeFromFlags>[0], net = 'resnet18') => chooseRecipe({ ...recipeFromFlags(flags), net }, null);
     const paper = { lr: 0.01, untilTrainError: 0.8, window: 20 };
-    assert.deepEqual(recipeForNet(recipeFromFlags({}, 'cifar-paper'), 'resnet110').warmup, paper);
-    assert.deepEqual(recipeForNet(recipeFromFlags({}, 'cifar-paper'), 'resnet1202').warmup, paper);
-    assert.equal(recipeForNet(recipeFromFlags({ 'no-warmup': true }, 'cifar-paper'), 'resnet110').warmup, null);
-    assert.equal(recipeForNet(recipeFromFlags({}, 'cifar-paper'), 'resnet56').warmup, null);
-    assert.deepEqual(recipeForNet(recipeFromFlags({ warmup: true }, 'cifar-paper'), 'resnet56').warmup, paper);
+    assert.deepEqual(recipe({}, 'resnet110').warmup, paper);
+    assert.deepEqual(recipe({}, 'resnet1202').warmup, paper);
+    assert.equal(recipe({ 'no-warmup': true }, 'resnet110').warmup, null);
+    assert.equal(recipe({}, 'resnet56').warmup, null);
+    assert.deepEqual(recipe({ warmup: true }, 'resnet56').warmup, paper);
     assert.throws(() => recipeFromFlags({ warmup: true, 'no-warmup': true }), /contradicts/);
-    const r = recipeFromFlags({ recipe: 'imagenet-paper', lr: '0.2', 'batch-size': '64', iterations: '1000', lighting: '0' });
+    assert.throws(() => recipe({ lighting: '0.2' }), (e: Error) => e instanceof ConfigError && /--lighting applies to the imagenet-paper/.test(e.message));
+    assert.throws(() => recipe({ iterations: '10', epochs: '2' }), (e: Error) => e instanceof ConfigError && /not both/.test(e.message));
+    const r = recipe({ recipe: 'imagenet-paper', lr: '0.2', 'batch-size': '64', iterations: '1000', lighting: '0' });
     assert.deepEqual([r.lr, r.batchSize, r.iterations, r.epochs, r.schedule.kind], [0.2, 64, 1000, null, 'plateau']);
     assert.equal(r.augmentation.kind === 'scale' && r.augmentation.lightingStd, 0);
   });

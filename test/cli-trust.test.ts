@@ -14,7 +14,8 @@ import { closest, errorMessage, intFlag, numberFlag, parseFlags, UsageError } fr
 import { capThreads } from '../src/cli/net-flags.js';
 import { runCli } from '../src/cli/run.js';
 import { createNet } from '../src/models/resnet.js';
-import { saveWeights, writeFileAtomic } from '../src/models/weights.js';
+import { writeFileAtomic } from '../src/io/atomic-write.js';
+import { saveWeights } from '../src/models/weights.js';
 import { Schedule } from '../src/optim/schedule.js';
 import { formatBar, formatValue, Progress } from '../src/train/progress.js';
 import { CIFAR_PAPER, milestonesAt, scheduleSpec } from '../src/train/recipe.js';
@@ -70,6 +71,12 @@ describe('flags', () => {
     const r = await cli('train', '--net', 'resnet20', '--data', 'fashion-mnist-sample', '--momentum', '1.5');
     assert.equal(r.code, 2);
     assert.match(r.err, /--momentum must be a number ≥ 0 and < 1, got '1\.5'/);
+    const [port, seed, size] = await cliAll([['serve', '--port', '65536'], ['experiment', 'shortcuts', '--seed', '-1'],
+      ['train', '--net', 'resnet20', '--data', 'fashion-mnist-sample', '--image-size', '12.5']]);
+    assert.deepEqual([port!.code, seed!.code, size!.code], [2, 2, 2]);
+    assert.match(port!.err, /--port must be a whole number ≥ 0 and ≤ 65535, got '65536'/);
+    assert.match(seed!.err, /--seed must be a whole number ≥ 0, got '-1'/);
+    assert.match(size!.err, /--image-size must be a whole number, got '12\.5'/);
   });
 
   it('an unknown flag suggests the closest known one (--batch against --batch-size and back)', async () => {

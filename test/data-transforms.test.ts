@@ -8,6 +8,7 @@ import {
 } from '../src/data/transforms.js';
 import { resizeCrop, resizeShorterSide } from '../src/data/resize.js';
 import { computeMeanImage, computeChannelStats } from '../src/data/stats.js';
+import { toInterleaved, toPlanar } from '../src/data/pixel-layout.js';
 
 const NONE = { kind: 'none' } as const;
 
@@ -162,4 +163,15 @@ test('grayscale: replicate to 3 channels only when asked', () => {
   assert.equal(three.channels, 3);
   assert.deepEqual(three.data.subarray(2 * 784), one.data);
   assert.deepEqual(replicateChannels(one, 3).data, three.data);
+});
+
+test('pixel layouts: interleaved [h, w, c] to planar [c, h, w] and back; RGBA read as RGB', () => {
+  // 2 pixels of RGB: (1, 2, 3) and (4, 5, 6).
+  assert.deepEqual(Array.from(toPlanar([1, 2, 3, 4, 5, 6], 2, 3)), [1, 4, 2, 5, 3, 6]);
+  assert.deepEqual(Array.from(toPlanar([1, 2, 3, 255, 4, 5, 6, 255], 2, 3, 4)), [1, 4, 2, 5, 3, 6], 'alpha dropped');
+  assert.deepEqual(Array.from(toInterleaved(Uint8Array.from([1, 4, 2, 5, 3, 6]), 2, 3)), [1, 2, 3, 4, 5, 6]);
+  const planar = randomImages(1, 3, 5, 7);
+  assert.deepEqual(toPlanar(toInterleaved(planar, 35, 3), 35, 3), planar);
+  assert.throws(() => toInterleaved(planar, 35, 1), /not 1 planes of 35 pixels/);
+  assert.throws(() => toPlanar([1, 2, 3], 2, 3), /fewer than 2 pixels/);
 });

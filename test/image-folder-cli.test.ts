@@ -93,6 +93,15 @@ describe('train, evaluate and predict on an image folder', () => {
     assert.deepEqual([data.imageSize, data.geometry, data.testResize, data.testCrop], [16, { kind: 'shorterSide', side: 18 }, 18, 16]);
   });
 
+  it('the library checks --image-size and the flags against the recipe it chose; the command reports its error as a usage error', () => {
+    const small = resnet([...TRAIN.slice(0, TRAIN.indexOf('--out')), '--out', join(root, 'bad'), '--image-size', '5']);
+    assert.equal(small.code, 2, small.stderr);
+    assert.match(small.stderr, /image size 5: give a whole number of pixels from 8 to 4096/);
+    const lighting = resnet([...TRAIN.slice(0, TRAIN.indexOf('--out')), '--out', join(root, 'bad'), '--lighting', '0.2']);
+    assert.equal(lighting.code, 2, lighting.stderr);
+    assert.match(lighting.stderr, /--lighting applies to the imagenet-paper scale augmentation only/, 'small images: cifar-paper, which has no lighting');
+  });
+
   it("a one-channel 28×28 model (the demo's kind) classifies a colour PNG, in grayscale", async () => {
     const demo = join(root, 'demo');
     const t = resnet(['train', '--net', 'resnet20', '--width', '4', '--data', 'fashion-mnist-sample', '--batch-size', '8', '--iterations', '2',

@@ -2,19 +2,23 @@
 // folder changes, never decoded again), the default image size and the recipe that fits it, a
 // corrupt image named, and predict's input equal to eval's view of the cached image.
 
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { trainFromFlags } from '../src/cli/train.js';
 import { ArrayDataset } from '../src/data/dataset.js';
 import { decodeImage } from '../src/data/decode.js';
 import { writeDatasetFolder } from '../src/data/folder-writer.js';
-import { CACHE_FOLDER, cacheCounters, cachedImages } from '../src/data/image-cache.js';
+import { CACHE_FOLDER, FolderCache, cacheCounters } from '../src/data/image-cache.js';
 import { ImageFolderDataset } from '../src/data/image-folder.js';
 import { defaultImageSize, fitImage, geometryFor, toGray } from '../src/data/image-size.js';
 import { viewsOf } from '../src/eval/evaluate.js';
+import { RECIPE_KEY } from '../src/eval/metadata.js';
 import { imageInput } from '../src/eval/predict.js';
+import { readWeights } from '../src/models/weights.js';
 import { type DataSplits, fitImageFolder, openData } from '../src/train/data.js';
 import { CIFAR_PAPER, IMAGENET_PAPER, recipeForImages, recipeNameForImages } from '../src/train/recipe.js';
 import { FOLDER_CLASSES, writeImageFolder } from './image-folder-fixture.js';
@@ -48,14 +52,14 @@ describe('image folders', () => {
     assert.equal(folder.size, 9);
     const square = geometryFor(false, 16);
     const before = cacheCounters.decoded;
-    const a = await cachedImages(folder, square, root);
+    const a = await new FolderCache(folder, root).images(square);
     assert.equal(cacheCounters.decoded - before, 9);
     assert.ok(existsSync(join(root, CACHE_FOLDER)));
     assert.deepEqual(new ImageFolderDataset(root).classes, FOLDER_CLASSES, 'the cache folder is not a class');
     assert.deepEqual([a.size, a.height, a.width, a.channels], [9, 16, 16, 3]);
 
     // Every epoch reads the cache: a second open, and every sample read from it, decode nothing.
-    const b = await cachedImages(new ImageFolderDataset(root), square, root);
+    const b = await new FolderCache(new ImageFolderDataset(root), root).images(square);
     for (let i = 0; i < b.size; i++) b.get(i);
     assert.equal(cacheCounters.decoded - before, 9);
     // The cached image is the decoded image brought to the geometry.
@@ -64,17 +68,17 @@ describe('image folders', () => {
     assert.equal(b.get(4).label, 1);
 
     // Another size is another cache; a file added or changed rebuilds.
-    const photo = await cachedImages(folder, geometryFor(true, 12), root);
+    const photo = await new FolderCache(folder, root).images(geometryFor(true, 12));
     assert.equal(cacheCounters.decoded - before, 18);
     assert.equal(photo.height, null);
     const s = photo.get(0);
     assert.equal(Math.min(s.height, s.width), 14);
     appendFileSync(paths[0]!, new Uint8Array(1)); // same image, one more byte: the file changed
-    await cachedImages(new ImageFolderDataset(root), square, root);
+    await new FolderCache(new ImageFolderDataset(root), root).images(square);
     assert.equal(cacheCounters.decoded - before, 27);
     await writeImageFolder(join(root, 'extra'), 1); // a new class folder (with sub-folders of its own: no images in it)
     writeFileSync(join(root, 'cat', 'new.png'), await (await import('sharp')).default({ create: { width: 9, height: 7, channels: 3, background: '#808080' } }).png().toBuffer());
-    const grown = await cachedImages(new ImageFolderDataset(root), square, root);
+    const grown = await new FolderCache(new ImageFolderDataset(root), root).images(square);
     assert.equal(grown.size, 10);
     assert.equal(cacheCounters.decoded - before, 37);
   });
@@ -85,9 +89,9 @@ describe('image folders', () => {
     const bad = join(root, 'dog', 'broken.jpg');
     writeFileSync(bad, new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5]));
     const folder = new ImageFolderDataset(root);
-    await assert.rejects(cachedImages(folder, geometryFor(false, 16), root), (e: Error) => e.message.includes(bad));
+    await assert.rejects(new FolderCache(folder, root).images(geometryFor(false, 16)), (e: Error) => e.message.includes(bad));
     const data = openData(`folder:${root}`);
-    await assert.rejects(fitImageFolder(data, CIFAR_PAPER), (e: Error) => e.message.includes(bad));
+    await assert.rejects(fitImageFolder(data, { recipe: CIFAR_PAPER, net: 'resnet20' }), (e: Error) => e.message.includes(bad));
   });
 
   it('train/ and val/ are cached at the size chosen from the training images; the test view matches', async () => {
@@ -95,24 +99,51 @@ describe('image folders', () => {
     await writeImageFolder(join(root, 'train'), 4, { minSide: 10, maxSide: 30 });
     await writeImageFolder(join(root, 'val'), 2, { seed: 3 });
     const opened = openData(`folder:${root}`);
-    const { data, recipe, fit } = await fitImageFolder(opened, CIFAR_PAPER);
+    const { data, recipe, fit } = await fitImageFolder(opened, { net: 'resnet20' });
     const side = fit!.imageSize;
     assert.ok(side >= 10 && side <= 30);
     assert.deepEqual(fit!.geometry, { kind: 'square', side });
     for (const d of [data.trainFull, data.test!] as DataSplits['trainFull'][]) assert.deepEqual([d.height, d.width], [side, side]);
     assert.equal(data.val, data.test);
     assert.equal(recipe.augmentation.kind, 'padCropFlip');
-    const given = await fitImageFolder(opened, IMAGENET_PAPER, 24);
+    const given = await fitImageFolder(opened, { recipe: IMAGENET_PAPER, net: 'resnet20' }, 24);
     assert.deepEqual(given.fit, { imageSize: 24, geometry: { kind: 'shorterSide', side: 27 } });
     assert.deepEqual([given.recipe.testResize, given.recipe.testCrop], [27, 24]);
-    await assert.rejects(fitImageFolder({ ...opened, trainFull: data.trainFull }, CIFAR_PAPER, 32), /image folders/);
+    await assert.rejects(fitImageFolder({ ...opened, trainFull: data.trainFull }, { net: 'resnet20' }, 32), /image folders/);
+  });
+
+  it('resnet train on a folder looks at each image once: the image size, the default recipe and the cache share one scan', async () => {
+    const root = tmp();
+    const images = [...await writeImageFolder(join(root, 'train'), 2, { minSide: 10, maxSide: 20 }), ...await writeImageFolder(join(root, 'val'), 1, { seed: 3 })];
+    const classDirs = ['train', 'val'].flatMap((split) => FOLDER_CLASSES.map((c) => join(root, split, c)));
+    const calls = { stat: new Map<string, number>(), readdir: new Map<string, number>(), cacheDirs: 0 };
+    const count = (m: Map<string, number>, path: unknown) => m.set(String(path), (m.get(String(path)) ?? 0) + 1);
+    const { statSync, readdirSync, mkdirSync } = fs;
+    mock.method(fs, 'statSync', (...a: Parameters<typeof statSync>) => (count(calls.stat, a[0]), statSync(...a)));
+    mock.method(fs, 'readdirSync', (...a: Parameters<typeof readdirSync>) => (count(calls.readdir, a[0]), readdirSync(...a)));
+    mock.method(fs, 'mkdirSync', (...a: Parameters<typeof mkdirSync>) => (String(a[0]).endsWith(CACHE_FOLDER) && calls.cacheDirs++, mkdirSync(...a)));
+    syncBuiltinESMExports();
+    let result;
+    try {
+      result = await trainFromFlags(['--net', 'resnet20', '--width', '4', '--data', `folder:${root}`, '--batch-size', '4', '--iterations', '1',
+        '--backend', 'ref', '--no-test', '--progress', 'none', '--out', join(root, 'run')]);
+    } finally {
+      mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    assert.equal(result.status, 'completed');
+    assert.deepEqual(images.map((p) => calls.stat.get(p) ?? 0), images.map(() => 1), 'each image is stat-ed once (its fingerprint)');
+    assert.deepEqual(classDirs.map((d) => calls.readdir.get(d) ?? 0), classDirs.map(() => 1), 'each class folder is listed once');
+    assert.equal(calls.cacheDirs, 1, 'the cache folder is found once');
+    const recipe = JSON.parse(readWeights(result.modelPath!).metadata[RECIPE_KEY]!) as { name: string };
+    assert.equal(recipe.name, 'cifar-paper', 'small images: the CIFAR recipe, chosen by the library');
   });
 
   it("predict's input from a photo is eval's view of the cached image, in RGB or grayscale", async () => {
     const root = tmp();
     const paths = await writeImageFolder(root, 1, { minSide: 20, maxSide: 40 });
     for (const geometry of [geometryFor(false, 16), geometryFor(true, 16)]) {
-      const cached = await cachedImages(new ImageFolderDataset(root), geometry, root);
+      const cached = await new FolderCache(new ImageFolderDataset(root), root).images(geometry);
       const rescales = geometry.kind === 'shorterSide';
       const norm = { kind: 'channel' as const, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] };
       const view = { resize: rescales ? 18 : 16, crop: 16, norm, fit: geometry };

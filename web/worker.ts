@@ -8,7 +8,7 @@ import {
   applyOverrides, applyTransform, browserHost, buildBatch, classify, computeMeanImage, createNet,
   encodeMeanImage, endStep, epochOrder, sgdStep, evaluate, fromArray, getRecipe, idxDataset, isNetName, layerResponses, loadKernels,
   netFromWeights, noGrad, parseWeights, shapeOptions, inputView, viewsOf, readTrainedMetadata, recipeForNet, refKernels, scheduleSpec,
-  summarize, totalIterations, weightsBytes,
+  summarize, toPlanar, totalIterations, weightsBytes,
 } from '../src/browser.js';
 import { prepareWorkload } from '../src/bench/ours.js';
 import { measure } from '../src/bench/measure.js';
@@ -331,9 +331,7 @@ async function predict(image: ImagePixels): Promise<Prediction> {
     return { top, input: { data: new Uint8ClampedArray(gray), height: h, width: w } };
   }
   if (c.net.options.inChannels !== 3 || !c.photo) throw new Error(`${c.net.name} takes ${c.net.options.inChannels} channels: the page classifies gray (1) and RGB (3) images`);
-  const hw = h * w;
-  const chw = new Uint8Array(3 * hw); // [3, h, w], as decoders give image folders' images
-  for (let p = 0; p < hw; p++) for (let k = 0; k < 3; k++) chw[k * hw + p] = rgba[4 * p + k]!;
+  const chw = toPlanar(rgba, h * w, 3, 4); // [3, h, w], as decoders give image folders' images
   const sample = { image: chw, label: 0, height: h, width: w };
   const crop = c.photo.crop;
   const options = { resize: c.photo.resize, cropSize: crop };

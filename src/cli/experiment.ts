@@ -3,9 +3,9 @@
 import { EXPERIMENTS, SCALES, type Scale, isScale } from '../experiments/catalog.js';
 import { runExperiment } from '../experiments/runner.js';
 import { loadKernels } from '../kernels/select.js';
-import { type Command, UsageError, parseFlags } from './command.js';
+import { type Command, UsageError, intFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, backendFromFlags } from './net-flags.js';
-import { exitInterrupted, parseNumber, progressFromFlag, withInterrupt } from './train.js';
+import { exitInterrupted, progressFromFlag, withInterrupt } from './train.js';
 
 function describe(): string {
   return EXPERIMENTS.map((e) => [
@@ -62,7 +62,7 @@ ${describe()}`,
     const result = await withInterrupt((signal) => runExperiment({
       name, scale: scale as Scale, data: values.data, dataDir: values['data-dir'], out: values.out ?? `runs/${name}`, kernels,
       runs: values.runs?.split(',').map((s) => s.trim()).filter((s) => s !== ''), from: values.from,
-      seed: values.seed === undefined ? undefined : parseNumber(values.seed, '--seed', (x) => Number.isSafeInteger(x) && x >= 0),
+      seed: intFlag(values.seed, '--seed', 0, { min: 0 }),
       signal, progress: progressFromFlag(values.progress), command: `resnet experiment ${argv.join(' ')}`,
     }));
     if (result.status === 'interrupted') exitInterrupted();

@@ -1,7 +1,8 @@
 // `resnet export`: a weights file → an ONNX model (eval mode, opset 13).
 
 import { exportOnnx } from '../models/onnx-export.js';
-import { netFromWeights, readWeights, writeFileAtomic } from '../models/weights.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { netFromWeights, readWeights } from '../models/weights.js';
 import { IMAGENET_NORMALIZATION } from '../data/transforms.js';
 import { NORMALIZATION_KEY, inputView } from '../eval/metadata.js';
 import { type Command, UsageError, intFlag, parseFlags } from './command.js';

@@ -3,6 +3,7 @@
 
 import { benchCommand } from './bench.js';
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../train/recipe.js';
 import { EXIT_CODES, type Command, UsageError, asUsage, closest, errorMessage } from './command.js';
 import { exportCommand } from './export.js';
 import { forwardCommand } from './forward.js';
@@ -94,7 +95,7 @@ export async function runCli(argv: string[]): Promise<number> {
     await command.run(takeReadLimits(rest));
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
       console.error(`resnet ${name}: ${e.message}\n(resnet ${name} --help for usage)`);
       return 2;
     }

@@ -9,7 +9,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Command, UsageError, intFlag, parseFlags } from './command.js';
+import { type Command, intFlag, parseFlags } from './command.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/src/cli → the package root
 
@@ -123,8 +123,7 @@ sample, save and load weights, inspect a net, classify images.
                          has no SharedArrayBuffer and runs the single-thread kernels`,
   async run(argv) {
     const { values } = parseFlags(argv, { port: { type: 'string' }, host: { type: 'string' }, 'no-isolation': { type: 'boolean' } });
-    const port = values.port === '0' ? 0 : intFlag(values.port, '--port', 8080);
-    if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+    const port = intFlag(values.port, '--port', 8080, { min: 0, max: 65535 });
     const running = await startServer({ port, host: values.host, isolation: !values['no-isolation'] });
     console.log(`resnet-ts app: ${running.url}${values['no-isolation'] ? ' (no cross-origin isolation: single-thread kernels)' : ''}`);
     console.log('Ctrl-C stops the server.');

@@ -2,8 +2,7 @@
 
 import { loadKernels } from '../kernels/select.js';
 import { NET_NAMES, isNetName } from '../models/registry.js';
-import { folderImageSize, openData } from '../train/data.js';
-import { PAPER_WARMUP, type Recipe, type RecipeOverrides, RECIPES, applyOverrides, getRecipe, recipeNameForImages } from '../train/recipe.js';
+import { PAPER_WARMUP, RECIPES, type Recipe, type RecipeOverrides, getRecipe } from '../train/recipe.js';
 import { type TrainResult, train } from '../train/loop.js';
 import type { ProgressMode } from '../train/progress.js';
 import { type Command, type Range, UsageError, intFlag, numberFlag, parseFlags } from './command.js';
@@ -91,24 +90,21 @@ export const TRAIN_OUTPUT_USAGE = `Output:
 Ctrl-C saves a checkpoint after the current step and exits with code 130; a NaN or infinite loss
 stops the run with code 1, keeping the last good checkpoint.`;
 
-/**
- * Parses a numeric flag: `valid` is a Range (the error says what is valid), or a check for
- * callers that have not moved to ranges yet.
- */
-export function parseNumber(value: string | undefined, flag: string, valid: Range | ((x: number) => boolean) = { min: 0 }): number | undefined {
-  if (typeof valid !== 'function') return numberFlag(value, flag, valid);
-  const x = numberFlag(value, flag, {});
-  if (x !== undefined && !valid(x)) throw new UsageError(`${flag}: '${value}' is out of range`);
-  return x;
+/** Parses a numeric flag (default: a number ≥ 0); undefined stays undefined. The error says what is valid. */
+export function parseNumber(value: string | undefined, flag: string, range: Range = { min: 0 }): number | undefined {
+  return numberFlag(value, flag, range);
 }
 
 type Values = Record<string, string | boolean | undefined>;
 
-/** The recipe named by --recipe with every flag applied. */
-export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recipe {
-  const name = (v.recipe as string | undefined) ?? defaultRecipe;
-  if (!RECIPES[name]) throw new UsageError(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, got '${name}'`);
-  const base = getRecipe(name);
+/**
+ * The recipe named by --recipe (undefined without it: the library takes the one that fits the data)
+ * and the changes the other flags ask for; train() applies them (chooseRecipe).
+ */
+export function recipeFromFlags(v: Values): { recipe: Recipe | undefined; overrides: RecipeOverrides } {
+  const name = v.recipe as string | undefined;
+  if (name !== undefined && !RECIPES[name]) throw new UsageError(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, got '${name}'`);
+  const recipe = name === undefined ? undefined : getRecipe(name);
   const o: RecipeOverrides = {};
   const int = (flag: string) => (v[flag] === undefined ? undefined : intFlag(String(v[flag]), `--${flag}`, 0));
   o.batchSize = int('batch-size');
@@ -116,7 +112,6 @@ export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recip
   o.momentum = parseNumber(v.momentum as string | undefined, '--momentum', { min: 0, max: 1, maxOpen: true });
   o.weightDecay = parseNumber(v['weight-decay'] as string | undefined, '--weight-decay');
   if (v.nesterov) o.nesterov = true;
-  if (v.iterations !== undefined && v.epochs !== undefined) throw new UsageError('give --iterations or --epochs, not both');
   o.iterations = int('iterations');
   o.epochs = parseNumber(v.epochs as string | undefined, '--epochs', { min: 0, minOpen: true });
   if (v.milestones !== undefined) {
@@ -149,17 +144,9 @@ export function recipeFromFlags(v: Values, defaultRecipe = 'cifar-paper'): Recip
   }
   if (v['eval-every'] !== undefined) o.evalEvery = int('eval-every');
   if (v['no-augment']) o.augmentation = { kind: 'none' };
-  const lighting = parseNumber(v.lighting as string | undefined, '--lighting');
-  if (lighting !== undefined) {
-    if (base.augmentation.kind !== 'scale' || o.augmentation) throw new UsageError('--lighting applies to the imagenet-paper scale augmentation only');
-    o.augmentation = { ...base.augmentation, lightingStd: lighting };
-  }
+  o.lightingStd = parseNumber(v.lighting as string | undefined, '--lighting');
   if (v['no-mean']) o.normalization = 'none';
-  try {
-    return applyOverrides(base, Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as RecipeOverrides);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  return { recipe, overrides: Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as RecipeOverrides };
 }
 
 export function progressFromFlag(value: string | undefined): ProgressMode | 'auto' {
@@ -200,15 +187,6 @@ export function exitInterrupted(): void {
   process.once('exit', () => {
     process.exitCode = 130;
   });
-}
-
-/**
- * The recipe a run takes without --recipe: for an image folder, the one that fits its image size
- * (cifar-paper below 128 pixels, imagenet-paper above; recipe.ts recipeNameForImages), else cifar-paper.
- */
-async function defaultRecipeName(data: string, dataDir: string | undefined, given: string | undefined, imageSize: number | undefined): Promise<string> {
-  if (given !== undefined || !data.startsWith('folder:')) return given ?? 'cifar-paper';
-  return recipeNameForImages(imageSize ?? (await folderImageSize(openData(data, dataDir))));
 }
 
 /** Exit code and last words of a finished run. */
@@ -282,21 +260,21 @@ export async function trainFromFlags(argv: string[]): Promise<TrainResult> {
     if (extra.length) throw new UsageError(`--resume continues the recorded run; it does not take --${extra.join(', --')}`);
     const kernels = await loadKernels(backend);
     return withInterrupt((signal) => train({
-      net: 'resnet20', data: '', recipe: getRecipe('cifar-paper'), outDir: values.resume!, kernels, resume: true, signal, ...common,
+      net: 'resnet20', data: '', outDir: values.resume!, kernels, resume: true, signal, ...common,
     }));
   }
   if (!values.net) throw new UsageError('train needs --net NET (or --resume DIR)');
   if (!isNetName(values.net)) throw new UsageError(`unknown network '${values.net}'; known: ${NET_NAMES.join(', ')}`);
   if (!values.data) throw new UsageError('train needs --data (cifar10, fashion-mnist, fashion-mnist-sample, mnist or folder:PATH)');
-  const imageSize = values['image-size'] === undefined ? undefined : intFlag(values['image-size'], '--image-size', 0, { min: 8, max: 4096 });
-  if (imageSize !== undefined && !values.data.startsWith('folder:')) throw new UsageError('--image-size applies to image folders (--data folder:PATH)');
-  const recipe = recipeFromFlags(values, await defaultRecipeName(values.data, values['data-dir'], values.recipe as string | undefined, imageSize));
+  // The library checks the image size and the recipe's changes against the data (ConfigError: exit code 2).
+  const imageSize = numberFlag(values['image-size'], '--image-size', { integer: true });
+  const { recipe, overrides } = recipeFromFlags(values);
   const seed = intFlag(values.seed, '--seed', 0, { min: 0 });
   const outDir = values.out ?? `runs/${values.net}-${values.data.replace(/^folder:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
   const kernels = await loadKernels(backend);
   const net = values.net;
   return withInterrupt((signal) => train({
-    net, netOptions: netOptionsFromFlags(values), data: values.data!, dataDir: values['data-dir'], recipe, outDir, kernels, seed,
+    net, netOptions: netOptionsFromFlags(values), data: values.data!, dataDir: values['data-dir'], recipe, recipeOverrides: overrides, outDir, kernels, seed,
     overwrite: values.overwrite, signal, imageSize, ...common,
   }));
 }

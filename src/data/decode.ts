@@ -5,6 +5,7 @@
 // places (IDCT and chroma upsampling implementations); see the test-view tests. Image folders and
 // `predict` both decode here, so the same file gives the same pixels to `eval` and `predict`.
 
+import { toPlanar } from './pixel-layout.js';
 import { decodeRaw } from './sharp-decode.js';
 
 /** A decoded image: bytes [3, height, width]. */
@@ -19,12 +20,5 @@ export async function decodeImage(input: string | Uint8Array): Promise<DecodedIm
   const { data, info } = await decodeRaw(input, { ignoreIcc: true });
   const { height, width, channels } = info;
   if (channels !== 3) throw new Error(`decodeImage: expected 3 channels after conversion to RGB, got ${channels}`);
-  const hw = height * width;
-  const image = new Uint8Array(3 * hw); // [3, height, width]; sharp gives [height, width, 3]
-  for (let p = 0; p < hw; p++) {
-    image[p] = data[3 * p]!;
-    image[hw + p] = data[3 * p + 1]!;
-    image[2 * hw + p] = data[3 * p + 2]!;
-  }
-  return { image, height, width };
+  return { image: toPlanar(data, height * width, 3), height, width }; // sharp gives [height, width, 3]
 }

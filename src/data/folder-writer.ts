@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Dataset } from './dataset.js';
+import { toInterleaved } from './pixel-layout.js';
 
 /** A class name as a folder name: path separators and leading dots replaced. */
 export function classFolderName(name: string): string {
@@ -22,8 +23,7 @@ export async function writeDatasetFolder(dataset: Dataset, dir: string, limit = 
   for (let i = 0; i < n; i++) {
     const { image, height, width, label } = await dataset.get(i);
     const c = image.length / (height * width);
-    const hwc = new Uint8Array(image.length); // [h, w, c] for sharp; the sample is [c, h, w]
-    for (let ch = 0; ch < c; ch++) for (let p = 0; p < height * width; p++) hwc[p * c + ch] = image[ch * height * width + p]!;
+    const hwc = toInterleaved(image, height * width, c); // sharp takes [h, w, c]
     await sharp(hwc, { raw: { width, height, channels: c as 1 | 3 } }).png().toFile(join(dir, folders[label]!, `${String(i).padStart(digits, '0')}.png`));
   }
   return n;

@@ -12,10 +12,11 @@
 // Writes are atomic (a temporary file renamed), the index last, so an interrupted build is rebuilt.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import { FormatError } from '../io/errors.js';
 import { fileErrorReason, temporaryName } from '../io/file-errors.js';
 import { readLimits } from '../io/limits.js';
@@ -61,7 +62,7 @@ function statAll(folder: ImageFolderDataset): FileStat[] {
 }
 
 /** A digest of the folder's class names and of every image's path, size and modification time. */
-export function folderFingerprint(folder: ImageFolderDataset): string {
+function folderFingerprint(folder: ImageFolderDataset): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(folder.classes));
   for (const f of statAll(folder)) h.update(`${relative(folder.root, f.path)}\0${f.size}\0${f.mtimeMs}\0`);
@@ -75,7 +76,7 @@ export function cacheDirFor(root: string): string {
   try {
     mkdirSync(inside, { recursive: true });
     const probe = temporaryName(join(inside, 'probe'));
-    writeFileSyncSafe(probe);
+    writeFileSync(probe, '');
     rmSync(probe, { force: true });
     return inside;
   } catch {
@@ -84,11 +85,6 @@ export function cacheDirFor(root: string): string {
     mkdirSync(dir, { recursive: true });
     return dir;
   }
-}
-
-function writeFileSyncSafe(path: string): void {
-  const fd = openSync(path, 'w');
-  closeSync(fd);
 }
 
 function splitName(root: string, folder: ImageFolderDataset): string {
@@ -105,66 +101,59 @@ function readJson<T>(path: string): T | null {
   }
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = temporaryName(path);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-/** Every image's size (from its header, not its pixels), cached by the folder's fingerprint. */
-export async function imageSizes(folder: ImageFolderDataset, cacheRoot: string): Promise<{ height: number; width: number }[]> {
-  const dir = cacheDirFor(cacheRoot);
-  const path = join(dir, `${splitName(cacheRoot, folder)}.sizes.json`);
-  const fingerprint = folderFingerprint(folder);
-  const cached = readJson<{ version: number; fingerprint: string; sizes: [number, number][] }>(path);
-  if (cached && cached.version === VERSION && cached.fingerprint === fingerprint && cached.sizes.length === folder.size) {
-    return cached.sizes.map(([height, width]) => ({ height, width }));
-  }
-  const sizes: [number, number][] = [];
-  for (const file of folder.files) {
-    let meta;
-    try {
-      meta = await sharp(file, { limitInputPixels: readLimits().maxImagePixels }).metadata();
-    } catch (e) {
-      throw new FormatError(`${file}: cannot read the image (${sharpReason((e as Error).message)}); remove or replace the file`);
-    }
-    cacheCounters.headersRead++;
-    if (!meta.height || !meta.width) throw new FormatError(`${file}: the image header gives no size; remove or replace the file`);
-    sizes.push([meta.height, meta.width]);
-  }
-  writeAtomic(path, JSON.stringify({ version: VERSION, fingerprint, sizes }));
-  return sizes.map(([height, width]) => ({ height, width }));
-}
-
 /**
- * The images of `folder` at `geometry`, from the cache under `cacheRoot` (the folder given by the
- * user), which is built first if it is missing or stale (`onBuild` is told how many images it decodes).
+ * The cache of one image folder (a split of the folder given as folder:ROOT): where its files go and
+ * the fingerprint of its images, found once (a stat of every image) when it is opened, then shared
+ * by its image sizes and its cached images at any geometry. Folders of one ROOT share `dir`.
  */
-export async function cachedImages(
-  folder: ImageFolderDataset,
-  geometry: ImageGeometry,
-  cacheRoot: string,
-  onBuild?: (images: number, where: string) => void,
-): Promise<CachedImageDataset> {
-  const dir = cacheDirFor(cacheRoot);
-  const base = join(dir, `${splitName(cacheRoot, folder)}-${geometryTag(geometry)}`);
-  const indexPath = `${base}.json`;
-  const binPath = `${base}.bin`;
-  const fingerprint = folderFingerprint(folder);
-  const index = readJson<CacheIndex>(indexPath);
-  const fresh = index !== null && index.version === VERSION && index.fingerprint === fingerprint &&
-    index.geometry.kind === geometry.kind && index.geometry.side === geometry.side && existsSync(binPath) &&
-    statSync(binPath).size === cacheBytes(index);
-  if (!fresh) {
-    onBuild?.(folder.size, dir);
-    await buildCache(folder, geometry, fingerprint, indexPath, binPath);
+export class FolderCache {
+  readonly fingerprint: string;
+  private readonly base: string;
+
+  constructor(readonly folder: ImageFolderDataset, root: string, readonly dir: string = cacheDirFor(root)) {
+    this.fingerprint = folderFingerprint(folder);
+    this.base = join(dir, splitName(root, folder));
   }
-  return new CachedImageDataset(indexPath);
+
+  /** Every image's size (from its header, not its pixels), kept in the cache under the fingerprint. */
+  async imageSizes(): Promise<{ height: number; width: number }[]> {
+    const path = `${this.base}.sizes.json`;
+    const { folder, fingerprint } = this;
+    const cached = readJson<{ version: number; fingerprint: string; sizes: [number, number][] }>(path);
+    if (cached && cached.version === VERSION && cached.fingerprint === fingerprint && cached.sizes.length === folder.size) {
+      return cached.sizes.map(([height, width]) => ({ height, width }));
+    }
+    const sizes: [number, number][] = [];
+    for (const file of folder.files) {
+      let meta;
+      try {
+        meta = await sharp(file, { limitInputPixels: readLimits().maxImagePixels }).metadata();
+      } catch (e) {
+        throw new FormatError(`${file}: cannot read the image (${sharpReason((e as Error).message)}); remove or replace the file`);
+      }
+      cacheCounters.headersRead++;
+      if (!meta.height || !meta.width) throw new FormatError(`${file}: the image header gives no size; remove or replace the file`);
+      sizes.push([meta.height, meta.width]);
+    }
+    writeFileAtomic(path, JSON.stringify({ version: VERSION, fingerprint, sizes }));
+    return sizes.map(([height, width]) => ({ height, width }));
+  }
+
+  /** The images at `geometry`, built first if missing or stale (`onBuild` is told how many images it decodes, and where). */
+  async images(geometry: ImageGeometry, onBuild?: (images: number, where: string) => void): Promise<CachedImageDataset> {
+    const base = `${this.base}-${geometryTag(geometry)}`;
+    const indexPath = `${base}.json`;
+    const binPath = `${base}.bin`;
+    const index = readJson<CacheIndex>(indexPath);
+    const fresh = index !== null && index.version === VERSION && index.fingerprint === this.fingerprint &&
+      index.geometry.kind === geometry.kind && index.geometry.side === geometry.side && existsSync(binPath) &&
+      statSync(binPath).size === cacheBytes(index);
+    if (!fresh) {
+      onBuild?.(this.folder.size, this.dir);
+      await buildCache(this.folder, geometry, this.fingerprint, indexPath, binPath);
+    }
+    return new CachedImageDataset(indexPath);
+  }
 }
 
 function cacheBytes(index: CacheIndex): number {
@@ -197,7 +186,7 @@ async function buildCache(folder: ImageFolderDataset, geometry: ImageGeometry, f
   closeSync(fd);
   renameSync(tmp, binPath);
   const index: CacheIndex = { version: VERSION, fingerprint, geometry, channels: folder.channels, classes: folder.classes, entries };
-  writeAtomic(indexPath, JSON.stringify(index));
+  writeFileAtomic(indexPath, JSON.stringify(index));
 }
 
 /** The cached images of a folder: read from the cache file, never decoded. Fixed-size for square geometry. */

@@ -1,8 +1,9 @@
 // Network weights on disk: safetensors (ours and others'), and PyTorch .pth files. The formats
 // themselves, without files, are in weights-bytes.ts (the browser app uses that part).
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { fileErrorReason, temporaryName, writeError } from '../io/file-errors.js';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { fileErrorReason } from '../io/file-errors.js';
 import type { CreateOptions, NetOptions, ResNet } from './resnet.js';
 import { NETS, isNetName } from './registry.js';
 import { type WeightsFile, netFromWeights, parseWeights, weightsBytes } from './weights-bytes.js';
@@ -31,17 +32,6 @@ export function loadNet(path: string, net?: string, options: CreateOptions = {})
 /** Writes the network's state dict as safetensors (with a checksum of the data), atomically (temporary file, then rename). */
 export function saveWeights(path: string, model: ResNet, extra: Record<string, string> = {}): void {
   writeFileAtomic(path, weightsBytes(model, extra));
-}
-
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = temporaryName(path);
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw writeError(path, e);
-  }
 }
 
 /**

@@ -23,7 +23,7 @@ import { FormatError } from '../io/errors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { checkFileOptions } from '../models/options-check.js';
 import { isNetName } from '../models/registry.js';
-import { writeFileAtomic } from '../models/weights.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import type { NetOptions, ResNet } from '../models/resnet.js';
 import type { SGD } from '../optim/sgd.js';
 import type { ScheduleState } from '../optim/schedule.js';

@@ -8,13 +8,13 @@ import { join, resolve } from 'node:path';
 import { findCifar10Dir, missingCifar10Message, openCifar10 } from '../data/cifar10.js';
 import { ArrayDataset, type Dataset, SubsetDataset } from '../data/dataset.js';
 import { DEBIAN_FASHION_MNIST_DIR, bundledFashionMnistDir, findFashionMnist, findIdxPair, openFashionMnist, openMnist } from '../data/idx-dataset.js';
-import { cachedImages, imageSizes } from '../data/image-cache.js';
+import { FolderCache, cacheDirFor } from '../data/image-cache.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
 import { type ImageGeometry, defaultImageSize, geometryFor } from '../data/image-size.js';
 import { computeMeanImage } from '../data/stats.js';
 import type { Normalization, TransformSpec } from '../data/transforms.js';
 import { Rng } from '../tensor/random.js';
-import { type Recipe, recipeForImages } from './recipe.js';
+import { ConfigError, type Recipe, type RecipeChoice, chooseRecipe, recipeForImages } from './recipe.js';
 
 export const DATA_NAMES = ['cifar10', 'fashion-mnist', 'fashion-mnist-sample', 'mnist', 'folder:PATH'] as const;
 
@@ -182,38 +182,45 @@ function folders(data: DataSplits): ImageFolderDataset[] | null {
   return [data.trainFull, ...(data.test instanceof ImageFolderDataset && data.test !== data.trainFull ? [data.test] : [])];
 }
 
-/** The default image size of an image folder's training images (image-size.ts: the median shorter side if small, else 224). */
-export async function folderImageSize(data: DataSplits): Promise<number> {
+/** The caches of a data set's image folders (train first), the cache folder found once; null for other data. */
+function folderCaches(data: DataSplits): FolderCache[] | null {
   const f = folders(data);
-  if (!f) throw new Error(`${data.name} is not an image folder`);
-  return defaultImageSize(await imageSizes(f[0]!, data.dir));
+  if (!f) return null;
+  const dir = cacheDirFor(data.dir);
+  return f.map((folder) => new FolderCache(folder, data.dir, dir));
 }
 
 /**
- * An image folder made ready for a run: the recipe fitted to the image size (recipeForImages) and
- * the images read from the image cache at the matching geometry (built first where missing or
- * stale, `onMessage` told). Other data come back as they are (`imageSize` must then be unset).
+ * An image folder made ready for a run: the image size (given, else image-size.ts's default from the
+ * training images), the recipe chosen for it (chooseRecipe: without a recipe, the one that fits the
+ * image size) and fitted to it (recipeForImages), and the images read from the image cache at the
+ * matching geometry (built first where missing or stale, `onMessage` told). Every image is looked
+ * at (a stat) once. Other data come back as they are, with the recipe chosen for them (`imageSize`
+ * must then be unset).
  */
 export async function fitImageFolder(
-  data: DataSplits, recipe: Recipe, imageSize?: number, onMessage?: (text: string) => void,
+  data: DataSplits, choice: RecipeChoice, imageSize?: number, onMessage?: (text: string) => void,
 ): Promise<{ data: DataSplits; recipe: Recipe; fit: ImageFit | null }> {
-  const f = folders(data);
-  if (!f) {
-    if (imageSize !== undefined) throw new Error(`--image-size applies to image folders (folder:PATH); ${data.name} has images of one size`);
-    return { data, recipe, fit: null };
+  const caches = folderCaches(data);
+  if (!caches) {
+    if (imageSize !== undefined) throw new ConfigError(`--image-size applies to image folders (folder:PATH); ${data.name} has images of one size`);
+    return { data, recipe: chooseRecipe(choice, null), fit: null };
   }
-  const side = imageSize ?? (await folderImageSize(data));
-  const fitted = recipeForImages(recipe, side, data.val !== null);
+  const side = imageSize ?? defaultImageSize(await caches[0]!.imageSizes());
+  const fitted = recipeForImages(chooseRecipe(choice, side), side, data.val !== null);
   const geometry = geometryFor(fitted.augmentation.kind === 'scale', side);
-  return { data: await cacheFolderImages(data, geometry, onMessage), recipe: fitted, fit: { imageSize: side, geometry } };
+  return { data: await cacheFolderImages(data, geometry, onMessage, caches), recipe: fitted, fit: { imageSize: side, geometry } };
 }
 
-/** The data with each image folder replaced by its cached images at `geometry`. */
-export async function cacheFolderImages(data: DataSplits, geometry: ImageGeometry, onMessage?: (text: string) => void): Promise<DataSplits> {
-  if (!folders(data)) return data;
-  const open = (d: Dataset | null) => d instanceof ImageFolderDataset
-    ? cachedImages(d, geometry, data.dir, (n, where) => onMessage?.(`decoding ${n} images of ${d.root} once, into ${where} …`))
-    : Promise.resolve(d);
+/** The data with each image folder replaced by its cached images at `geometry` (`caches`: the folders' caches, if opened already). */
+export async function cacheFolderImages(
+  data: DataSplits, geometry: ImageGeometry, onMessage?: (text: string) => void, caches = folderCaches(data),
+): Promise<DataSplits> {
+  if (!caches) return data;
+  const open = (d: Dataset | null) => {
+    const cache = caches.find((c) => c.folder === d);
+    return cache ? cache.images(geometry, (n, where) => onMessage?.(`decoding ${n} images of ${cache.folder.root} once, into ${where} …`)) : Promise.resolve(d);
+  };
   const trainFull = (await open(data.trainFull))!;
   const test = data.test === data.trainFull ? trainFull : await open(data.test);
   const val = data.val === data.test ? test : await open(data.val);

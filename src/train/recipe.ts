@@ -109,9 +109,15 @@ export function warmupOf(r: Recipe): WarmupSpec | null {
   return r.warmup;
 }
 
+/**
+ * What a caller asked of a run cannot be: an override that does not apply to its recipe, an unknown
+ * recipe, an image size out of range. The command line reports it as a mistake in its flags.
+ */
+export class ConfigError extends Error {}
+
 export function getRecipe(name: string): Recipe {
   const r = RECIPES[name];
-  if (!r) throw new Error(`unknown recipe '${name}'; choose one of ${Object.keys(RECIPES).join(', ')}`);
+  if (!r) throw new ConfigError(`unknown recipe '${name}'; choose one of ${Object.keys(RECIPES).join(', ')}`);
   return structuredClone(r);
 }
 
@@ -132,11 +138,13 @@ export interface RecipeOverrides {
   normalization?: NormalizationKind;
   validation?: { fraction: number } | { count: number };
   evalEvery?: number | null;
+  /** The std of the scale augmentation's PCA lighting (imagenet-paper's augmentation only). */
+  lightingStd?: number;
 }
 
 export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
   const r = structuredClone(base);
-  if (o.iterations !== undefined && o.epochs !== undefined) throw new Error('give --iterations or --epochs, not both');
+  if (o.iterations !== undefined && o.epochs !== undefined) throw new ConfigError('give --iterations or --epochs, not both');
   for (const k of ['batchSize', 'lr', 'momentum', 'weightDecay', 'nesterov', 'augmentation', 'normalization', 'validation', 'evalEvery'] as const) {
     if (o[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = structuredClone(o[k]);
   }
@@ -162,8 +170,34 @@ export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
     const gamma = r.schedule.gamma;
     r.schedule = { kind: 'plateau', patience: o.patience, gamma, threshold: r.schedule.kind === 'plateau' ? r.schedule.threshold : 0 };
   }
+  if (o.lightingStd !== undefined) {
+    if (r.augmentation.kind !== 'scale') throw new ConfigError('--lighting applies to the imagenet-paper scale augmentation only');
+    r.augmentation = { ...r.augmentation, lightingStd: o.lightingStd };
+  }
   return r;
 }
+
+/** Which recipe a run takes: a recipe or its name (default: the one that fits the data), the changes asked for, and the net it runs for. */
+export interface RecipeChoice {
+  recipe?: Recipe | string;
+  overrides?: RecipeOverrides;
+  net: string;
+}
+
+/**
+ * The recipe of a run as it runs for its net: `choice.recipe`, else the one that fits the data (an
+ * image folder trained at `imageSide` pixels: recipeNameForImages; other data, `imageSide` null:
+ * cifar-paper), with the overrides applied, then recipeForNet.
+ */
+export function chooseRecipe(choice: RecipeChoice, imageSide: number | null): Recipe {
+  const given = choice.recipe ?? (imageSide === null ? 'cifar-paper' : recipeNameForImages(imageSide));
+  const base = typeof given === 'string' ? getRecipe(given) : given;
+  return recipeForNet(applyOverrides(base, choice.overrides ?? {}), choice.net);
+}
+
+/** The image sizes a folder can be trained at. */
+export const MIN_IMAGE_SIZE = 8;
+export const MAX_IMAGE_SIZE = 4096;
 
 /**
  * A recipe fitted to an image folder trained at `side` pixels: CIFAR's pad of 4 at 32 pixels scales
@@ -172,7 +206,9 @@ export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
  * Applying it again with the same arguments changes nothing.
  */
 export function recipeForImages(r: Recipe, side: number, hasVal: boolean): Recipe {
-  if (!Number.isInteger(side) || side < 8) throw new Error(`image size ${side}: give at least 8 pixels`);
+  if (!Number.isInteger(side) || side < MIN_IMAGE_SIZE || side > MAX_IMAGE_SIZE) {
+    throw new ConfigError(`image size ${side}: give a whole number of pixels from ${MIN_IMAGE_SIZE} to ${MAX_IMAGE_SIZE}`);
+  }
   const out = structuredClone(r);
   const a = out.augmentation;
   if (a.kind === 'padCropFlip') out.augmentation = { ...a, pad: Math.max(1, Math.round(side / 8)) };

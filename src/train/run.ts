@@ -20,7 +20,7 @@ import { GradientAccumulator } from './accumulate.js';
 import { type RunSettings, describeChanges, removeStaleTemporaries, resolveSettings } from './run-settings.js';
 import { type DataSplits, fitImageFolder, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
 import { JsonlLog, Progress, type ProgressMode } from './progress.js';
-import { type Recipe, describeRecipe, recipeForNet, scheduleSpec, totalIterations } from './recipe.js';
+import { type Recipe, type RecipeOverrides, describeRecipe, scheduleSpec, totalIterations } from './recipe.js';
 
 export interface TrainConfig {
   net: NetName;
@@ -29,7 +29,13 @@ export interface TrainConfig {
   /** A dataset name (cifar10, fashion-mnist, fashion-mnist-sample, mnist, folder:PATH) or datasets at hand. */
   data: string | DataSplits;
   dataDir?: string;
-  recipe: Recipe;
+  /**
+   * The recipe, or its name (RECIPES). Default: the one that fits the data (an image folder's by its
+   * image size: recipeNameForImages; other data: cifar-paper). Resuming takes the checkpoint's.
+   */
+  recipe?: Recipe | string;
+  /** Changes to the recipe (the command line's flags), applied before it is fitted to the net and the images. */
+  recipeOverrides?: RecipeOverrides;
   outDir: string;
   kernels: KernelSet;
   /** Seed of the initialization, the shuffling and the augmentation. Default 0. */
@@ -206,7 +212,8 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
   }
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
   const opened = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
-  const { data: splits, recipe, fit } = await fitImageFolder(opened, ckpt ? ckpt.recipe : recipeForNet(config.recipe, config.net),
+  const choice = ckpt ? { recipe: ckpt.recipe, net: ckpt.net } : { recipe: config.recipe, overrides: config.recipeOverrides, net: config.net };
+  const { data: splits, recipe, fit } = await fitImageFolder(opened, choice,
     ckpt ? ckpt.data.imageSize : config.imageSize, config.progress === 'none' ? undefined : (m) => process.stderr.write(`${m}\n`));
   const { train: trainSet, val } = holdOut(splits, recipe.validation);
   if (recipe.schedule.kind === 'plateau' && !val) {
