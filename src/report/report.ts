@@ -101,7 +101,7 @@ async function experimentReport(root: string, m: Manifest) {
     figures['curves.svg'] = await renderSvg(curvesSpec(`${e.paper}: ${e.title}`, [...lines, `reproduce: ${m.command}`], series, length));
     blocks.push({ kind: 'figure', file: 'curves.svg', alt: `training (dashed) and test (bold) error against iterations, ${e.paper}` });
     blocks.push({ kind: 'p', text: 'Dashed thin lines: training error (mean of the logged steps, on the augmented training batches); ' +
-      'bold lines: test error. As in the paper\'s figures.' });
+      `bold lines: test error ${curveTestImages(e, m)}. As in the paper's figures.` });
   }
   if (e.table) blocks.push(...tableBlocks(e, m, runs));
   if (e.name.startsWith('degradation')) blocks.push(...degradationBlocks(runs));
@@ -130,9 +130,22 @@ function tableBlocks(e: Experiment, m: Manifest, runs: RunView[]): Block[] {
     { kind: 'h2', text: t.caption },
     { kind: 'table', headers, rows },
     { kind: 'p', text: 'Errors in %. Training error: the mean over the logged steps of the last tenth of the run. Test error: the whole ' +
-      `test set, single view, at the end of the run. The paper: ${t.paperSetting}.` },
+      `test set (${count(m.data.test)} images), single view, at the end of the run${e.figures.includes('curves') ? ' (the last point of the test curves)' : ''}. ` +
+      `The paper: ${t.paperSetting}.` },
     { kind: 'p', text: `Where this run departs from the paper: ${departures(e, m).join('; ')}.` },
   ];
+}
+
+/** Which test images the test curves' points are on: the first `curveImages` of the scale, the last point on all of them. */
+function curveTestImages(e: Experiment, m: Manifest): string {
+  const n = e.scales[m.scale].curveImages;
+  const all = `the whole test set (${count(m.data.test)} images)`;
+  return n !== undefined && n < m.data.test ? `on the first ${count(n)} test images, the last point on ${all}: the table's test error` : `on ${all}`;
+}
+
+/** A count with thousands grouped: 10,000. */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
 }
 
 function departures(e: Experiment, m: Manifest): string[] {
