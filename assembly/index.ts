@@ -17,7 +17,9 @@ export {
 export {
   fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep, channelBiasRelu,
 } from './elementwise';
-export { batchNormTrain, batchNormEval, batchNormBackward } from './norm';
+export {
+  batchNormTrain, batchNormEval, batchNormBackward, batchNormBackwardPlanes, batchNormBackwardStats, batchNormBackwardApply,
+} from './norm';
 export {
   maxPool2d, maxPool2dBackward, globalAvgPool, globalAvgPoolBackward, shortcutA, shortcutABackward,
 } from './pool';

@@ -187,3 +187,104 @@ export function batchNormBackward(
     }
   }
 }
+
+// ---- the training-mode backward split over (image, channel) planes ----
+//
+// Each thread takes a contiguous range of the n·c planes (contiguous memory, every thread busy
+// whatever the channel count) and writes each plane's partial sums to `stats` ([n·c] pairs of
+// f64); one thread then adds them up per channel in image order (batchNormBackwardStats), so the
+// result does not depend on the number of threads (and equals batchNormBackward's); a last pass,
+// again over planes, applies the per-channel coefficients (`coef`: [3, c] f32).
+
+/**
+ * Per plane: Σg and Σg·(x - mean[ch]) into stats ([n·c, 2] f64), g = dy (+ dy2 when dy2 is not 0),
+ * and through a fused ReLU (y, its output, not 0) only where y > 0; g is written to gOut when gOut
+ * is not 0.
+ */
+export function batchNormBackwardPlanes(
+  x: usize, dy: usize, dy2: usize, y: usize, gOut: usize, mean: usize, stats: usize, planes: i32, c: i32, hw: i32,
+  tid: i32, nt: i32,
+): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  const z = zero4();
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const mu = load<f32>(mean + (<usize>(pl % c) << 2));
+    const muv = f32x4.splat(mu);
+    const p = <usize>pl * <usize>hw << 2;
+    let a1 = zero4(), a2 = zero4();
+    let j = 0;
+    for (; j + 4 <= hw; j += 4) {
+      const q = p + (<usize>j << 2);
+      let g = v128.load(dy + q);
+      if (dy2) g = f32x4.add(g, v128.load(dy2 + q));
+      if (y) g = v128.and(g, f32x4.gt(v128.load(y + q), z));
+      if (gOut) v128.store(gOut + q, g);
+      a1 = f32x4.add(a1, g);
+      a2 = madd(g, f32x4.sub(v128.load(x + q), muv), a2);
+    }
+    let sdy: f64 = <f64>f32x4.extract_lane(a1, 0) + <f64>f32x4.extract_lane(a1, 1) + <f64>f32x4.extract_lane(a1, 2) + <f64>f32x4.extract_lane(a1, 3);
+    let sdyx: f64 = <f64>f32x4.extract_lane(a2, 0) + <f64>f32x4.extract_lane(a2, 1) + <f64>f32x4.extract_lane(a2, 2) + <f64>f32x4.extract_lane(a2, 3);
+    for (; j < hw; j++) {
+      const q = p + (<usize>j << 2);
+      let g1: f32 = load<f32>(dy + q);
+      if (dy2) g1 += load<f32>(dy2 + q);
+      if (y && !(load<f32>(y + q) > 0)) g1 = 0;
+      if (gOut) store<f32>(gOut + q, g1);
+      sdy += <f64>g1;
+      sdyx += <f64>g1 * <f64>(load<f32>(x + q) - mu);
+    }
+    const o = stats + (<usize>pl << 4);
+    store<f64>(o, sdy);
+    store<f64>(o, sdyx, 8);
+  }
+}
+
+/**
+ * One thread: dbeta = Σg, dgamma = Σg·x̂ per channel from the planes' sums (in image order), and
+ * coef = [a, b, k] with dx = a·g + b·(x - mean) + k.
+ */
+export function batchNormBackwardStats(
+  stats: usize, gamma: usize, invStd: usize, dgamma: usize, dbeta: usize, coef: usize, n: i32, c: i32, hw: i32,
+): void {
+  const count = <f64>n * <f64>hw;
+  for (let ch = 0; ch < c; ch++) {
+    let sdy: f64 = 0, sdyx: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const o = stats + (<usize>(i * c + ch) << 4);
+      sdy += load<f64>(o);
+      sdyx += load<f64>(o, 8);
+    }
+    const o = <usize>ch << 2;
+    const inv = <f64>load<f32>(invStd + o);
+    const dg = sdyx * inv;
+    store<f32>(dbeta + o, <f32>sdy);
+    store<f32>(dgamma + o, <f32>dg);
+    const a = <f64>load<f32>(gamma + o) * inv;
+    store<f32>(coef + o, <f32>a);
+    store<f32>(coef + (<usize>(c + ch) << 2), <f32>(-a * inv * dg / count));
+    store<f32>(coef + (<usize>(2 * c + ch) << 2), <f32>(-a * sdy / count));
+  }
+}
+
+/** dx = a·g + b·(x - mean) + k per plane (coef: [a: c, b: c, k: c]); g may be dx itself. */
+export function batchNormBackwardApply(
+  x: usize, g: usize, mean: usize, dx: usize, coef: usize, planes: i32, c: i32, hw: i32, tid: i32, nt: i32,
+): void {
+  const p1 = rangeStart(planes, tid + 1, nt);
+  for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
+    const ch = pl % c;
+    const mu = load<f32>(mean + (<usize>ch << 2));
+    const a = load<f32>(coef + (<usize>ch << 2)), b = load<f32>(coef + (<usize>(c + ch) << 2)), k = load<f32>(coef + (<usize>(2 * c + ch) << 2));
+    const av = f32x4.splat(a), bv = f32x4.splat(b), kv = f32x4.splat(k), muv = f32x4.splat(mu);
+    const p = <usize>pl * <usize>hw << 2;
+    let j = 0;
+    for (; j + 4 <= hw; j += 4) {
+      const q = p + (<usize>j << 2);
+      v128.store(dx + q, madd(av, v128.load(g + q), madd(bv, f32x4.sub(v128.load(x + q), muv), kv)));
+    }
+    for (; j < hw; j++) {
+      const q = p + (<usize>j << 2);
+      store<f32>(dx + q, a * load<f32>(g + q) + b * (load<f32>(x + q) - mu) + k);
+    }
+  }
+}

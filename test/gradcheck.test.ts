@@ -93,6 +93,15 @@ describe('finite-difference gradient checks (float64, reference kernels)', () =>
       [randomTensor([2, 2, 2, 3], rng), randomTensor([2], rng), randomTensor([2], rng), randomTensor([2, 2, 2, 3], rng)]);
   });
 
+  it('batchNorm whose output feeds several ops (its backward adds two gradient terms itself, the tape the third)', () => {
+    const [rm, rv] = [randomTensor([2], rng, false), randomTensor([2], rng, false, 3)];
+    const uses = (y: Tensor): Tensor => ops.add(ops.scale(y, -1.5), ops.mul(y, y));
+    gradcheck(([x, g, b, r]) => uses(ops.batchNorm(x, g, b, rm, rv, { training: true, residual: r, relu: true })),
+      [randomTensor([2, 2, 3, 3], rng), randomTensor([2], rng), randomTensor([2], rng), randomTensor([2, 2, 3, 3], rng)]);
+    gradcheck(([x, g, b]) => uses(ops.batchNorm(x, g, b, rm, rv, { training: true })),
+      [randomTensor([2, 2, 2, 3], rng), randomTensor([2], rng), randomTensor([2], rng)]);
+  });
+
   it('batchNorm eval mode + residual + ReLU', () => {
     const [rm, rv] = [randomTensor([2], rng, false), randomTensor([2], rng, false, 3)];
     gradcheck(([x, g, b, r]) => ops.batchNorm(x, g, b, rm, rv, { training: false, residual: r, relu: true }),

@@ -223,6 +223,20 @@ for (const { label } of KERNEL_SETS) {
       }
     });
 
+    it('batch norm backward with its gradient in two terms (dy + dy2), through a ReLU or not, to a residual or not', () => {
+      for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [2, 64, 64], [8, 64, 130]] as const) {
+        const len = n * c * hw, shape = { n, c, hw, eps: 1e-5 };
+        const x = randomArray(len, -2, 3), dy = randomArray(len), dy2 = randomArray(len), gamma = randomArray(c, 0.5, 1.5);
+        const yRelu = randomArray(len).map((v) => (v > 0 ? v : 0));
+        for (const [withResidual, relu] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+          check(ks, { x, dy, dy2, gamma, y: yRelu, mean: randomArray(c, 0, 1), invStd: randomArray(c, 0.5, 2), dx: randomArray(len), dgamma: randomArray(c), dbeta: randomArray(c), dres: randomArray(len) },
+            withResidual ? ['dx', 'dgamma', 'dbeta', 'dres'] : ['dx', 'dgamma', 'dbeta'], GRAD_TOL,
+            (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, dy2: t.dy2!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!,
+              dgamma: t.dgamma!, dbeta: t.dbeta!, y: relu ? t.y! : undefined, dresidual: withResidual ? t.dres! : undefined }));
+        }
+      }
+    });
+
     it('fused batch norm and the conv epilogue on every activation shape of the paper\'s networks (batch 2)', () => {
       for (const [c, side] of PAPER_MAPS) {
         const hw = side * side, len = 2 * c * hw, shape = { n: 2, c, hw, eps: 1e-5 };

@@ -8,8 +8,13 @@ export interface GradNode<T> {
   /** The op's name, for error messages and graph dumps. */
   readonly op: string;
   readonly inputs: readonly T[];
-  /** Given the gradient of the op's output, the gradient of each input (null where none is needed). */
-  readonly backward: (gradOutput: T) => readonly (T | null)[];
+  /**
+   * Given the gradient of the op's output, the gradient of each input (null where none is needed).
+   * An op that sets `sums` may get the gradient in two terms, gradOutput + more, which it adds up
+   * itself (inside the kernel that reads them), so that the tape need not add them first.
+   */
+  readonly backward: (gradOutput: T, more?: T) => readonly (T | null)[];
+  readonly sums?: boolean;
 }
 
 /** What the tape needs of a tensor: whether it wants a gradient, the node that made it, its gradient. */
@@ -43,14 +48,16 @@ export function needsGrad(inputs: readonly { requiresGrad: boolean }[]): boolean
 
 /**
  * The chain rule from `root`, whose gradient is `gradOutput`: every recorded node sends its
- * output's gradient to its inputs, gradients meeting at a tensor are summed with `add`, and each
+ * output's gradient to its inputs, gradients meeting at a tensor are summed with `add` (or, for
+ * an op that takes two terms, handed to its backward as they are), and each
  * leaf that requires a gradient gets it added into `.grad`. Intermediate gradients are dropped as
  * soon as they have been used, and handed to `release` (their memory is reused by the rest of the
  * pass) unless a leaf keeps them as its `.grad`. Runs without recording.
  */
 export function backprop<T extends Differentiable<T>>(root: T, gradOutput: T, add: (a: T, b: T) => T,
   release: (t: T) => void = () => { /* garbage collected */ }): void {
-  const grads = new Map<T, T>([[root, gradOutput]]);
+  // The pending gradient of each tensor: one term, or two for an op whose backward adds them (`sums`).
+  const grads = new Map<T, T[]>([[root, [gradOutput]]]);
   // A gradient tensor may be the pending gradient of several tensors (an addition passes its
   // output's gradient to both inputs): it is released when the last of them has used it.
   const holders = new Map<T, number>([[gradOutput, 1]]);
@@ -64,9 +71,10 @@ export function backprop<T extends Differentiable<T>>(root: T, gradOutput: T, ad
   };
   noGrad(() => {
     for (const t of reverseTopologicalOrder(root)) {
-      const g = grads.get(t);
-      if (g === undefined) continue;
+      const gs = grads.get(t);
+      if (gs === undefined) continue;
       grads.delete(t);
+      const g = gs[0]!;
       if (t.node === null) {
         if (t.grad === null) {
           t.grad = g;
@@ -77,24 +85,30 @@ export function backprop<T extends Differentiable<T>>(root: T, gradOutput: T, ad
         drop(g);
         continue;
       }
-      const inputGrads = t.node.backward(g);
+      const inputGrads = t.node.backward(g, gs[1]);
       t.node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
         if (gi === null || gi === undefined || !input.requiresGrad) return;
-        const previous = grads.get(input);
-        if (previous === undefined) {
-          grads.set(input, gi);
+        const pending = grads.get(input);
+        if (pending === undefined) {
+          grads.set(input, [gi]);
           hold(gi);
           return;
         }
+        if (pending.length === 1 && input.node?.sums) { // the op adds the two terms itself
+          pending.push(gi);
+          hold(gi);
+          return;
+        }
+        const previous = pending.pop()!;
         const sum = add(previous, gi);
-        grads.set(input, sum);
+        pending.push(sum);
         hold(sum);
         drop(previous);
-        // gi itself is held by no one unless it is g or another input's gradient too.
-        if (gi !== g && !holders.has(gi) && inputGrads.indexOf(gi, i + 1) < 0 && !kept.has(gi)) release(gi);
+        // gi itself is held by no one unless it is one of gs or another input's gradient too.
+        if (!gs.includes(gi) && !holders.has(gi) && inputGrads.indexOf(gi, i + 1) < 0 && !kept.has(gi)) release(gi);
       });
-      drop(g);
+      for (const gj of gs) drop(gj);
     }
   });
 }

@@ -5,9 +5,13 @@
 //
 //   node dist/src/bench/kernels.js [--no-ref] [--runs N] [--threads N]
 //   node dist/src/bench/kernels.js --fusion [--runs N] [--threads N]
+//   node dist/src/bench/kernels.js --norm-split [--runs N] [--threads N]
 //
 // --fusion times, on ResNet-20's activation shapes, each fused batch-norm kernel against the plain
 // kernels it replaces (the two interleaved run by run in this one process), and prints the medians.
+//
+// --norm-split times training-mode batch norm's backward with its work split over channels
+// against split over (image, channel) planes, interleaved.
 //
 // From the per-layer times it adds up a ResNet-20 step (kernels only, as the network calls them)
 // and prints the images/second that bounds.
@@ -128,15 +132,23 @@ function timePair(a: () => void, b: () => void, runs: number): [number, number] 
 
 interface FusionTimes { name: string; plain: number; fused: number }
 
+/** Random buffers for batch norm on [n, c, hw] (activations x, y, r, dy, dx, dr; per-channel vectors), and a function that frees them. */
+function normBuffers(ks: KernelSet, n: number, c: number, hw: number) {
+  const len = n * c * hw;
+  const b = {
+    x: buffer(ks, len), y: buffer(ks, len), r: buffer(ks, len), dy: buffer(ks, len), dx: buffer(ks, len), dr: buffer(ks, len),
+    gamma: buffer(ks, c), beta: buffer(ks, c), mean: buffer(ks, c), invStd: buffer(ks, c), rm: buffer(ks, c), rv: buffer(ks, c),
+    dgamma: buffer(ks, c), dbeta: buffer(ks, c),
+  };
+  ks.fill({ y: b.rv, value: 1 });
+  ks.fill({ y: b.invStd, value: 1 });
+  return { ...b, shape: { n, c, hw, eps: 1e-5 }, free: () => { for (const v of Object.values(b)) ks.free(v); } };
+}
+
 /** The fusions of a training step and of eval mode on one activation shape [n, c, hw]. */
 function benchFusion(ks: KernelSet, n: number, c: number, hw: number, runs: number): FusionTimes[] {
-  const len = n * c * hw;
-  const x = buffer(ks, len), y = buffer(ks, len), r = buffer(ks, len), dy = buffer(ks, len), dx = buffer(ks, len), dr = buffer(ks, len);
-  const gamma = buffer(ks, c), beta = buffer(ks, c), mean = buffer(ks, c), invStd = buffer(ks, c), rm = buffer(ks, c), rv = buffer(ks, c);
-  const dgamma = buffer(ks, c), dbeta = buffer(ks, c);
-  ks.fill({ y: rv, value: 1 });
-  ks.fill({ y: invStd, value: 1 });
-  const shape = { n, c, hw, eps: 1e-5 };
+  const bufs = normBuffers(ks, n, c, hw);
+  const { x, y, r, dy, dx, dr, gamma, beta, mean, invStd, rm, rv, dgamma, dbeta, shape } = bufs;
   const train = { ...shape, x, gamma, beta, y, mean, invStd, runningMean: rm, runningVar: rv, momentum: 0.1 };
   const back = { ...shape, x, dy, gamma, mean, invStd, dx, dgamma, dbeta };
   const evalBn = { ...shape, x, gamma, beta, y, runningMean: rm, runningVar: rv };
@@ -155,7 +167,7 @@ function benchFusion(ks: KernelSet, n: number, c: number, hw: number, runs: numb
     const [plain, fused] = timePair(a, b, runs);
     return { name, plain, fused };
   });
-  for (const b of [x, y, r, dy, dx, dr, gamma, beta, mean, invStd, rm, rv, dgamma, dbeta]) ks.free(b);
+  bufs.free();
   return out;
 }
 
@@ -169,6 +181,31 @@ async function mainFusion(): Promise<void> {
     }
   }
   ks.dispose();
+}
+
+/** Training-mode batch norm's backward split by channels against by planes, on ResNet-20's activation shapes. */
+async function mainNormSplit(): Promise<void> {
+  const wasm = await createWasmKernels({ threads: THREADS });
+  const ks = wasm as KernelSet;
+  console.log(`batch norm split by channels vs by planes: wasm ${wasm.variant}, ${wasm.threads} thread(s), batch ${BATCH}, medians of ${RUNS} interleaved runs (ms)`);
+  console.log(`${'shape'.padEnd(14)} ${'kernel'.padEnd(34)} ${'channels'.padStart(8)} ${'planes'.padStart(8)} ${'ratio'.padStart(6)}`);
+  for (const [c, hw] of [[16, 1024], [32, 256], [64, 64]] as const) {
+    const bufs = normBuffers(ks, BATCH, c, hw);
+    const { x, y, r, dy, dx, dr, gamma, beta, mean, invStd, rm, rv, dgamma, dbeta, shape } = bufs;
+    ks.batchNormTrain({ ...shape, x, gamma, beta, y, mean, invStd, runningMean: rm, runningVar: rv, momentum: 0.1, relu: true });
+    const back = { ...shape, x, dy, gamma, mean, invStd, dx, dgamma, dbeta };
+    const cases: [string, () => void][] = [
+      ['backward through ReLU', () => ks.batchNormBackward({ ...back, y })],
+      ['backward through ReLU, to residual', () => ks.batchNormBackward({ ...back, y, dresidual: dr })],
+      ['backward of dy + dy2, ReLU, residual', () => ks.batchNormBackward({ ...back, y, dresidual: dr, dy2: r })],
+    ];
+    for (const [name, f] of cases) {
+      const [byChannels, byPlanes] = timePair(() => { wasm.batchNormSplit = 'channels'; f(); }, () => { wasm.batchNormSplit = 'planes'; f(); }, RUNS);
+      console.log(`${`${c}×${Math.sqrt(hw)}×${Math.sqrt(hw)}`.padEnd(14)} ${name.padEnd(34)} ${fmt(byChannels)} ${fmt(byPlanes)} ${(byChannels / byPlanes).toFixed(2).padStart(6)}`);
+    }
+    bufs.free();
+  }
+  wasm.dispose();
 }
 
 const fmt = (ms: number): string => ms.toFixed(2).padStart(8);
@@ -201,4 +238,4 @@ async function main(): Promise<void> {
   many.dispose();
 }
 
-await (args.includes('--fusion') ? mainFusion() : main());
+await (args.includes('--fusion') ? mainFusion() : args.includes('--norm-split') ? mainNormSplit() : main());

@@ -142,10 +142,11 @@ export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = In
   /**
    * Training-mode backward; overwrites dx, dgamma, dbeta. With `y` (the output of a fused ReLU),
    * dy counts only where y > 0; `dresidual`, when given, receives that gradient as it reaches the
-   * residual (dy masked by the ReLU, or dy itself without one).
+   * residual (dy masked by the ReLU, or dy itself without one). With `dy2`, the gradient of y is
+   * dy + dy2 (y feeds two ops).
    */
   batchNormBackward(p: BatchNormShape & {
-    x: B; dy: B; gamma: B; mean: B; invStd: B; dx: B; dgamma: B; dbeta: B; y?: B; dresidual?: B;
+    x: B; dy: B; gamma: B; mean: B; invStd: B; dx: B; dgamma: B; dbeta: B; y?: B; dresidual?: B; dy2?: B;
   }): void;
 
   // ---- pooling ----

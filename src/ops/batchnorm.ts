@@ -80,16 +80,18 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
   runningMean.bumpVersion();
   runningVar.bumpVersion();
   // The backward pass needs x and, through a ReLU, only the output y (not the map before the ReLU).
-  return record(y, 'batchNorm', inputs, (dy) => {
+  // Where y feeds two ops (a block's output: the next block's branch and its shortcut), the kernel
+  // adds their two gradients as it reads them (dy + dy2).
+  return record(y, 'batchNorm', inputs, (dy, dy2) => {
     const dx = emptyLike(x);
     const dgamma = emptyLike(gamma);
     const dbeta = emptyLike(beta);
     const dresidual = residual?.requiresGrad ? emptyLike(residual) : null;
     k.batchNormBackward({ ...s, x: x.buffer, dy: dy.buffer, gamma: gamma.buffer, mean: mean.buffer,
       invStd: invStd.buffer, dx: dx.buffer, dgamma: dgamma.buffer, dbeta: dbeta.buffer,
-      y: relu ? y.buffer : undefined, dresidual: dresidual?.buffer });
+      y: relu ? y.buffer : undefined, dresidual: dresidual?.buffer, dy2: dy2?.buffer });
     return [dx, dgamma, dbeta, dresidual];
-  });
+  }, true);
 }
 
 /**

@@ -3,11 +3,14 @@
 import { needsGrad } from '../autograd/tape.js';
 import { type Node, type Shape, type Tensor, shapeString } from '../tensor/tensor.js';
 
-/** Attaches a backward function to `out` when any input needs a gradient. */
-export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: Node['backward']): Tensor {
+/**
+ * Attaches a backward function to `out` when any input needs a gradient; `sums`: the backward
+ * takes its gradient in two terms when two arrive (see GradNode).
+ */
+export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: Node['backward'], sums = false): Tensor {
   if (needsGrad(inputs)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, backward };
+    out.node = sums ? { op, inputs, backward, sums } : { op, inputs, backward };
   }
   return out;
 }

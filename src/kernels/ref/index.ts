@@ -216,9 +216,14 @@ function batchNormEval(p: BatchNormShape & {
  */
 function batchNormBackward(p: BatchNormShape & {
   x: HostArray; dy: HostArray; gamma: HostArray; mean: HostArray; invStd: HostArray;
-  dx: HostArray; dgamma: HostArray; dbeta: HostArray; y?: HostArray; dresidual?: HostArray;
+  dx: HostArray; dgamma: HostArray; dbeta: HostArray; y?: HostArray; dresidual?: HostArray; dy2?: HostArray;
 }): void {
   const count = p.n * p.hw;
+  if (p.dy2) { // the two terms of the gradient added first (the plain add)
+    const sum = p.dy.slice();
+    for (let i = 0; i < sum.length; i++) sum[i] += p.dy2[i];
+    p = { ...p, dy: sum };
+  }
   if (p.y) { // through the fused ReLU first (the plain reluBackward, then the plain BN backward)
     const masked = p.dy.slice();
     for (let i = 0; i < masked.length; i++) if (!(p.y[i] > 0)) masked[i] = 0;
@@ -394,7 +399,7 @@ export const refKernels: KernelSet<RefBuffer, RefIndexBuffer> = {
   }),
   batchNormBackward: (p) => batchNormBackward({
     ...p, x: p.x.data, dy: p.dy.data, gamma: p.gamma.data, mean: p.mean.data, invStd: p.invStd.data,
-    dx: p.dx.data, dgamma: p.dgamma.data, dbeta: p.dbeta.data, y: p.y?.data, dresidual: p.dresidual?.data,
+    dx: p.dx.data, dgamma: p.dgamma.data, dbeta: p.dbeta.data, y: p.y?.data, dresidual: p.dresidual?.data, dy2: p.dy2?.data,
   }),
 
   maxPool2d: (p) => maxPool2d(p.x.data, p.y.data, p.argmax.data, p),

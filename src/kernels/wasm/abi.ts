@@ -69,6 +69,12 @@ export interface KernelExports {
   batchNormEval(x: number, gamma: number, beta: number, y: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, relu: boolean, residual: number, tid: number, nt: number): void;
   /** assembly/norm/batchNormBackward(x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize, dx: usize, dgamma: usize, dbeta: usize, y: usize, dresidual: usize, n: i32, c: i32, hw: i32, tid: i32, nt: i32) */
   batchNormBackward(x: number, dy: number, gamma: number, mean: number, invStd: number, dx: number, dgamma: number, dbeta: number, y: number, dresidual: number, n: number, c: number, hw: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormBackwardPlanes(x: usize, dy: usize, dy2: usize, y: usize, gOut: usize, mean: usize, stats: usize, planes: i32, c: i32, hw: i32, tid: i32, nt: i32) */
+  batchNormBackwardPlanes(x: number, dy: number, dy2: number, y: number, gOut: number, mean: number, stats: number, planes: number, c: number, hw: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormBackwardStats(stats: usize, gamma: usize, invStd: usize, dgamma: usize, dbeta: usize, coef: usize, n: i32, c: i32, hw: i32) */
+  batchNormBackwardStats(stats: number, gamma: number, invStd: number, dgamma: number, dbeta: number, coef: number, n: number, c: number, hw: number): void;
+  /** assembly/norm/batchNormBackwardApply(x: usize, g: usize, mean: usize, dx: usize, coef: usize, planes: i32, c: i32, hw: i32, tid: i32, nt: i32) */
+  batchNormBackwardApply(x: number, g: number, mean: number, dx: number, coef: number, planes: number, c: number, hw: number, tid: number, nt: number): void;
   /** assembly/pool/maxPool2d(x: usize, y: usize, argmax: usize, planes: i32, h: i32, w: i32, k: i32, stride: i32, pad: i32, hOut: i32, wOut: i32, tid: i32, nt: i32) */
   maxPool2d(x: number, y: number, argmax: number, planes: number, h: number, w: number, k: number, stride: number, pad: number, hOut: number, wOut: number, tid: number, nt: number): void;
   /** assembly/pool/maxPool2dBackward(dy: usize, argmax: usize, dx: usize, planes: i32, hw: i32, hwOut: i32, tid: i32, nt: i32) */
@@ -93,8 +99,9 @@ export const KERNEL_NAMES = [
   'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
   'winogradScratch', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
   'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval',
-  'batchNormBackward', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward',
-  'shortcutA', 'shortcutABackward',
+  'batchNormBackward', 'batchNormBackwardPlanes', 'batchNormBackwardStats',
+  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
+  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
@@ -102,8 +109,9 @@ export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'conv2dForward', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
   'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
   'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows',
-  'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval', 'batchNormBackward', 'maxPool2d',
-  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval', 'batchNormBackward',
+  'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward',
+  'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

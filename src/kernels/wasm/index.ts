@@ -54,6 +54,8 @@ export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
   dispose(): void;
   /** How stride-1 3×3 convolutions are computed (may be changed between calls: benchmarks, tests). */
   convAlgorithm: ConvAlgorithm;
+  /** How training-mode batch norm splits its work over threads: by planes (default) or by channels (benchmarks). */
+  batchNormSplit: 'planes' | 'channels';
 }
 
 /** Multiply-adds below which a GEMM-like kernel stays on one thread (about 100³). */
@@ -116,6 +118,7 @@ class WasmKernels implements WasmKernelSet {
   readonly name = 'wasm';
   readonly dtypes: readonly DType[] = ['float32'];
   convAlgorithm: ConvAlgorithm = 'auto';
+  batchNormSplit: 'planes' | 'channels' = 'planes';
   /**
    * Winograd-transformed filters by weight buffer, shared by the forward pass and the input
    * gradient of a step and kept across eval calls. Dropped as soon as the buffer may change:
@@ -483,14 +486,28 @@ class WasmKernels implements WasmKernelSet {
 
   batchNormBackward(p: BatchNormShape & {
     x: WasmBuffer; dy: WasmBuffer; gamma: WasmBuffer; mean: WasmBuffer; invStd: WasmBuffer;
-    dx: WasmBuffer; dgamma: WasmBuffer; dbeta: WasmBuffer; y?: WasmBuffer; dresidual?: WasmBuffer;
+    dx: WasmBuffer; dgamma: WasmBuffer; dbeta: WasmBuffer; y?: WasmBuffer; dresidual?: WasmBuffer; dy2?: WasmBuffer;
   }): void {
-    const len = p.n * p.c * p.hw;
-    this.run('batchNormBackward', [
-      this.ptr(p.x, len, 'x'), this.ptr(p.dy, len, 'dy'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.mean, p.c, 'mean'),
-      this.ptr(p.invStd, p.c, 'invStd'), this.ptr(p.dx, len, 'dx'), this.ptr(p.dgamma, p.c, 'dgamma'), this.ptr(p.dbeta, p.c, 'dbeta'),
-      this.optionalPtr(p.y, len, 'y'), this.optionalPtr(p.dresidual, len, 'dresidual'), p.n, p.c, p.hw,
-    ], len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
+    const len = p.n * p.c * p.hw, planes = p.n * p.c;
+    const x = this.ptr(p.x, len, 'x'), dy = this.ptr(p.dy, len, 'dy'), gamma = this.ptr(p.gamma, p.c, 'gamma');
+    const mean = this.ptr(p.mean, p.c, 'mean'), invStd = this.ptr(p.invStd, p.c, 'invStd'), dx = this.ptr(p.dx, len, 'dx');
+    const dgamma = this.ptr(p.dgamma, p.c, 'dgamma'), dbeta = this.ptr(p.dbeta, p.c, 'dbeta');
+    const y = this.optionalPtr(p.y, len, 'y'), dresidual = this.optionalPtr(p.dresidual, len, 'dresidual');
+    const dy2 = this.optionalPtr(p.dy2, len, 'dy2');
+    if (this.batchNormSplit === 'channels' ) {
+      if (dy2) this.run('add', [dy, dy2, dx, len], len, MIN_PARALLEL_ELEMENTS);
+      this.run('batchNormBackward', [x, dy2 ? dx : dy, gamma, mean, invStd, dx, dgamma, dbeta, y, dresidual, p.n, p.c, p.hw],
+        len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
+      return;
+    }
+    // The first pass writes g (dy + dy2, where y > 0 through a ReLU) to dresidual, else, where it
+    // is not dy itself, to dx (which the last pass then overwrites in place): the last pass reads g.
+    const gOut = dresidual || (y || dy2 ? dx : 0);
+    const stats = this.mem.scratchArea('bnStats', planes * 16);
+    const coef = this.mem.scratchArea('bnCoef', p.c * 16);
+    this.run('batchNormBackwardPlanes', [x, dy, dy2, y, gOut, mean, stats, planes, p.c, p.hw], len, MIN_PARALLEL_ELEMENTS);
+    this.k.batchNormBackwardStats(stats, gamma, invStd, dgamma, dbeta, coef, p.n, p.c, p.hw);
+    this.run('batchNormBackwardApply', [x, y || dy2 ? gOut : dy, mean, dx, coef, planes, p.c, p.hw], len, MIN_PARALLEL_ELEMENTS);
   }
 
   // ---- pooling ----
