@@ -8,7 +8,6 @@
 // start and a few training steps take tens of seconds on two cores.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +23,10 @@ import { loadNet, readWeights } from '../src/models/weights.js';
 import { noGrad } from '../src/autograd/tape.js';
 import { Rng } from '../src/tensor/random.js';
 import { fromArray } from '../src/tensor/tensor.js';
+import { runResnet } from '../test/run-resnet.js';
 import { type AppPage, chromiumMissing, openApp, request, savedBytes } from './browser.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const INTEROP = join(ROOT, 'test', 'fixtures', 'interop');
 const skip = chromiumMissing() ?? false;
 
@@ -35,9 +34,9 @@ interface TrainEnd { status: string; iteration: number; losses: number[]; testEr
 interface Ready { backend: string; variant: string; threads: number; isolated: boolean; note: string | null }
 
 function resnet(args: string[]): { stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...process.env, FORCE_COLOR: '0' } });
-  assert.equal(r.status, 0, `resnet ${args.join(' ')} failed (${r.signal ?? r.status}):\n${r.stderr}`);
-  return { stdout: r.stdout, stderr: r.stderr };
+  const r = runResnet(args, 300_000);
+  assert.equal(r.code, 0, `resnet ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
+  return r;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

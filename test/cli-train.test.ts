@@ -3,18 +3,17 @@
 
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeIdx } from '../src/io/idx.js';
 import { readWeights } from '../src/models/weights.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
 import { readLog } from '../src/train/progress.js';
 import { Rng } from '../src/tensor/random.js';
+import { MAIN, runResnet } from './run-resnet.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'resnet-cli-train-'));
 const dataDir = join(root, 'mnist');
 
@@ -37,11 +36,7 @@ const TINY = ['--net', 'resnet20', '--width', '4', '--data', 'mnist', '--data-di
 /** Longest a `resnet` run of these tests may take on a loaded 2-core machine: a hung command fails, it does not hang the suite. */
 const CHILD_LIMIT_MS = 120_000;
 
-function resnet(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, timeout: CHILD_LIMIT_MS });
-  if (r.error) throw new Error(`resnet ${args.join(' ')}: ${r.error.message}\n${r.stderr}`);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const resnet = (args: string[]) => runResnet(args, CHILD_LIMIT_MS);
 
 describe('resnet train / eval', () => {
   before(() => writeTinyIdx(dataDir));

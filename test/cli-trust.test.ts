@@ -5,7 +5,6 @@
 
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +18,13 @@ import { saveWeights } from '../src/models/weights.js';
 import { Schedule } from '../src/optim/schedule.js';
 import { formatBar, formatValue, Progress } from '../src/train/progress.js';
 import { CIFAR_PAPER, milestonesAt, scheduleSpec } from '../src/train/recipe.js';
+import { runResnet } from './run-resnet.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
 
 function resnet(...args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  const r = runResnet(args, 60_000);
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 /** `resnet ARGS…` in this process (most of a child process's time is spent starting it). */

@@ -2,11 +2,9 @@
 
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createNet } from '../src/models/resnet.js';
 import { saveWeights } from '../src/models/weights.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
@@ -14,14 +12,12 @@ import { fromArray } from '../src/tensor/tensor.js';
 import { noGrad } from '../src/autograd/tape.js';
 import { Rng } from '../src/tensor/random.js';
 import { relMaxError } from './helpers.js';
+import { runResnet } from './run-resnet.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 function resnet(...args: string[]) {
-  // A hung command fails the test after a minute instead of hanging the suite.
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  if (r.error) throw new Error(`resnet ${args.join(' ')}: ${r.error.message}\n${r.stderr}`);
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  const r = runResnet(args, 60_000);
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe('resnet command line', () => {

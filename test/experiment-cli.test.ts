@@ -5,7 +5,7 @@
 
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { readLog } from '../src/train/progress.js';
 import { writeReport } from '../src/report/report.js';
 import { assertSvg, writeTinyIdx } from './experiment-helpers.js';
+import { MAIN, runResnet } from './run-resnet.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/experiment-smoke/', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'resnet-experiment-cli-'));
 const dataDir = join(root, 'mnist');
@@ -22,10 +22,7 @@ const TIMEOUT = 120_000;
 
 before(() => writeTinyIdx(dataDir, 40, 12));
 
-function resnet(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: TIMEOUT });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const resnet = (args: string[]) => runResnet(args, TIMEOUT);
 
 const DATA = ['--data', 'mnist', '--data-dir', dataDir, '--backend', 'ref', '--progress', 'lines'];
 
@@ -69,8 +66,8 @@ describe('resnet experiment', () => {
     assert.ok(!existsSync(join(out, 'resnet56', 'model.safetensors')), 'the interrupted run did not finish');
     const plainLog = readFileSync(join(out, 'plain20', 'log.jsonl'), 'utf8');
 
-    const again = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: TIMEOUT });
-    assert.equal(again.status, 0, again.stderr);
+    const again = resnet(args.slice(1));
+    assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /\[1\/2\] plain-20 \(plain20\): finished, skipped/);
     assert.match(again.stderr, /\[2\/2\] ResNet-56 \(resnet56\): continuing/);
     assert.equal(readFileSync(join(out, 'plain20', 'log.jsonl'), 'utf8'), plainLog, 'the finished run was not touched');

@@ -1,5 +1,7 @@
-// Shared test utilities: reading the PyTorch fixtures, comparing arrays, seeded random inputs.
+// Shared test utilities: reading the PyTorch fixtures, comparing arrays, seeded random inputs, a
+// reader's errors.
 
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, type StoredTensor } from '../src/io/safetensors.js';
@@ -82,4 +84,29 @@ export function relL2Error(pairs: Iterable<[ArrayLike<number>, ArrayLike<number>
     }
   }
   return Math.sqrt(diff) / Math.sqrt(norm || 1);
+}
+
+/**
+ * A reader's own error for a bad file: an Error whose message starts with the `source` it names (and
+ * matches `message`, when given), never a RangeError or TypeError escaping from a bad length or index.
+ */
+export function assertReaderError(err: unknown, source: string, message?: RegExp): void {
+  assert.ok(err instanceof Error && !(err instanceof RangeError) && !(err instanceof TypeError), String(err));
+  assert.ok(err.message.startsWith(`${source}: `), `'${err.message}' does not name ${source} first`);
+  if (message) assert.match(err.message, message);
+}
+
+/**
+ * `count` damaged copies of `sources`, taken in turn: copy i is cut at a random length when
+ * `truncate(i)`, then three random bytes are overwritten. Seeded: the same copies every run.
+ */
+export function* damagedCopies(sources: Uint8Array[], seed: number, count: number, truncate: (i: number) => boolean): Generator<Uint8Array> {
+  let s = seed;
+  const random = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  for (let i = 0; i < count; i++) {
+    const source = sources[i % sources.length]!;
+    const copy = source.slice(0, truncate(i) ? Math.floor(random() * source.length) : source.length);
+    for (let k = 0; k < 3; k++) copy[Math.floor(random() * copy.length)] = Math.floor(random() * 256);
+    yield copy;
+  }
 }

@@ -6,25 +6,19 @@
 
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { CACHE_FOLDER } from '../src/data/image-cache.js';
 import { readWeights } from '../src/models/weights.js';
 import { FOLDER_CLASSES, writeImageFolder } from './image-folder-fixture.js';
+import { runResnet } from './run-resnet.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 /** Longest one command may take on a loaded 2-core machine: a hung command fails, it does not hang the suite. */
 const CHILD_LIMIT_MS = 120_000;
 
-function resnet(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, timeout: CHILD_LIMIT_MS });
-  if (r.error) throw new Error(`resnet ${args.join(' ')}: ${r.error.message}\n${r.stderr}`);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const resnet = (args: string[]) => runResnet(args, CHILD_LIMIT_MS);
 
 const root = mkdtempSync(join(tmpdir(), 'resnet-own-images-'));
 const folder = join(root, 'pets');

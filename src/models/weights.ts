@@ -1,9 +1,8 @@
 // Network weights on disk: safetensors (ours and others'), and PyTorch .pth files. The formats
 // themselves, without files, are in weights-bytes.ts (the browser app uses that part).
 
-import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic-write.js';
-import { fileErrorReason } from '../io/file-errors.js';
+import { readUserFile } from '../io/file-errors.js';
 import type { CreateOptions, NetOptions, ResNet } from './resnet.js';
 import { NETS, isNetName } from './registry.js';
 import { type WeightsFile, netFromWeights, parseWeights, weightsBytes } from './weights-bytes.js';
@@ -12,13 +11,7 @@ export { type WeightsFile, netFromWeights, netMetadata, parseWeights, shapeOptio
 
 /** Reads a .safetensors or .pth/.pt file. */
 export function readWeights(path: string): WeightsFile {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new Error(`cannot read weights '${path}': ${fileErrorReason(e)}`);
-  }
-  return parseWeights(bytes, path);
+  return parseWeights(readUserFile(path, 'weights'), path);
 }
 
 /**

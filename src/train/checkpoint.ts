@@ -18,8 +18,8 @@
 // before it existed load without it. Every metadata field is validated on read (type, range,
 // finiteness), and a problem is a FormatError naming the file and the field.
 
-import { readFileSync } from 'node:fs';
 import { FormatError } from '../io/errors.js';
+import { readUserFile } from '../io/file-errors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { checkFileOptions } from '../models/options-check.js';
 import { isNetName } from '../models/registry.js';
@@ -92,13 +92,7 @@ export interface Checkpoint extends CheckpointInfo {
 }
 
 export function readCheckpoint(path: string): Checkpoint {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new Error(`cannot read checkpoint '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const { metadata, tensors } = readSafetensors(bytes, path);
+  const { metadata, tensors } = readSafetensors(readUserFile(path, 'checkpoint'), path);
   if (metadata.format !== CHECKPOINT_FORMAT) throw new FormatError(`${path} is not a resnet-ts checkpoint (format '${metadata.format}')`);
   const model = new Map<string, { shape: number[]; data: Float32Array }>();
   const momentum: (Float32Array | null)[] = [];
