@@ -19,7 +19,7 @@
 // Shapes come in a ConvShape block written by the host (src/kernels/wasm/index.ts).
 
 import {
-  KC_MAX, NC_MAX, NR, blockCount, multiplyDirect, multiplyPacked, packA, packB, packedASize,
+  KC_MAX, NC_MAX, NR, blockCount, multiplyBlock, multiplyDirect, multiplyPacked, packA, packB, packedASize,
   panelCount, panelHeight, panelStart, roundUp8,
 } from './gemm';
 import { madd, rangeStart, store8, takeWork, zero4 } from './util';
@@ -173,11 +173,14 @@ function tapOffsets(s: ConvShape, offs: usize): void {
 }
 
 /**
- * y = conv(x, w) for the whole batch. x: [n, cIn, h, w]; ap: packA of the weights [cOut, K];
- * y: [n, cOut, hOut, wOut]. Work items are (image, block of output pixels), and when there are
- * fewer of them than threads also parts of the output channels.
+ * y = conv(x, w) for the whole batch, then + bias[co] when `bias` is not 0 and max(·, 0) when
+ * `relu` (conv2d's epilogue, in the stores of the last k-block). x: [n, cIn, h, w]; ap: packA of
+ * the weights [cOut, K]; y: [n, cOut, hOut, wOut]. Work items are (image, block of output
+ * pixels), and when there are fewer of them than threads also parts of the output channels.
  */
-export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
+export function conv2dForward(
+  shape: usize, x: usize, ap: usize, bias: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32,
+): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
   const pointwise = isPointwise(s);
@@ -217,6 +220,7 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
     if (r0 >= r1) continue;
     const xi = x + <usize>image * xImage, yi = y + <usize>image * yImage;
     const c = yi + (<usize>(r0 * pixels + j0) << 2);
+    const b0 = bias ? bias + (<usize>r0 << 2) : 0;
     if (direct) {
       if (paddedImage != image) { padImage(s, xi, bp); paddedImage = image; }
       const strips = ncols / NR;
@@ -226,7 +230,8 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
       }
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
-        multiplyDirect(ap, M, K, r0, r1, pc, kc, bases, strips, offs + (<usize>pc << 2), c, pixels, kb > 0);
+        const last = kb == kBlocks - 1;
+        multiplyDirect(ap, M, K, r0, r1, pc, kc, bases, strips, offs + (<usize>pc << 2), c, pixels, kb > 0, last ? b0 : 0, last && relu);
       }
       continue;
     }
@@ -237,7 +242,8 @@ export function conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scrat
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
       else packPaddedConvB(s, xpad, pc, kc, j0, ncols, bp);
-      multiplyPacked(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0);
+      const last = kb == kBlocks - 1;
+      multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last && relu);
     }
   }
 }

@@ -8,11 +8,12 @@
 //     B[pc .. pc+kc, 8s .. 8s+8] as kc groups of 8 floats, zero-padded past the last column.
 //   * a micro-kernel multiplies one A panel by one B strip into a 4×8 tile of C kept in
 //     registers (8 f32x4 accumulators), with fused multiply-add in the relaxed-SIMD build.
-// Convolutions (conv.ts) reuse the A panels and the micro-kernels with their own B packers.
+// Convolutions (conv.ts) reuse the A panels and the micro-kernels with their own B packers, and
+// add their epilogue (bias per output channel, ReLU) in the micro-kernel's stores of the last k-block.
 //
 // All pointers are byte addresses in the shared memory; all sizes are counts of floats.
 
-import { madd, rangeStart, storeCols, store8, zero4 } from './util';
+import { loadLanes, madd, rangeStart, storeLanes, zero4 } from './util';
 
 /** Rows of an A panel and of a micro-tile. */
 export const MR: i32 = 4;
@@ -69,10 +70,93 @@ export function packedASize(m: i32, k: i32): i32 {
 // Micro-kernels.
 // a: packed A slice, kc groups of MR floats; b: packed B strip, kc groups of 8 floats;
 // c: the tile's first element in C, rows `ldc` bytes apart. Writes rows < `rows`, columns < `cols`,
-// adding to C when `add`, overwriting it otherwise.
+// adding to C when `add`, overwriting it otherwise; then, when `bias` is not 0, adds bias[i] (the
+// f32 at bias + 4i) to row i, and when `relu`, takes max(·, 0) (a convolution's epilogue, passed
+// for its last k-block only).
 
-/** C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8] */
-function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32): void {
+/** The end of one tile row: v0, v1 (+ C when add) (+ the f32 at `bias`) (ReLU) into the first `cols` of p[0..8). */
+// @ts-ignore: decorator
+@inline function storeRow(p: usize, v0: v128, v1: v128, cols: i32, add: bool, bias: usize, relu: bool): void {
+  if (add) {
+    if (cols >= NR) {
+      v0 = f32x4.add(v0, v128.load(p));
+      v1 = f32x4.add(v1, v128.load(p, 16));
+    } else {
+      v0 = f32x4.add(v0, loadLanes(p, min(cols, 4)));
+      v1 = f32x4.add(v1, loadLanes(p + 16, cols - 4));
+    }
+  }
+  if (bias) {
+    const b = v128.load32_splat(bias);
+    v0 = f32x4.add(v0, b);
+    v1 = f32x4.add(v1, b);
+  }
+  if (relu) {
+    v0 = f32x4.pmax(zero4(), v0);
+    v1 = f32x4.pmax(zero4(), v1);
+  }
+  if (cols >= NR) {
+    v128.store(p, v0);
+    v128.store(p, v1, 16);
+  } else {
+    storeLanes(p, v0, min(cols, 4), false);
+    storeLanes(p + 16, v1, cols - 4, false);
+  }
+}
+
+/**
+ * Stores a 4×8 tile with its epilogue: full tiles inline, partial ones (rows < 4 or cols < 8) by
+ * a call (storeTileRows), which keeps the micro-kernels small (inlined whole, it slowed them).
+ */
+// @ts-ignore: decorator
+@inline function storeTile4(
+  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, relu: bool,
+  c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128,
+): void {
+  if (rows < MR || cols < NR) {
+    storeTileRows(c, ldc, add, rows, cols, bias, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+    return;
+  }
+  if (add) {
+    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c + ldc)); c11 = f32x4.add(c11, v128.load(c + ldc, 16));
+    c20 = f32x4.add(c20, v128.load(c + 2 * ldc)); c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(c + 3 * ldc)); c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
+  }
+  if (bias) {
+    let b = v128.load32_splat(bias);
+    c00 = f32x4.add(c00, b); c01 = f32x4.add(c01, b);
+    b = v128.load32_splat(bias, 4);
+    c10 = f32x4.add(c10, b); c11 = f32x4.add(c11, b);
+    b = v128.load32_splat(bias, 8);
+    c20 = f32x4.add(c20, b); c21 = f32x4.add(c21, b);
+    b = v128.load32_splat(bias, 12);
+    c30 = f32x4.add(c30, b); c31 = f32x4.add(c31, b);
+  }
+  if (relu) {
+    const z = zero4();
+    c00 = f32x4.pmax(z, c00); c01 = f32x4.pmax(z, c01); c10 = f32x4.pmax(z, c10); c11 = f32x4.pmax(z, c11);
+    c20 = f32x4.pmax(z, c20); c21 = f32x4.pmax(z, c21); c30 = f32x4.pmax(z, c30); c31 = f32x4.pmax(z, c31);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+}
+
+/** The rows < `rows` of a 4×8 tile, `cols` columns each, with storeRow. */
+function storeTileRows(
+  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, relu: bool,
+  c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128,
+): void {
+  storeRow(c, c00, c01, cols, add, bias, relu);
+  if (rows > 1) storeRow(c + ldc, c10, c11, cols, add, bias ? bias + 4 : 0, relu);
+  if (rows > 2) storeRow(c + 2 * ldc, c20, c21, cols, add, bias ? bias + 8 : 0, relu);
+  if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols, add, bias ? bias + 12 : 0, relu);
+}
+
+/** C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8], then the epilogue. */
+function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, relu: bool): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
   for (let k = 0; k < kc; k++) {
@@ -87,26 +171,19 @@ function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, r
     c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
     a += 16; b += 32;
   }
-  if (rows == 4 && cols == NR) {
-    store8(c, c00, c01, add); store8(c + ldc, c10, c11, add);
-    store8(c + 2 * ldc, c20, c21, add); store8(c + 3 * ldc, c30, c31, add);
-    return;
-  }
-  storeCols(c, c00, c01, cols, add);
-  if (rows > 1) storeCols(c + ldc, c10, c11, cols, add);
-  if (rows > 2) storeCols(c + 2 * ldc, c20, c21, cols, add);
-  if (rows > 3) storeCols(c + 3 * ldc, c30, c31, cols, add);
+  storeTile4(c, ldc, add, rows, cols, bias, relu, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
- * C[r0..r1, 0..ncols] (+)= A[r0..r1, pc..pc+kc] · B[pc..pc+kc, 0..ncols]
+ * C[r0..r1, 0..ncols] (+)= A[r0..r1, pc..pc+kc] · B[pc..pc+kc, 0..ncols], then the epilogue
+ * (see Micro-kernels; bias: the address of bias[r0], or 0).
  * ap: packed A of the whole m × kTot matrix (r0 and r1 start panels, or r1 = m);
  * bp: packed B block, ceil(ncols/8) strips of kc × 8 floats;
  * c: the address of C[r0, 0], rows `ldc` floats apart. Overwrites C unless `add`.
  */
-export function multiplyPacked(
+export function multiplyBlock(
   ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
-  bp: usize, ncols: i32, c: usize, ldc: i32, add: bool,
+  bp: usize, ncols: i32, c: usize, ldc: i32, add: bool, bias: usize, relu: bool,
 ): void {
   const ldcBytes = <usize>ldc << 2;
   const strips = (ncols + NR - 1) / NR;
@@ -123,7 +200,7 @@ export function multiplyPacked(
         const a = ap + (<usize>(r * kTot + pc * mr) << 2);
         const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
         const rows = min(mr, m - r);
-        tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols);
+        tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols, bias ? bias + (<usize>(r - r0) << 2) : 0, relu);
         r += mr;
       }
     }
@@ -131,12 +208,22 @@ export function multiplyPacked(
   }
 }
 
+/** multiplyBlock with no epilogue. */
+export function multiplyPacked(
+  ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
+  bp: usize, ncols: i32, c: usize, ldc: i32, add: bool,
+): void {
+  multiplyBlock(ap, m, kTot, r0, r1, pc, kc, bp, ncols, c, ldc, add, 0, false);
+}
+
 /**
  * Like tile4x8 with full rows and columns, but B is read in place: row k of the B strip is the 8
  * floats at bBase + offs[k] bytes (a convolution's input rows, see conv.ts).
  * offs: kc i32 byte offsets; c: the tile in C, rows `ldc` bytes apart.
  */
-function tile4x8Direct(kc: i32, a: usize, bBase: usize, offs: usize, c: usize, ldc: usize, add: bool, rows: i32): void {
+function tile4x8Direct(
+  kc: i32, a: usize, bBase: usize, offs: usize, c: usize, ldc: usize, add: bool, rows: i32, bias: usize, relu: bool,
+): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
   for (let k = 0; k < kc; k++) {
@@ -152,20 +239,18 @@ function tile4x8Direct(kc: i32, a: usize, bBase: usize, offs: usize, c: usize, l
     c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
     a += 16; offs += 4;
   }
-  store8(c, c00, c01, add);
-  if (rows > 1) store8(c + ldc, c10, c11, add);
-  if (rows > 2) store8(c + 2 * ldc, c20, c21, add);
-  if (rows > 3) store8(c + 3 * ldc, c30, c31, add);
+  storeTile4(c, ldc, add, rows, NR, bias, relu, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
- * C[r0..r1, 0..8·strips] (+)= A[r0..r1, pc..pc+kc] · B, where column block s of B (8 columns)
+ * C[r0..r1, 0..8·strips] (+)= A[r0..r1, pc..pc+kc] · B, then the epilogue (bias: the address of
+ * bias[r0], or 0), where column block s of B (8 columns)
  * has row k at bases[s] + offs[k] bytes. ap: packed A (m × kTot); bases: `strips` i32 addresses;
  * offs: the kc byte offsets of this k-block; c: the address of C[r0, 0], rows `ldc` floats apart.
  */
 export function multiplyDirect(
   ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
-  bases: usize, strips: i32, offs: usize, c: usize, ldc: i32, add: bool,
+  bases: usize, strips: i32, offs: usize, c: usize, ldc: i32, add: bool, bias: usize, relu: bool,
 ): void {
   const ldcBytes = <usize>ldc << 2;
   for (let s = 0; s < strips; s++) {
@@ -173,7 +258,7 @@ export function multiplyDirect(
     for (let r = r0; r < r1; r += MR) {
       const a = ap + (<usize>(r * kTot + pc * MR) << 2);
       const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
-      tile4x8Direct(kc, a, bBase, offs, ct, ldcBytes, add, min(MR, m - r));
+      tile4x8Direct(kc, a, bBase, offs, ct, ldcBytes, add, min(MR, m - r), bias ? bias + (<usize>(r - r0) << 2) : 0, relu);
     }
   }
 }

@@ -48,14 +48,14 @@ export function storeLanes(p: usize, v: v128, n: i32, add: bool): void {
   v128.store(p, v1, 16);
 }
 
-/** Writes the first `cols` (0..8) of eight lanes (v0, v1) to p, adding when `add`. */
-export function storeCols(p: usize, v0: v128, v1: v128, cols: i32, add: bool): void {
-  if (cols >= 8) {
-    store8(p, v0, v1, add);
-  } else {
-    storeLanes(p, v0, min(cols, 4), add);
-    storeLanes(p + 16, v1, cols - 4, add);
-  }
+/** The first `n` (0..4) floats at p as lanes 0..n-1, zero in the others. */
+export function loadLanes(p: usize, n: i32): v128 {
+  let v = zero4();
+  if (n > 0) v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (n > 1) v = f32x4.replace_lane(v, 1, load<f32>(p + 4));
+  if (n > 2) v = f32x4.replace_lane(v, 2, load<f32>(p + 8));
+  if (n > 3) v = f32x4.replace_lane(v, 3, load<f32>(p + 12));
+  return v;
 }
 
 /**

@@ -173,7 +173,8 @@ for (const { label } of KERNEL_SETS) {
     }
 
     it('conv2d with its epilogue: bias per output channel, ReLU, both', () => {
-      for (const c of [CONV_CASES[0]!, CONV_CASES[1]!, CONV_CASES[7]!, CONV_CASES[15]!]) {
+      // direct and packed B, partial row panels and strips (7×7 maps, 70 and 13 channels), several k-blocks
+      for (const c of [CONV_CASES[0]!, CONV_CASES[1]!, CONV_CASES[7]!, CONV_CASES[8]!, CONV_CASES[15]!, CONV_CASES[19]!, CONV_CASES[21]!]) {
         const s = convShape(c);
         const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
         const x = randomArray(xLen), weight = randomArray(wLen), bias = randomArray(s.cOut);

@@ -1,9 +1,12 @@
-// The Winograd path of the wasm set beyond conformance.test.ts's shapes:
-// * its conv2d epilogue (bias per output channel, ReLU), folded into the output transform;
-// * the transformed filters it keeps per weight buffer (src/kernels/wasm/index.ts): every way a
-//   weight buffer can change must drop them. Each case runs a convolution (which caches the
-//   transform), changes the weights one way, runs it again, and checks both results, forward and
-//   input gradient, against the reference set: a stale transform fails the second check.
+// The Winograd path of the wasm set beyond conformance.test.ts's shapes, and the direct path's
+// packed weights:
+// * its conv2d epilogue (bias per output channel, ReLU), folded into the output transform (the
+//   direct path's: into the stores of the matrix multiply);
+// * the prepared weights the set keeps per weight buffer (src/kernels/wasm/index.ts: Winograd-
+//   transformed filters, the direct path's packed weights): every way a weight buffer can change
+//   must drop them. Each case runs a convolution (which caches the prepared weights), changes the
+//   weights one way, runs it again, and checks both results, forward and input gradient, against
+//   the reference set: stale prepared weights fail the second check.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,8 +73,8 @@ const CHANGES: { name: string; change: (ks: KernelSet, weight: Buffer, w0: Float
 
 for (const { label } of KERNEL_SETS.slice(0, 1)) {
   const ks: WasmKernelSet = await kernelSet(label);
-  describe(`the Winograd path on the kernel set '${label}'`, () => {
-    for (const algorithm of ['winograd2', 'winograd4'] as const) {
+  describe(`the Winograd and direct paths on the kernel set '${label}'`, () => {
+    for (const algorithm of ['winograd2', 'winograd4', 'direct'] as const) {
       it(`${algorithm}: conv2d with its epilogue (bias, ReLU, both) matches the reference`, () => {
         ks.convAlgorithm = algorithm;
         try {

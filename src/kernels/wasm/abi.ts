@@ -7,12 +7,14 @@ import type { Conv2dShape } from '../contract.js';
 export interface KernelExports {
   /** assembly/gemm/packA(a: usize, lda: i32, trans: bool, m: i32, k: i32, dst: usize, tid: i32, nt: i32) */
   packA(a: number, lda: number, trans: boolean, m: number, k: number, dst: number, tid: number, nt: number): void;
+  /** assembly/gemm/packedASize(m: i32, k: i32) */
+  packedASize(m: number, k: number): number;
   /** assembly/gemm/matmulPacked(ap: usize, b: usize, c: usize, m: i32, n: i32, k: i32, transB: bool, beta: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
   matmulPacked(ap: number, b: number, c: number, m: number, n: number, k: number, transB: boolean, beta: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/gemm/matmulScratch() */
   matmulScratch(): number;
-  /** assembly/conv/conv2dForward(shape: usize, x: usize, ap: usize, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
-  conv2dForward(shape: number, x: number, ap: number, y: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
+  /** assembly/conv/conv2dForward(shape: usize, x: usize, ap: usize, bias: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
+  conv2dForward(shape: number, x: number, ap: number, bias: number, relu: boolean, y: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dForwardScratch(shape: usize) */
   conv2dForwardScratch(shape: number): number;
   /** assembly/conv/packFlippedWeights(w: usize, cOut: i32, cIn: i32, kh: i32, kw: i32, dst: usize, tid: i32, nt: i32) */
@@ -93,7 +95,7 @@ export type KernelName = keyof KernelExports;
 
 /** Every export, in a fixed order: the worker pool names a kernel by its index here. */
 export const KERNEL_NAMES = [
-  'packA', 'matmulPacked', 'matmulScratch', 'conv2dForward', 'conv2dForwardScratch',
+  'packA', 'packedASize', 'matmulPacked', 'matmulScratch', 'conv2dForward', 'conv2dForwardScratch',
   'packFlippedWeights', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
   'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
   'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',

@@ -64,8 +64,11 @@ const MIN_PARALLEL_MACS = 1e6;
 const WEIGHT_CHUNKS_PER_THREAD = 4;
 /** Elements below which an element-wise kernel stays on one thread. */
 const MIN_PARALLEL_ELEMENTS = 1 << 16;
-/** Most bytes of Winograd-transformed filters kept (beyond it the cache starts again empty). */
-const MAX_TRANSFORMED_BYTES = 128 << 20;
+/**
+ * Most bytes of prepared weights kept (beyond it the cache starts again empty): ResNet-50's
+ * packed and transformed weights in inference take about 160 MB.
+ */
+const MAX_PREPARED_BYTES = 256 << 20;
 /** Floats of a Winograd block's V and M matrices (winograd.ts) to stay in a core's L2 cache. */
 const WINOGRAD_BLOCK_FLOATS = 32 << 10;
 
@@ -120,13 +123,14 @@ class WasmKernels implements WasmKernelSet {
   convAlgorithm: ConvAlgorithm = 'auto';
   batchNormSplit: 'planes' | 'channels' = 'planes';
   /**
-   * Winograd-transformed filters by weight buffer, shared by the forward pass and the input
-   * gradient of a step and kept across eval calls. Dropped as soon as the buffer may change:
-   * when it goes through ptr() (every kernel argument except a convolution's weight), write(),
-   * free(), or (step buffers) endStep().
+   * Weights prepared for a kernel, by weight buffer: packed in row panels for the direct
+   * convolution, Winograd-transformed filters (shared by the forward pass and the input gradient
+   * of a step). Kept across calls (inference packs and transforms each weight once); dropped as
+   * soon as the buffer may change: when a kernel writes it (ptr(); the buffers kernels only read
+   * go through readPtr()), write(), free(), or (step buffers) endStep().
    */
-  private readonly transformed = new Map<WasmBlock, { key: string; ptr: number; bytes: number }[]>();
-  private transformedBytes = 0;
+  private readonly prepared = new Map<WasmBlock, { key: string; ptr: number; bytes: number }[]>();
+  private preparedBytes = 0;
 
   constructor(
     private readonly mem: WasmMemory,
@@ -174,14 +178,14 @@ class WasmKernels implements WasmKernelSet {
     return this.pool && work >= minWork ? this.pool.size : 1;
   }
 
-  /** Byte address of a buffer after checking that it is alive and long enough. */
+  /** Byte address of a buffer that the kernel may write, after checking that it is alive and long enough. */
   private ptr(b: WasmBlock, length: number, what: string): number {
-    this.dropTransformed(b);
-    return this.weightPtr(b, length, what);
+    if (this.prepared.size > 0) this.dropPrepared(b);
+    return this.readPtr(b, length, what);
   }
 
-  /** ptr() for a convolution's weight, which the kernel only reads: keeps its transformed filters. */
-  private weightPtr(b: WasmBlock, length: number, what: string): number {
+  /** ptr() for a buffer that the kernel only reads: keeps its prepared weights. */
+  private readPtr(b: WasmBlock, length: number, what: string): number {
     this.mem.check(b);
     if (b.length < length) throw new RangeError(`wasm kernels: ${what} has ${b.length} elements, needs ${length}`);
     return b.ptr;
@@ -219,12 +223,12 @@ class WasmKernels implements WasmKernelSet {
   }
 
   endStep(): void {
-    for (const b of this.transformed.keys()) if (b.lifetime === 'step') this.dropTransformed(b);
+    for (const b of this.prepared.keys()) if (b.lifetime === 'step') this.dropPrepared(b);
     this.mem.endStep();
   }
 
   free(buf: WasmBuffer): void {
-    this.dropTransformed(buf);
+    this.dropPrepared(buf);
     this.mem.free(buf);
   }
 
@@ -243,7 +247,7 @@ class WasmKernels implements WasmKernelSet {
 
   private copyIn(view: Float32Array | Int32Array, dst: WasmBlock, src: ArrayLike<number>, what: string): void {
     this.mem.check(dst);
-    this.dropTransformed(dst);
+    this.dropPrepared(dst);
     if (src.length !== dst.length) throw new RangeError(`${what}: ${src.length} values into a buffer of ${dst.length}`);
     view.set(src, dst.ptr / 4);
   }
@@ -296,7 +300,7 @@ class WasmKernels implements WasmKernelSet {
 
   matmul(p: { a: WasmBuffer; b: WasmBuffer; c: WasmBuffer; m: number; n: number; k: number; transA: boolean; transB: boolean; beta: 0 | 1 }): void {
     const { m, n, k, transA, transB, beta } = p;
-    const a = this.ptr(p.a, m * k, 'a'), b = this.ptr(p.b, k * n, 'b'), c = this.ptr(p.c, m * n, 'c');
+    const a = this.readPtr(p.a, m * k, 'a'), b = this.readPtr(p.b, k * n, 'b'), c = this.ptr(p.c, m * n, 'c');
     if (m === 0 || n === 0) return;
     if (k === 0) {
       if (beta === 0) this.mem.f32.fill(0, c / 4, c / 4 + m * n);
@@ -322,41 +326,43 @@ class WasmKernels implements WasmKernelSet {
 
   conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer; bias?: WasmBuffer; relu?: boolean }): void {
     const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
-    const x = this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x');
-    const w = this.weightPtr(p.weight, p.cOut * K, 'weight');
+    const x = this.readPtr(p.x, p.n * p.cIn * p.h * p.w, 'x');
+    const w = this.readPtr(p.weight, p.cOut * K, 'weight');
     const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
-    const bias = this.optionalPtr(p.bias, p.cOut, 'bias');
-    const m = K === 0 ? 0 : this.winogradTile(p);
-    if (K === 0) {
-      this.mem.f32.fill(0, y / 4, y / 4 + p.n * p.cOut * pixels);
-    } else if (m !== 0) {
-      this.winograd(p, m, x, p.weight, false, y, bias, p.relu ?? false);
-      return; // with its epilogue
-    } else {
-      const ap = this.mem.scratchArea('packedA', (p.cOut + 5) * K * 4);
-      this.run('packA', [w, K, false, p.cOut, K, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
-      this.convForward(p, x, ap, y);
+    const bias = p.bias ? this.readPtr(p.bias, p.cOut, 'bias') : 0;
+    const relu = p.relu ?? false;
+    if (K === 0 || pixels === 0) { // no taps: y is the epilogue of zeros
+      const len = p.n * p.cOut * pixels;
+      this.mem.f32.fill(0, y / 4, y / 4 + len);
+      if (bias || relu) this.run('channelBiasRelu', [y, bias, p.n * p.cOut, p.cOut, pixels, relu], len, MIN_PARALLEL_ELEMENTS);
+      return;
     }
-    // The epilogue, a pass of its own for now: + bias per output channel, ReLU.
-    const len = p.n * p.cOut * pixels;
-    if (bias || p.relu) this.run('channelBiasRelu', [y, bias, p.n * p.cOut, p.cOut, pixels, p.relu ?? false], len, MIN_PARALLEL_ELEMENTS);
+    const m = this.winogradTile(p);
+    if (m !== 0) {
+      this.winograd(p, m, x, p.weight, false, y, bias, relu);
+      return;
+    }
+    const ap = this.preparedWeights(p.weight, `packed ${p.cOut} ${K}`, this.k.packedASize(p.cOut, K) * 4, (dst) => {
+      this.run('packA', [w, K, false, p.cOut, K, dst], p.cOut * K * 16, MIN_PARALLEL_MACS);
+    });
+    this.convForward(p, x, ap, y, bias, relu);
   }
 
-  /** y = conv(x, packed weights) for shape `s` (also the stride-1 backward input). */
-  private convForward(s: Conv2dShape, x: number, ap: number, y: number): void {
+  /** y = conv(x, packed weights) (+ bias, ReLU) for shape `s` (also the stride-1 backward input). */
+  private convForward(s: Conv2dShape, x: number, ap: number, y: number, bias: number, relu: boolean): void {
     const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw;
     if (macs === 0) return;
     this.writeConvShape(SHAPE_A, s);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dForwardScratch(SHAPE_A), nt);
     this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
-    this.run('conv2dForward', [SHAPE_A, x, ap, y, scratch, stride], macs, MIN_PARALLEL_MACS);
+    this.run('conv2dForward', [SHAPE_A, x, ap, bias, relu, y, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
   conv2dBackwardInput(p: Conv2dShape & { dy: WasmBuffer; weight: WasmBuffer; dx: WasmBuffer }): void {
     const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
-    const dy = this.ptr(p.dy, p.n * p.cOut * pixels, 'dy');
-    const w = this.weightPtr(p.weight, p.cOut * K, 'weight');
+    const dy = this.readPtr(p.dy, p.n * p.cOut * pixels, 'dy');
+    const w = this.readPtr(p.weight, p.cOut * K, 'weight');
     const dx = this.ptr(p.dx, p.n * p.cIn * p.h * p.w, 'dx');
     const macs = p.n * p.cOut * pixels * K;
     if (macs === 0) { this.mem.f32.fill(0, dx / 4, dx / 4 + p.n * p.cIn * p.h * p.w); return; }
@@ -372,7 +378,7 @@ class WasmKernels implements WasmKernelSet {
       if (m !== 0) { this.winograd(t, m, dy, p.weight, true, dx, 0, false); return; }
       const ap = this.mem.scratchArea('packedA', (p.cIn + 5) * p.cOut * p.kh * p.kw * 4);
       this.run('packFlippedWeights', [w, p.cOut, p.cIn, p.kh, p.kw, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
-      this.convForward(t, dy, ap, dx);
+      this.convForward(t, dy, ap, dx, 0, false);
       return;
     }
     this.writeConvShape(SHAPE_A, p);
@@ -412,29 +418,35 @@ class WasmKernels implements WasmKernelSet {
 
   /** The transformed filters of `weight` ([cOut, cIn, 3, 3]) for F(m×m), from the cache or made now. */
   private transformedWeights(weight: WasmBuffer, cOut: number, cIn: number, m: 2 | 4, flipped: boolean): number {
-    const key = `${m} ${flipped} ${cOut} ${cIn}`;
-    const list = this.transformed.get(weight) ?? [];
-    const hit = list.find((e) => e.key === key);
-    if (hit) return hit.ptr;
     const rows = flipped ? cIn : cOut, cols = flipped ? cOut : cIn;
     const bytes = this.k.winogradWeightsSize(rows, cols, m) * 4;
-    if (this.transformedBytes + bytes > MAX_TRANSFORMED_BYTES) for (const b of [...this.transformed.keys()]) this.dropTransformed(b);
+    return this.preparedWeights(weight, `winograd ${m} ${flipped} ${cOut} ${cIn}`, bytes, (dst) => {
+      this.run('winogradWeights', [weight.ptr, cOut, cIn, m, flipped, dst], rows * cols * (m + 2) * (m + 2) * 16, MIN_PARALLEL_MACS);
+    });
+  }
+
+  /** The address of `weight` prepared as `key` (`bytes` long), from the cache, or made now by `make(address)`. */
+  private preparedWeights(weight: WasmBuffer, key: string, bytes: number, make: (dst: number) => void): number {
+    const list = this.prepared.get(weight);
+    const hit = list?.find((e) => e.key === key);
+    if (hit) return hit.ptr;
+    if (this.preparedBytes + bytes > MAX_PREPARED_BYTES) for (const b of [...this.prepared.keys()]) this.dropPrepared(b);
     const ptr = this.mem.allocBytes(bytes);
-    this.run('winogradWeights', [weight.ptr, cOut, cIn, m, flipped, ptr], rows * cols * (m + 2) * (m + 2) * 16, MIN_PARALLEL_MACS);
-    this.transformed.set(weight, [...(this.transformed.get(weight) ?? []), { key, ptr, bytes }]);
-    this.transformedBytes += bytes;
+    make(ptr);
+    this.prepared.set(weight, [...(this.prepared.get(weight) ?? []), { key, ptr, bytes }]);
+    this.preparedBytes += bytes;
     return ptr;
   }
 
-  /** Forgets the transformed filters of `b` (it may change, or is gone). */
-  private dropTransformed(b: WasmBlock): void {
-    const list = this.transformed.get(b);
+  /** Forgets the prepared weights of `b` (it may change, or is gone). */
+  private dropPrepared(b: WasmBlock): void {
+    const list = this.prepared.get(b);
     if (!list) return;
     for (const e of list) {
       this.mem.freeBytes(e.ptr, e.bytes);
-      this.transformedBytes -= e.bytes;
+      this.preparedBytes -= e.bytes;
     }
-    this.transformed.delete(b);
+    this.prepared.delete(b);
   }
 
   conv2dBackwardWeight(p: Conv2dShape & { dy: WasmBuffer; x: WasmBuffer; dw: WasmBuffer }): void {
@@ -514,22 +526,22 @@ class WasmKernels implements WasmKernelSet {
 
   maxPool2d(p: Pool2dShape & { x: WasmBuffer; y: WasmBuffer; argmax: WasmIndexBuffer }): void {
     const planes = p.n * p.c, outLen = planes * p.hOut * p.wOut;
-    const x = this.ptr(p.x, planes * p.h * p.w, 'x'), y = this.ptr(p.y, outLen, 'y'), idx = this.ptr(p.argmax, outLen, 'argmax');
+    const x = this.readPtr(p.x, planes * p.h * p.w, 'x'), y = this.ptr(p.y, outLen, 'y'), idx = this.ptr(p.argmax, outLen, 'argmax');
     this.run('maxPool2d', [x, y, idx, planes, p.h, p.w, p.k, p.stride, p.pad, p.hOut, p.wOut], outLen * p.k * p.k, MIN_PARALLEL_ELEMENTS);
   }
 
   maxPool2dBackward(p: Pool2dShape & { dy: WasmBuffer; argmax: WasmIndexBuffer; dx: WasmBuffer }): void {
     const planes = p.n * p.c, outLen = planes * p.hOut * p.wOut;
-    const dy = this.ptr(p.dy, outLen, 'dy'), dx = this.ptr(p.dx, planes * p.h * p.w, 'dx'), idx = this.ptr(p.argmax, outLen, 'argmax');
+    const dy = this.readPtr(p.dy, outLen, 'dy'), dx = this.ptr(p.dx, planes * p.h * p.w, 'dx'), idx = this.readPtr(p.argmax, outLen, 'argmax');
     this.run('maxPool2dBackward', [dy, idx, dx, planes, p.h * p.w, p.hOut * p.wOut], planes * p.h * p.w, MIN_PARALLEL_ELEMENTS);
   }
 
   globalAvgPool({ x, y, n, c, hw }: { x: WasmBuffer; y: WasmBuffer; n: number; c: number; hw: number }): void {
-    this.run('globalAvgPool', [this.ptr(x, n * c * hw, 'x'), this.ptr(y, n * c, 'y'), n * c, hw], n * c * hw, MIN_PARALLEL_ELEMENTS);
+    this.run('globalAvgPool', [this.readPtr(x, n * c * hw, 'x'), this.ptr(y, n * c, 'y'), n * c, hw], n * c * hw, MIN_PARALLEL_ELEMENTS);
   }
 
   globalAvgPoolBackward({ dy, dx, n, c, hw }: { dy: WasmBuffer; dx: WasmBuffer; n: number; c: number; hw: number }): void {
-    this.run('globalAvgPoolBackward', [this.ptr(dy, n * c, 'dy'), this.ptr(dx, n * c * hw, 'dx'), n * c, hw], n * c * hw, MIN_PARALLEL_ELEMENTS);
+    this.run('globalAvgPoolBackward', [this.readPtr(dy, n * c, 'dy'), this.ptr(dx, n * c * hw, 'dx'), n * c, hw], n * c * hw, MIN_PARALLEL_ELEMENTS);
   }
 
   // ---- option-A shortcut ----
