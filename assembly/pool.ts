@@ -2,37 +2,81 @@
 //
 // Threads split the (image, channel) planes.
 
-import { rangeStart } from './util';
+import { rangeStart, zero4 } from './util';
 
 /**
  * Max pool with padding (padded cells never win). x: [planes, h, w]; y, argmax: [planes, hOut, wOut];
  * argmax holds i32 flat indices iy·w + ix within the plane; ties keep the first in row-major order.
+ * The 3×3 stride-2 pool (ResNet's stem) takes four outputs at a time where the windows lie inside
+ * the row (poolRow3s2), the others one at a time (poolOne). Threads split the planes.
  */
 export function maxPool2d(
   x: usize, y: usize, argmax: usize, planes: i32, h: i32, w: i32, k: i32, stride: i32, pad: i32,
   hOut: i32, wOut: i32, tid: i32, nt: i32,
 ): void {
   const p1 = rangeStart(planes, tid + 1, nt);
+  const fast = k == 3 && stride == 2;
+  const v0 = (pad + 1) >> 1; // the first output whose window starts inside the row
   for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
     const xp = x + (<usize>(pl * h * w) << 2);
     let o = <usize>(pl * hOut * wOut) << 2;
     for (let oy = 0; oy < hOut; oy++) {
       const y0 = max(0, oy * stride - pad), y1 = min(h, oy * stride - pad + k);
-      for (let ox = 0; ox < wOut; ox++) {
-        const x0 = max(0, ox * stride - pad), x1 = min(w, ox * stride - pad + k);
-        let best = -Infinity as f32, at = -1;
-        for (let iy = y0; iy < y1; iy++) {
-          for (let ix = x0; ix < x1; ix++) {
-            const v = load<f32>(xp + (<usize>(iy * w + ix) << 2));
-            if (v > best || at < 0) { best = v; at = iy * w + ix; }
-          }
+      let ox = 0;
+      if (fast && y0 < y1) {
+        for (; ox < min(v0, wOut); ox++) poolOne(xp, y + o + (<usize>ox << 2), argmax + o + (<usize>ox << 2), w, y0, y1, ox, k, stride, pad);
+        for (; ox + 4 <= wOut && 2 * ox - pad + 9 < w; ox += 4) { // reads columns 2ox - pad .. + 9
+          poolRow3s2(xp, y + o + (<usize>ox << 2), argmax + o + (<usize>ox << 2), w, y0, y1, 2 * ox - pad);
         }
-        store<f32>(y + o, best);
-        store<i32>(argmax + o, at);
-        o += 4;
       }
+      for (; ox < wOut; ox++) poolOne(xp, y + o + (<usize>ox << 2), argmax + o + (<usize>ox << 2), w, y0, y1, ox, k, stride, pad);
+      o += <usize>wOut << 2;
     }
   }
+}
+
+/** One output of maxPool2d: the window of rows [y0, y1) at output column ox. */
+// @ts-ignore: decorator
+@inline function poolOne(xp: usize, yo: usize, ao: usize, w: i32, y0: i32, y1: i32, ox: i32, k: i32, stride: i32, pad: i32): void {
+  const x0 = max(0, ox * stride - pad), x1 = min(w, ox * stride - pad + k);
+  let best = -Infinity as f32, at = -1;
+  for (let iy = y0; iy < y1; iy++) {
+    for (let ix = x0; ix < x1; ix++) {
+      const v = load<f32>(xp + (<usize>(iy * w + ix) << 2));
+      if (v > best || at < 0) { best = v; at = iy * w + ix; }
+    }
+  }
+  store<f32>(yo, best);
+  store<i32>(ao, at);
+}
+
+/**
+ * Four outputs of a 3×3 stride-2 max pool: the windows of rows [y0, y1) (at least one) starting at
+ * columns c, c + 2, c + 4, c + 6, all inside the row, as are the columns up to c + 9 that it reads.
+ * Candidates go in row-major order; a later one wins only when greater (the first of ties stays).
+ */
+function poolRow3s2(xp: usize, yo: usize, ao: usize, w: i32, y0: i32, y1: i32, c: i32): void {
+  let best = zero4(), at = zero4();
+  const steps = i32x4(0, 2, 4, 6);
+  for (let iy = y0; iy < y1; iy++) {
+    const row = xp + (<usize>(iy * w + c) << 2);
+    const l0 = v128.load(row), l1 = v128.load(row, 16), m0 = v128.load(row, 8), m1 = v128.load(row, 24);
+    const left = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6), mid = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+    const right = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6);
+    const i0 = i32x4.add(i32x4.splat(iy * w + c), steps);
+    if (iy == y0) {
+      best = left; at = i0;
+    } else {
+      const gt = f32x4.gt(left, best);
+      best = v128.bitselect(left, best, gt); at = v128.bitselect(i0, at, gt);
+    }
+    let gt = f32x4.gt(mid, best);
+    best = v128.bitselect(mid, best, gt); at = v128.bitselect(i32x4.add(i0, i32x4.splat(1)), at, gt);
+    gt = f32x4.gt(right, best);
+    best = v128.bitselect(right, best, gt); at = v128.bitselect(i32x4.add(i0, i32x4.splat(2)), at, gt);
+  }
+  v128.store(yo, best);
+  v128.store(ao, at);
 }
 
 /** dx[argmax[i]] += dy[i] within each plane; dx is zeroed first. dy, argmax: [planes, hOut·wOut]; dx: [planes, hw] */

@@ -262,10 +262,15 @@ for (const { label } of KERNEL_SETS) {
     });
 
     it('max pooling forward (values and argmax) and backward', () => {
-      for (const [n, c, h, w, kSize, stride, pad] of [[2, 3, 9, 9, 3, 2, 1], [1, 2, 8, 8, 2, 2, 0], [2, 4, 7, 10, 3, 1, 1], [1, 64, 112, 112, 3, 2, 1]] as const) {
+      // 3×3 stride 2 (four outputs at a time inside the rows): odd sizes, no padding, and values
+      // rounded to -1, 0, 1 so that ties must keep the first in row-major order
+      for (const [n, c, h, w, kSize, stride, pad, ties] of [
+        [2, 3, 9, 9, 3, 2, 1, false], [1, 2, 8, 8, 2, 2, 0, false], [2, 4, 7, 10, 3, 1, 1, false], [1, 64, 112, 112, 3, 2, 1, false],
+        [2, 3, 21, 23, 3, 2, 1, true], [1, 2, 20, 19, 3, 2, 0, true], [1, 2, 17, 30, 3, 2, 1, false],
+      ] as const) {
         const s: Pool2dShape = { n, c, h, w, k: kSize, stride, pad, hOut: outSize(h, kSize, stride, pad), wOut: outSize(w, kSize, stride, pad) };
         const outLen = n * c * s.hOut * s.wOut;
-        const x = randomArray(n * c * h * w);
+        const x = randomArray(n * c * h * w).map((v) => (ties ? Math.round(v) : v));
         const argmaxes: Int32Array[] = []; // the reference's, then the set's
         check(ks, { x, y: randomArray(outLen) }, ['y'], FORWARD_TOL, (k, t) => {
           const argmax = k.allocIndices(outLen, 'step');
