@@ -109,19 +109,24 @@ describe("the app's controls in Chromium: pause, resume, stop, a drawn image, dr
       g.runEnd = g.resnetApp.train({ net: 'resnet20', epochs: 1, batchSize: 16, lr: 0.05, seed: 0, augment: false, evalsPerEpoch: 1, maxSteps: total, testLimit: 100 });
     }, total);
     const stepShown = (n: number) => page.waitForFunction((n) => (globalThis as unknown as AppGlobal).resnetApp.events.some((e) => e.type === 'progress' && e.iteration! > n), n);
-    const pause = async () => {
+    /** Pauses; the step the status says the run paused after, once it names one after step `after` (not an earlier pause's). */
+    const pause = async (after: number) => {
       await page.click('#pause');
-      await page.locator('#status', { hasText: /paused after step \d+ of/ }).waitFor();
+      const step = await page.waitForFunction((after) => {
+        type Doc = { document: { querySelector(s: string): { textContent: string | null } | null } };
+        const m = /paused after step (\d+) of/.exec((globalThis as unknown as Doc).document.querySelector('#status')?.textContent ?? '');
+        return m !== null && Number(m[1]) > after ? Number(m[1]) : false;
+      }, after);
       assert.equal(await text(page, '#pause'), 'Resume');
-      return Number(/paused after step (\d+) of (\d+)/.exec(await text(page, '#status'))![1]);
+      return (await step.jsonValue()) as number;
     };
     await stepShown(1);
     assert.equal(await disabled(page, 'start'), true, 'Train is disabled while a run goes on');
     assert.equal(await disabled(page, 'pause'), false);
     assert.equal(await disabled(page, 'stop'), false);
 
-    const first = await pause();
-    assert.ok(first >= 2 && first < total, `paused after step ${first}`);
+    const first = await pause(1);
+    assert.ok(first < total, `paused after step ${first}`);
     await page.click('#pause');
     assert.equal(await text(page, '#pause'), 'Pause');
     await stepShown(first);
@@ -129,8 +134,8 @@ describe("the app's controls in Chromium: pause, resume, stop, a drawn image, dr
     // Paused again, then stopped without resuming. The worker takes Stop only between two steps, and a
     // run that went on after the pause would have started its next step at once (no wait between the
     // pause's answer and a step): the run ends exactly where it paused, however fast or slow the machine.
-    const second = await pause();
-    assert.ok(second > first && second < total, `paused after step ${second}`);
+    const second = await pause(first);
+    assert.ok(second < total, `paused after step ${second}`);
     await page.click('#stop');
     const end = await page.evaluate(() => (globalThis as unknown as AppGlobal).runEnd!);
     assert.ok(end, 'the run ended without an error');
