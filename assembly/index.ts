@@ -18,7 +18,8 @@ export {
   fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep, channelBiasRelu,
 } from './elementwise';
 export {
-  batchNormTrain, batchNormEval, batchNormBackward, batchNormBackwardPlanes, batchNormBackwardStats, batchNormBackwardApply,
+  batchNormEval, batchNormPlaneSums, batchNormMeans, batchNormPlaneSquares,
+  batchNormVariances, batchNormApply, batchNormBackwardPlanes, batchNormBackwardStats, batchNormBackwardApply,
 } from './norm';
 export {
   maxPool2d, maxPool2dBackward, globalAvgPool, globalAvgPoolBackward, shortcutA, shortcutABackward,

@@ -5,13 +5,9 @@
 //
 //   node dist/src/bench/kernels.js [--no-ref] [--runs N] [--threads N]
 //   node dist/src/bench/kernels.js --fusion [--runs N] [--threads N]
-//   node dist/src/bench/kernels.js --norm-split [--runs N] [--threads N]
 //
 // --fusion times, on ResNet-20's activation shapes, each fused batch-norm kernel against the plain
 // kernels it replaces (the two interleaved run by run in this one process), and prints the medians.
-//
-// --norm-split times training-mode batch norm's backward with its work split over channels
-// against split over (image, channel) planes, interleaved.
 //
 // From the per-layer times it adds up a ResNet-20 step (kernels only, as the network calls them)
 // and prints the images/second that bounds.
@@ -183,31 +179,6 @@ async function mainFusion(): Promise<void> {
   ks.dispose();
 }
 
-/** Training-mode batch norm's backward split by channels against by planes, on ResNet-20's activation shapes. */
-async function mainNormSplit(): Promise<void> {
-  const wasm = await createWasmKernels({ threads: THREADS });
-  const ks = wasm as KernelSet;
-  console.log(`batch norm split by channels vs by planes: wasm ${wasm.variant}, ${wasm.threads} thread(s), batch ${BATCH}, medians of ${RUNS} interleaved runs (ms)`);
-  console.log(`${'shape'.padEnd(14)} ${'kernel'.padEnd(34)} ${'channels'.padStart(8)} ${'planes'.padStart(8)} ${'ratio'.padStart(6)}`);
-  for (const [c, hw] of [[16, 1024], [32, 256], [64, 64]] as const) {
-    const bufs = normBuffers(ks, BATCH, c, hw);
-    const { x, y, r, dy, dx, dr, gamma, beta, mean, invStd, rm, rv, dgamma, dbeta, shape } = bufs;
-    ks.batchNormTrain({ ...shape, x, gamma, beta, y, mean, invStd, runningMean: rm, runningVar: rv, momentum: 0.1, relu: true });
-    const back = { ...shape, x, dy, gamma, mean, invStd, dx, dgamma, dbeta };
-    const cases: [string, () => void][] = [
-      ['backward through ReLU', () => ks.batchNormBackward({ ...back, y })],
-      ['backward through ReLU, to residual', () => ks.batchNormBackward({ ...back, y, dresidual: dr })],
-      ['backward of dy + dy2, ReLU, residual', () => ks.batchNormBackward({ ...back, y, dresidual: dr, dy2: r })],
-    ];
-    for (const [name, f] of cases) {
-      const [byChannels, byPlanes] = timePair(() => { wasm.batchNormSplit = 'channels'; f(); }, () => { wasm.batchNormSplit = 'planes'; f(); }, RUNS);
-      console.log(`${`${c}×${Math.sqrt(hw)}×${Math.sqrt(hw)}`.padEnd(14)} ${name.padEnd(34)} ${fmt(byChannels)} ${fmt(byPlanes)} ${(byChannels / byPlanes).toFixed(2).padStart(6)}`);
-    }
-    bufs.free();
-  }
-  wasm.dispose();
-}
-
 const fmt = (ms: number): string => ms.toFixed(2).padStart(8);
 const gflops = (s: Conv2dShape, ms: number): string => (2 * s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw / ms / 1e6).toFixed(1).padStart(6);
 
@@ -238,4 +209,4 @@ async function main(): Promise<void> {
   many.dispose();
 }
 
-await (args.includes('--fusion') ? mainFusion() : args.includes('--norm-split') ? mainNormSplit() : main());
+await (args.includes('--fusion') ? mainFusion() : main());

@@ -65,12 +65,18 @@ export interface KernelExports {
   sgdStep(param: number, grad: number, buf: number, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean, tid: number, nt: number): void;
   /** assembly/elementwise/channelBiasRelu(y: usize, bias: usize, planes: i32, c: i32, hw: i32, relu: bool, tid: i32, nt: i32) */
   channelBiasRelu(y: number, bias: number, planes: number, c: number, hw: number, relu: boolean, tid: number, nt: number): void;
-  /** assembly/norm/batchNormTrain(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64, residual: usize, relu: bool, tid: i32, nt: i32) */
-  batchNormTrain(x: number, gamma: number, beta: number, y: number, mean: number, invStd: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, momentum: number, residual: number, relu: boolean, tid: number, nt: number): void;
   /** assembly/norm/batchNormEval(x: usize, gamma: usize, beta: usize, y: usize, runningMean: usize, runningVar: usize, n: i32, c: i32, hw: i32, eps: f64, relu: bool, residual: usize, tid: i32, nt: i32) */
   batchNormEval(x: number, gamma: number, beta: number, y: number, runningMean: number, runningVar: number, n: number, c: number, hw: number, eps: number, relu: boolean, residual: number, tid: number, nt: number): void;
-  /** assembly/norm/batchNormBackward(x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize, dx: usize, dgamma: usize, dbeta: usize, y: usize, dresidual: usize, n: i32, c: i32, hw: i32, tid: i32, nt: i32) */
-  batchNormBackward(x: number, dy: number, gamma: number, mean: number, invStd: number, dx: number, dgamma: number, dbeta: number, y: number, dresidual: number, n: number, c: number, hw: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormPlaneSums(x: usize, stats: usize, planes: i32, hw: i32, tid: i32, nt: i32) */
+  batchNormPlaneSums(x: number, stats: number, planes: number, hw: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormMeans(stats: usize, mean: usize, coef: usize, n: i32, c: i32, hw: i32) */
+  batchNormMeans(stats: number, mean: number, coef: number, n: number, c: number, hw: number): void;
+  /** assembly/norm/batchNormPlaneSquares(x: usize, mean: usize, stats: usize, planes: i32, c: i32, hw: i32, tid: i32, nt: i32) */
+  batchNormPlaneSquares(x: number, mean: number, stats: number, planes: number, c: number, hw: number, tid: number, nt: number): void;
+  /** assembly/norm/batchNormVariances(stats: usize, gamma: usize, beta: usize, invStd: usize, runningMean: usize, runningVar: usize, coef: usize, n: i32, c: i32, hw: i32, eps: f64, momentum: f64) */
+  batchNormVariances(stats: number, gamma: number, beta: number, invStd: number, runningMean: number, runningVar: number, coef: number, n: number, c: number, hw: number, eps: number, momentum: number): void;
+  /** assembly/norm/batchNormApply(x: usize, residual: usize, y: usize, coef: usize, planes: i32, c: i32, hw: i32, relu: bool, tid: i32, nt: i32) */
+  batchNormApply(x: number, residual: number, y: number, coef: number, planes: number, c: number, hw: number, relu: boolean, tid: number, nt: number): void;
   /** assembly/norm/batchNormBackwardPlanes(x: usize, dy: usize, dy2: usize, y: usize, gOut: usize, mean: usize, stats: usize, planes: i32, c: i32, hw: i32, tid: i32, nt: i32) */
   batchNormBackwardPlanes(x: number, dy: number, dy2: number, y: number, gOut: number, mean: number, stats: number, planes: number, c: number, hw: number, tid: number, nt: number): void;
   /** assembly/norm/batchNormBackwardStats(stats: usize, gamma: usize, invStd: usize, dgamma: usize, dbeta: usize, coef: usize, n: i32, c: i32, hw: i32) */
@@ -100,10 +106,10 @@ export const KERNEL_NAMES = [
   'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
   'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
   'winogradScratch', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
-  'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval',
-  'batchNormBackward', 'batchNormBackwardPlanes', 'batchNormBackwardStats',
-  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
-  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums',
+  'batchNormMeans', 'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply',
+  'batchNormBackwardPlanes', 'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d',
+  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
@@ -111,9 +117,9 @@ export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'conv2dForward', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
   'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
   'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows',
-  'sgdStep', 'channelBiasRelu', 'batchNormTrain', 'batchNormEval', 'batchNormBackward',
-  'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward',
-  'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'sgdStep', 'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormPlaneSquares',
+  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d',
+  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

@@ -54,8 +54,6 @@ export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
   dispose(): void;
   /** How stride-1 3×3 convolutions are computed (may be changed between calls: benchmarks, tests). */
   convAlgorithm: ConvAlgorithm;
-  /** How training-mode batch norm splits its work over threads: by planes (default) or by channels (benchmarks). */
-  batchNormSplit: 'planes' | 'channels';
 }
 
 /** Multiply-adds below which a GEMM-like kernel stays on one thread (about 100³). */
@@ -121,7 +119,6 @@ class WasmKernels implements WasmKernelSet {
   readonly name = 'wasm';
   readonly dtypes: readonly DType[] = ['float32'];
   convAlgorithm: ConvAlgorithm = 'auto';
-  batchNormSplit: 'planes' | 'channels' = 'planes';
   /**
    * Weights prepared for a kernel, by weight buffer: packed in row panels for the direct
    * convolution, Winograd-transformed filters (shared by the forward pass and the input gradient
@@ -475,13 +472,20 @@ class WasmKernels implements WasmKernelSet {
     x: WasmBuffer; gamma: WasmBuffer; beta: WasmBuffer; y: WasmBuffer; mean: WasmBuffer; invStd: WasmBuffer;
     runningMean: WasmBuffer; runningVar: WasmBuffer; momentum: number; residual?: WasmBuffer; relu?: boolean;
   }): void {
-    const len = p.n * p.c * p.hw;
-    this.run('batchNormTrain', [
-      this.ptr(p.x, len, 'x'), this.ptr(p.gamma, p.c, 'gamma'), this.ptr(p.beta, p.c, 'beta'), this.ptr(p.y, len, 'y'),
-      this.ptr(p.mean, p.c, 'mean'), this.ptr(p.invStd, p.c, 'invStd'),
-      this.ptr(p.runningMean, p.c, 'runningMean'), this.ptr(p.runningVar, p.c, 'runningVar'),
-      p.n, p.c, p.hw, p.eps, p.momentum, this.optionalPtr(p.residual, len, 'residual'), p.relu ?? false,
-    ], len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
+    const len = p.n * p.c * p.hw, planes = p.n * p.c;
+    const x = this.ptr(p.x, len, 'x'), gamma = this.ptr(p.gamma, p.c, 'gamma'), beta = this.ptr(p.beta, p.c, 'beta');
+    const y = this.ptr(p.y, len, 'y'), mean = this.ptr(p.mean, p.c, 'mean'), invStd = this.ptr(p.invStd, p.c, 'invStd');
+    const rm = this.ptr(p.runningMean, p.c, 'runningMean'), rv = this.ptr(p.runningVar, p.c, 'runningVar');
+    const residual = this.optionalPtr(p.residual, len, 'residual'), relu = p.relu ?? false;
+    // Sums per plane, means per channel, squares per plane, variances per channel, then y per
+    // plane (the per-channel steps on this thread, in a fixed order).
+    const stats = this.mem.scratchArea('bnStats', planes * 16);
+    const coef = this.mem.scratchArea('bnCoef', p.c * 16);
+    this.run('batchNormPlaneSums', [x, stats, planes, p.hw], len, MIN_PARALLEL_ELEMENTS);
+    this.k.batchNormMeans(stats, mean, coef, p.n, p.c, p.hw);
+    this.run('batchNormPlaneSquares', [x, mean, stats, planes, p.c, p.hw], len, MIN_PARALLEL_ELEMENTS);
+    this.k.batchNormVariances(stats, gamma, beta, invStd, rm, rv, coef, p.n, p.c, p.hw, p.eps, p.momentum);
+    this.run('batchNormApply', [x, residual, y, coef, planes, p.c, p.hw, relu], len, MIN_PARALLEL_ELEMENTS);
   }
 
   batchNormEval(p: BatchNormShape & {
@@ -506,12 +510,6 @@ class WasmKernels implements WasmKernelSet {
     const dgamma = this.ptr(p.dgamma, p.c, 'dgamma'), dbeta = this.ptr(p.dbeta, p.c, 'dbeta');
     const y = this.optionalPtr(p.y, len, 'y'), dresidual = this.optionalPtr(p.dresidual, len, 'dresidual');
     const dy2 = this.optionalPtr(p.dy2, len, 'dy2');
-    if (this.batchNormSplit === 'channels' ) {
-      if (dy2) this.run('add', [dy, dy2, dx, len], len, MIN_PARALLEL_ELEMENTS);
-      this.run('batchNormBackward', [x, dy2 ? dx : dy, gamma, mean, invStd, dx, dgamma, dbeta, y, dresidual, p.n, p.c, p.hw],
-        len * Math.min(p.c, 8) / 8, MIN_PARALLEL_ELEMENTS);
-      return;
-    }
     // The first pass writes g (dy + dy2, where y > 0 through a ReLU) to dresidual, else, where it
     // is not dy itself, to dx (which the last pass then overwrites in place): the last pass reads g.
     const gOut = dresidual || (y || dy2 ? dx : 0);
