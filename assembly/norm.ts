@@ -84,6 +84,12 @@ export function batchNormEval(
 // walked each channel across the batch on one thread: the same sums in the same order). A last pass, again over planes, applies the
 // per-channel coefficients (`coef`: f32 [k, c], after the f64 means where the forward keeps them).
 
+/** coef[row, ch] of a [k, c] f32 array. */
+// @ts-ignore: decorator
+@inline function coefAt(coef: usize, c: i32, row: i32, ch: i32): f32 {
+  return load<f32>(coef + (<usize>(row * c + ch) << 2));
+}
+
 /** stats[p] = Σ x over plane p (f64). x: [n·c, hw] */
 export function batchNormPlaneSums(x: usize, stats: usize, planes: i32, hw: i32, tid: i32, nt: i32): void {
   const p1 = rangeStart(planes, tid + 1, nt);
@@ -145,10 +151,8 @@ export function batchNormApply(
 ): void {
   const p1 = rangeStart(planes, tid + 1, nt);
   for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
-    const ch = pl % c;
-    const a = load<f32>(coef + (<usize>ch << 2)), b = load<f32>(coef + (<usize>(c + ch) << 2));
     const p = <usize>pl * <usize>hw << 2;
-    planeAffine(x + p, residual ? residual + p : 0, y + p, hw, a, b, relu);
+    planeAffine(x + p, residual ? residual + p : 0, y + p, hw, coefAt(coef, c, 0, pl % c), coefAt(coef, c, 1, pl % c), relu);
   }
 }
 
@@ -232,7 +236,7 @@ export function batchNormBackwardApply(
   for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
     const ch = pl % c;
     const mu = load<f32>(mean + (<usize>ch << 2));
-    const a = load<f32>(coef + (<usize>ch << 2)), b = load<f32>(coef + (<usize>(c + ch) << 2)), k = load<f32>(coef + (<usize>(2 * c + ch) << 2));
+    const a = coefAt(coef, c, 0, ch), b = coefAt(coef, c, 1, ch), k = coefAt(coef, c, 2, ch);
     const av = f32x4.splat(a), bv = f32x4.splat(b), kv = f32x4.splat(k), muv = f32x4.splat(mu);
     const p = <usize>pl * <usize>hw << 2;
     let j = 0;
