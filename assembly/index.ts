@@ -13,6 +13,7 @@ export {
 } from './conv';
 export {
   winogradWeights, winogradWeightsSize, winogradForward, winogradScratch,
+  winogradWeightGrad, winogradGradScratch, winogradGradReduce, winogradBlocks,
 } from './winograd';
 export {
   fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep, channelBiasRelu,

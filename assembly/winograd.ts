@@ -1,6 +1,6 @@
 // winograd.ts: Winograd convolution F(m×m, 3×3), m = 2 or 4, for stride-1 3×3 convolutions
 // with padding 1 and dilation 1 (the forward pass, and the input gradient, which is the same
-// convolution of dy with the flipped, transposed kernel).
+// convolution of dy with the flipped, transposed kernel; the filter gradient is at the end).
 //
 // With α = m + 2, the output is cut into m×m tiles; tile (ty, tx) reads the α×α input patch at
 // rows m·ty - 1 .., columns m·tx - 1 .. (Lavin & Gray, "Fast Algorithms for Convolutional Neural
@@ -20,7 +20,7 @@
 
 import { KC_MAX, MR, NR, blockCount, multiplyPacked, packedASize, panelCount, panelStart, roundUp8 } from './gemm';
 import { ConvShape } from './conv';
-import { rangeStart, takeWork } from './util';
+import { madd, rangeStart, takeWork, zero4 } from './util';
 
 /** Tiles per row and per column of the output. */
 // @ts-ignore: decorator
@@ -230,6 +230,55 @@ function gatherRow4(row: usize, rowBytes: usize, m: i32, tmp: usize): void {
   }
 }
 
+/**
+ * Where the patch of tile `tile` starts in channel 0 of padImages' copy of the images from
+ * `first` at xp (channel ci: + ci·planeBytes).
+ */
+function patchAddress(s: ConvShape, m: i32, xp: usize, first: i32, tile: i32): usize {
+  const tilesW = tilesAcross(s.wOut, m), perImage = tilesW * tilesAcross(s.hOut, m);
+  const rowBytes = <usize>paddedWidth(s, m) << 2, planeBytes = <usize>paddedHeight(s, m) * rowBytes;
+  const image = tile / perImage, rem = tile % perImage;
+  return xp + <usize>((image - first) * s.cIn) * planeBytes + <usize>((rem / tilesW) * m) * rowBytes + (<usize>((rem % tilesW) * m) << 2);
+}
+
+/**
+ * The α×α patches of channel ci of the four tiles tile .. tile+3 (lane l = tile + l; zeros for
+ * lanes ≥ `valid`) into tmp (α×α v128s, row-major), from padImages' copy of the images
+ * first .. first+images at xp. `fast` (not 0) when the four are valid and on one tile row:
+ * patchAddress of the first.
+ */
+function gatherPatches(s: ConvShape, m: i32, xp: usize, first: i32, images: i32, ci: i32, tile: i32, valid: i32, fast: usize, tmp: usize): void {
+  const a = m + 2, tilesW = tilesAcross(s.wOut, m), perImage = tilesW * tilesAcross(s.hOut, m);
+  const rowBytes = <usize>paddedWidth(s, m) << 2, planeBytes = <usize>paddedHeight(s, m) * rowBytes;
+  if (fast != 0) {
+    gatherRow4(fast + <usize>ci * planeBytes, rowBytes, m, tmp);
+    return;
+  }
+  for (let l = 0; l < 4; l++) { // one tile at a time
+    const tl = tile + l, inBlock = l < valid;
+    const im = tl / perImage, rm = tl % perImage;
+    const src = xp + <usize>((min(im, first + images - 1) - first) * s.cIn + ci) * planeBytes + <usize>((rm / tilesW) * m) * rowBytes + (<usize>((rm % tilesW) * m) << 2);
+    for (let r = 0; r < a; r++) {
+      for (let q = 0; q < a; q++) {
+        store<f32>(tmp + (<usize>(r * a + q) << 4) + (<usize>l << 2), inBlock ? load<f32>(src + <usize>r * rowBytes + (<usize>q << 2)) : 0);
+      }
+    }
+  }
+}
+
+/** V = Bᵀ d B of four tiles (d in tmp, from gatherPatches; tmp2: scratch): V[p] to dst + p·ds. */
+function inputTransformPatch(m: i32, tmp: usize, tmp2: usize, dst: usize, ds: usize): void {
+  // down the columns into tmp2, then along the rows
+  const cs = <usize>(m + 2) << 4;
+  if (m == 2) {
+    for (let q = 0; q < 4; q++) inputTransform2(tmp + (<usize>q << 4), cs, tmp2 + (<usize>q << 4), cs);
+    for (let r = 0; r < 4; r++) inputTransform2(tmp2 + <usize>r * cs, 16, dst + <usize>(r * 4) * ds, ds);
+  } else {
+    for (let q = 0; q < 6; q++) inputTransform4(tmp + (<usize>q << 4), cs, tmp2 + (<usize>q << 4), cs);
+    for (let r = 0; r < 6; r++) inputTransform4(tmp2 + <usize>r * cs, 16, dst + <usize>(r * 6) * ds, ds);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The convolution.
 
@@ -273,37 +322,15 @@ export function winogradForward(
     // input transform: V[p][ci, tile] in B strips, k-block by k-block
     for (let g = 0; g < groups; g++) {
       const tile = t0 + 4 * g;
-      const image = tile / perImage, rem = tile % perImage, ty = rem / tilesW, tx = rem % tilesW;
-      const fast = 4 * g + 4 <= count && tx + 4 <= tilesW;
+      const tx = (tile % perImage) % tilesW;
+      const fast = 4 * g + 4 <= count && tx + 4 <= tilesW ? patchAddress(s, m, xp, first, tile) : 0;
       const lane8 = <usize>((4 * g) & 7) << 2, strip = (4 * g) >> 3;
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
         let dst = vBase + (<usize>(pc * tb + strip * kc * NR) << 2) + lane8;
         for (let ci = pc; ci < pc + kc; ci++) {
-          if (fast) {
-            gatherRow4(xp + <usize>((image - first) * cIn + ci) * planeBytes + <usize>(ty * m) * rowBytes + (<usize>(tx * m) << 2), rowBytes, m, tmp);
-          } else {
-            for (let l = 0; l < 4; l++) { // one tile at a time, zeros past the block
-              const tl = tile + l;
-              const inBlock = 4 * g + l < count;
-              const im = tl / perImage, rm = tl % perImage;
-              const src = xp + <usize>((min(im, first + images - 1) - first) * cIn + ci) * planeBytes + <usize>((rm / tilesW) * m) * rowBytes + (<usize>((rm % tilesW) * m) << 2);
-              for (let r = 0; r < a; r++) {
-                for (let q = 0; q < a; q++) {
-                  store<f32>(tmp + (<usize>(r * a + q) << 4) + (<usize>l << 2), inBlock ? load<f32>(src + <usize>r * rowBytes + (<usize>q << 2)) : 0);
-                }
-              }
-            }
-          }
-          // Bᵀ d B: down the columns into tmp2, then along the rows into V
-          const cs = <usize>a << 4;
-          if (m == 2) {
-            for (let q = 0; q < 4; q++) inputTransform2(tmp + (<usize>q << 4), cs, tmp2 + (<usize>q << 4), cs);
-            for (let r = 0; r < 4; r++) inputTransform2(tmp2 + <usize>r * cs, 16, dst + <usize>(r * 4) * vStride, vStride);
-          } else {
-            for (let q = 0; q < 6; q++) inputTransform4(tmp + (<usize>q << 4), cs, tmp2 + (<usize>q << 4), cs);
-            for (let r = 0; r < 6; r++) inputTransform4(tmp2 + <usize>r * cs, 16, dst + <usize>(r * 6) * vStride, vStride);
-          }
+          gatherPatches(s, m, xp, first, images, ci, tile, count - 4 * g, fast, tmp);
+          inputTransformPatch(m, tmp, tmp2, dst, vStride);
           dst += 32;
         }
       }
@@ -388,5 +415,305 @@ function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize): void {
     v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
     v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
     v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The filter gradient.
+//
+// With Y = Aᵀ [Σ_ci U ⊙ V] A per tile, the gradient of the transformed filter is
+//     dU[p][co, ci] = Σ_tiles dM[p][co, tile] · V[p][ci, tile],   dM = A dY Aᵀ
+// (dY: the tile's m×m block of dy, zero past the map), and dw[co, ci] = Gᵀ dU[co, ci] G: per
+// position p a matrix multiply of cOut × cIn whose reduction runs over the tiles. Both operands
+// come out of their transforms with four tiles in the four lanes, so the multiply takes dot
+// products along the tiles (dotTiles2x4) and adds the lanes up at the end of a block. Within a
+// block, V[p] is stored by quads of input channels and dM[p] by pairs of output channels, the
+// quad's (pair's) four (two) vectors of the same four tiles next to each other: the dot
+// products then read both operands sequentially.
+//   * winogradWeightGrad: the images are cut into `chunks` fixed, contiguous ranges of blocks
+//     (the forward's blocks); threads take chunks from the shared work counter; a chunk's blocks
+//     are transformed (V from padded images, dM from dy) and multiplied into the thread's dU,
+//     which then goes through Gᵀ · G into the chunk's own partial sum of dw;
+//   * winogradGradReduce adds the partial sums in chunk order: the result does not depend on
+//     which thread took which chunk.
+
+/** A of F(2×2) (the transpose of the output transform): (d0, d0 + d1, d0 - d1, -d1). */
+// @ts-ignore: decorator
+@inline function gradTransform2(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const d0 = v128.load(src), d1 = v128.load(src + ss);
+  v128.store(dst, d0);
+  v128.store(dst + ds, f32x4.add(d0, d1));
+  v128.store(dst + 2 * ds, f32x4.sub(d0, d1));
+  v128.store(dst + 3 * ds, f32x4.neg(d1));
+}
+
+/** A of F(4×4): (d0, d0+d1+d2+d3, d0-d1+d2-d3, d0+2d1+4d2+8d3, d0-2d1+4d2-8d3, d3). */
+// @ts-ignore: decorator
+@inline function gradTransform4(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss), d3 = v128.load(src + 3 * ss);
+  const e = f32x4.add(d0, d2), o = f32x4.add(d1, d3);
+  const e4 = f32x4.add(d0, f32x4.mul(f32x4.splat(4), d2)), o4 = f32x4.mul(f32x4.splat(2), f32x4.add(d1, f32x4.mul(f32x4.splat(4), d3)));
+  v128.store(dst, d0);
+  v128.store(dst + ds, f32x4.add(e, o));
+  v128.store(dst + 2 * ds, f32x4.sub(e, o));
+  v128.store(dst + 3 * ds, f32x4.add(e4, o4));
+  v128.store(dst + 4 * ds, f32x4.sub(e4, o4));
+  v128.store(dst + 5 * ds, d3);
+}
+
+/** Gᵀ of F(2×2): (d0 + (d1 + d2)/2, (d1 - d2)/2, (d1 + d2)/2 + d3). */
+// @ts-ignore: decorator
+@inline function filterGradTransform2(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss), d3 = v128.load(src + 3 * ss);
+  const half = f32x4.splat(0.5);
+  const sp = f32x4.mul(half, f32x4.add(d1, d2));
+  v128.store(dst, f32x4.add(d0, sp));
+  v128.store(dst + ds, f32x4.mul(half, f32x4.sub(d1, d2)));
+  v128.store(dst + 2 * ds, f32x4.add(sp, d3));
+}
+
+/** Gᵀ of F(4×4) (G as in gCoef). */
+// @ts-ignore: decorator
+@inline function filterGradTransform4(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss);
+  const d3 = v128.load(src + 3 * ss), d4 = v128.load(src + 4 * ss), d5 = v128.load(src + 5 * ss);
+  const sp = f32x4.add(d1, d2), sm = f32x4.sub(d2, d1), tp = f32x4.add(d3, d4), tm = f32x4.sub(d3, d4);
+  const sixth = f32x4.splat(1.0 / 6);
+  v128.store(dst, f32x4.add(f32x4.sub(f32x4.mul(f32x4.splat(0.25), d0), f32x4.mul(sixth, sp)), f32x4.mul(f32x4.splat(1.0 / 24), tp)));
+  v128.store(dst + ds, f32x4.add(f32x4.mul(sixth, sm), f32x4.mul(f32x4.splat(1.0 / 12), tm)));
+  v128.store(dst + 2 * ds, f32x4.add(f32x4.mul(sixth, f32x4.sub(tp, sp)), d5));
+}
+
+/**
+ * dY of output channel co for the four tiles tile .. tile+3 (lane l = tile + l; zeros past the map
+ * and for lanes ≥ `valid`) into tmp (m×m v128s, row-major). dy: [n, cOut, hOut, wOut]. `fast`: the
+ * four are valid, on one tile row and inside the map.
+ */
+function gatherDy(s: ConvShape, m: i32, dy: usize, co: i32, tile: i32, valid: i32, fast: bool, tmp: usize): void {
+  const hOut = s.hOut, wOut = s.wOut, tilesW = tilesAcross(wOut, m), perImage = tilesW * tilesAcross(hOut, m);
+  const rowBytes = <usize>wOut << 2;
+  if (fast) {
+    const image = tile / perImage, rem = tile % perImage;
+    const src = dy + (<usize>(((image * s.cOut + co) * hOut + (rem / tilesW) * m) * wOut + (rem % tilesW) * m) << 2);
+    if (m == 2) { // row i: tile l's two values at columns 2l, 2l + 1: the even and odd lanes of two loads
+      for (let i = 0; i < 2; i++) {
+        const p = src + <usize>i * rowBytes, d = tmp + (<usize>i << 5);
+        const l0 = v128.load(p), l1 = v128.load(p, 16);
+        v128.store(d, v128.shuffle<f32>(l0, l1, 0, 2, 4, 6));
+        v128.store(d, v128.shuffle<f32>(l0, l1, 1, 3, 5, 7), 16);
+      }
+      return;
+    }
+    for (let i = 0; i < 4; i++) { // row i: the 4×4 transpose of four loads
+      const p = src + <usize>i * rowBytes, d = tmp + (<usize>i << 6);
+      const r0 = v128.load(p), r1 = v128.load(p, 16), r2 = v128.load(p, 32), r3 = v128.load(p, 48);
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+      v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+      v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+    }
+    return;
+  }
+  for (let l = 0; l < 4; l++) { // one tile at a time
+    const tl = tile + l, im = tl / perImage, rm = tl % perImage;
+    const oy = (rm / tilesW) * m, ox = (rm % tilesW) * m;
+    const plane = dy + (<usize>((im * s.cOut + co) * hOut * wOut) << 2);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        const inside = l < valid && oy + i < hOut && ox + j < wOut;
+        store<f32>(tmp + (<usize>(i * m + j) << 4) + (<usize>l << 2), inside ? load<f32>(plane + (<usize>((oy + i) * wOut + ox + j) << 2)) : 0);
+      }
+    }
+  }
+}
+
+/** dM = A dY Aᵀ of four tiles (dY in tmp, from gatherDy; tmp2: scratch): dM[p] to dst + p·ds. */
+function gradTransformTile(m: i32, tmp: usize, tmp2: usize, dst: usize, ds: usize): void {
+  // down the columns into tmp2 (α × m), then along its rows
+  const cs = <usize>m << 4;
+  if (m == 2) {
+    for (let j = 0; j < 2; j++) gradTransform2(tmp + (<usize>j << 4), cs, tmp2 + (<usize>j << 4), cs);
+    for (let u = 0; u < 4; u++) gradTransform2(tmp2 + <usize>u * cs, 16, dst + <usize>(u * 4) * ds, ds);
+  } else {
+    for (let j = 0; j < 4; j++) gradTransform4(tmp + (<usize>j << 4), cs, tmp2 + (<usize>j << 4), cs);
+    for (let u = 0; u < 6; u++) gradTransform4(tmp2 + <usize>u * cs, 16, dst + <usize>(u * 6) * ds, ds);
+  }
+}
+
+/** The four lane sums of a0, a1, a2, a3 as one vector (Σ a0, Σ a1, Σ a2, Σ a3). */
+// @ts-ignore: decorator
+@inline function laneSums4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const t1 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+}
+
+/**
+ * c[r, j] (+)= Σ_{t < kc} a_r[t] · b_j[t] for rows r = 0, 1 and j = 0..3, kc a multiple of 4: a
+ * holds a_0 and a_1 four floats at a time, interleaved (a_0[0..4], a_1[0..4], a_0[4..8], ...),
+ * b the four b_j likewise; c row 0 at c, row 1 at c + ldc bytes (written when `two`).
+ */
+function dotTiles2x4(a: usize, b: usize, kc: i32, c: usize, ldc: usize, add: bool, two: bool): void {
+  let c00 = zero4(), c01 = zero4(), c02 = zero4(), c03 = zero4();
+  let c10 = zero4(), c11 = zero4(), c12 = zero4(), c13 = zero4();
+  for (let g = 0; g < kc; g += 4) {
+    const x0 = v128.load(a), x1 = v128.load(a, 16);
+    let y = v128.load(b);
+    c00 = madd(x0, y, c00); c10 = madd(x1, y, c10);
+    y = v128.load(b, 16);
+    c01 = madd(x0, y, c01); c11 = madd(x1, y, c11);
+    y = v128.load(b, 32);
+    c02 = madd(x0, y, c02); c12 = madd(x1, y, c12);
+    y = v128.load(b, 48);
+    c03 = madd(x0, y, c03); c13 = madd(x1, y, c13);
+    a += 32; b += 64;
+  }
+  let r0 = laneSums4(c00, c01, c02, c03);
+  if (add) r0 = f32x4.add(r0, v128.load(c));
+  v128.store(c, r0);
+  if (!two) return;
+  let r1 = laneSums4(c10, c11, c12, c13);
+  if (add) r1 = f32x4.add(r1, v128.load(c + ldc));
+  v128.store(c + ldc, r1);
+}
+
+/**
+ * C[co, ci] (+)= Σ_{t < kc} a[co, t] · b[ci, t] for co < rows, ci < cols: a by pairs of rows,
+ * b by quads (see dotTiles2x4), `tb` floats per row; C: rows of roundUp4(cols) floats, `ldc`
+ * bytes apart (its columns past `cols` get what the quad's unused rows hold).
+ */
+function multiplyTiles(a: usize, b: usize, tb: i32, rows: i32, cols: i32, kc: i32, c: usize, ldc: usize, add: bool): void {
+  const pairBytes = <usize>tb << 3, quadBytes = <usize>tb << 4;
+  for (let ci = 0; ci < cols; ci += 4) {
+    const bq = b + <usize>(ci >> 2) * quadBytes;
+    for (let co = 0; co < rows; co += 2) {
+      dotTiles2x4(a + <usize>(co >> 1) * pairBytes, bq, kc, c + <usize>co * ldc + (<usize>ci << 2), ldc, add, co + 1 < rows);
+    }
+  }
+}
+
+/** Images per block and blocks of the filter gradient (the forward's blocks of at most `tb` tiles). */
+export function winogradBlocks(shape: usize, m: i32, tb: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  const perImage = tilesAcross(s.hOut, m) * tilesAcross(s.wOut, m), imagesPer = blockImages(s, m, tb);
+  return imagesPer > 1 ? (s.n + imagesPer - 1) / imagesPer : s.n * ((perImage + tb - 1) / tb);
+}
+
+/** Floats of per-thread scratch that winogradWeightGrad needs for blocks of at most `tb` tiles. */
+export function winogradGradScratch(shape: usize, m: i32, tb: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  const a2 = (m + 2) * (m + 2);
+  const padded = blockImages(s, m, tb) * s.cIn * paddedHeight(s, m) * paddedWidth(s, m) + 16;
+  const cIn4 = (s.cIn + 3) & ~3;
+  return a2 * ((cIn4 + ((s.cOut + 1) & ~1)) * tb + s.cOut * cIn4 + 3 * 16) + 2 * a2 * 4 + padded + 16;
+}
+
+/**
+ * dw = Σ over the images of the filter gradient of conv(x, w), by Winograd F(m×m, 3×3), as
+ * described above. x: [n, cIn, h, w]; dy: [n, cOut, hOut, wOut]; dw: [cOut, cIn, 3, 3]
+ * (overwritten); tb: most tiles per block, a multiple of 4; scratch: this thread's
+ * winogradGradScratch floats at scratch + tid·scratchStride; partials: `chunks` sums of
+ * cOut·cIn·9 floats (unused when chunks is 1: the one chunk writes dw).
+ */
+export function winogradWeightGrad(
+  shape: usize, x: usize, dy: usize, dw: usize, m: i32, tb: i32,
+  scratch: usize, scratchStride: i32, partials: usize, chunks: i32, tid: i32, nt: i32,
+): void {
+  const s = changetype<ConvShape>(shape);
+  const a = m + 2, a2 = a * a, cIn = s.cIn, cOut = s.cOut, cIn4 = (cIn + 3) & ~3;
+  const tilesW = tilesAcross(s.wOut, m), perImage = tilesW * tilesAcross(s.hOut, m);
+  const imagesPer = blockImages(s, m, tb);
+  const partsPer = imagesPer > 1 ? 1 : (perImage + tb - 1) / tb;
+  const blocks = winogradBlocks(shape, m, tb);
+  const rowBytes = <usize>tb << 2; // floats of one channel in V[p] and dM[p]
+  // bytes between positions p (a cache line more than their matrices: the transforms write all
+  // positions at once, which at multiples of 4 KiB apart would fall in the same L1 cache set)
+  const vStride = <usize>cIn4 * rowBytes + 64, mStride = <usize>((cOut + 1) & ~1) * rowBytes + 64;
+  const ldc = <usize>cIn4 << 2, dStride = <usize>cOut * ldc + 64;
+  const vBase = scratch + <usize>tid * <usize>scratchStride;
+  const mBase = vBase + <usize>a2 * vStride;
+  const dU = mBase + <usize>a2 * mStride;
+  const tmp = dU + <usize>a2 * dStride, tmp2 = tmp + (<usize>a2 << 4);
+  const xp = tmp2 + (<usize>a2 << 4);
+  const partialBytes = <usize>(cOut * cIn * 9) << 2;
+  for (;;) {
+    const chunk = takeWork(1);
+    if (chunk >= chunks) break;
+    const out = chunks > 1 ? partials + <usize>chunk * partialBytes : dw;
+    const b1 = rangeStart(blocks, chunk + 1, chunks);
+    let paddedFirst = -1, first = true;
+    for (let blk = rangeStart(blocks, chunk, chunks); blk < b1; blk++) {
+      const firstImage = imagesPer > 1 ? blk * imagesPer : blk / partsPer, images = min(imagesPer, s.n - firstImage);
+      const t0 = imagesPer > 1 ? firstImage * perImage : firstImage * perImage + (blk % partsPer) * tb;
+      const count = imagesPer > 1 ? images * perImage : min(tb, (firstImage + 1) * perImage - t0);
+      if (paddedFirst != firstImage) { padImages(s, x, firstImage, images, xp, m); paddedFirst = firstImage; }
+      const groups = (count + 3) >> 2;
+      for (let g = 0; g < groups; g++) { // V[p][ci, tile] and dM[p][co, tile], four tiles at a time
+        const tile = t0 + 4 * g, valid = count - 4 * g;
+        const rem = tile % perImage, ty = rem / tilesW, tx = rem % tilesW;
+        const inRow = valid >= 4 && tx + 4 <= tilesW;
+        const fast = inRow ? patchAddress(s, m, xp, firstImage, tile) : 0;
+        const lane = <usize>g << 6; // the quad's vectors of these four tiles
+        for (let ci = 0; ci < cIn; ci++) {
+          gatherPatches(s, m, xp, firstImage, images, ci, tile, valid, fast, tmp);
+          inputTransformPatch(m, tmp, tmp2, vBase + <usize>(ci >> 2) * (rowBytes << 2) + lane + (<usize>(ci & 3) << 4), vStride);
+        }
+        const inside = inRow && (tx + 4) * m <= s.wOut && (ty + 1) * m <= s.hOut;
+        for (let co = 0; co < cOut; co++) {
+          gatherDy(s, m, dy, co, tile, valid, inside, tmp);
+          gradTransformTile(m, tmp, tmp2, mBase + <usize>(co >> 1) * (rowBytes << 1) + (lane >> 1) + (<usize>(co & 1) << 4), mStride);
+        }
+      }
+      for (let p = 0; p < a2; p++) { // dU[p] (+)= dM[p] · V[p]ᵀ
+        multiplyTiles(mBase + <usize>p * mStride, vBase + <usize>p * vStride, tb, cOut, cIn, groups * 4, dU + <usize>p * dStride, ldc, !first);
+      }
+      first = false;
+    }
+    if (first) { memory.fill(out, 0, partialBytes); continue; } // an empty chunk
+    // dw[co, ci] = Gᵀ dU[co, ci] G, four input channels at a time
+    for (let co = 0; co < cOut; co++) {
+      for (let ci = 0; ci < cIn; ci += 4) {
+        const src = dU + <usize>co * ldc + (<usize>ci << 2);
+        const cs = <usize>a << 4;
+        for (let p = 0; p < a2; p++) v128.store(tmp + (<usize>p << 4), v128.load(src + <usize>p * dStride));
+        if (m == 2) { // down the columns into tmp2 (3 × α), then along its rows into tmp (3 × 3)
+          for (let v = 0; v < 4; v++) filterGradTransform2(tmp + (<usize>v << 4), cs, tmp2 + (<usize>v << 4), cs);
+          for (let i = 0; i < 3; i++) filterGradTransform2(tmp2 + <usize>i * cs, 16, tmp + (<usize>(i * 3) << 4), 16);
+        } else {
+          for (let v = 0; v < 6; v++) filterGradTransform4(tmp + (<usize>v << 4), cs, tmp2 + (<usize>v << 4), cs);
+          for (let i = 0; i < 3; i++) filterGradTransform4(tmp2 + <usize>i * cs, 16, tmp + (<usize>(i * 3) << 4), 16);
+        }
+        const lanes = min(4, cIn - ci);
+        for (let l = 0; l < lanes; l++) {
+          const d = out + (<usize>((co * cIn + ci + l) * 9) << 2);
+          for (let k = 0; k < 9; k++) store<f32>(d + (<usize>k << 2), load<f32>(tmp + (<usize>k << 4) + (<usize>l << 2)));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Second phase of winogradWeightGrad with `chunks` > 1: dw[i] = Σ over the chunks, in order, of
+ * their partial sums (len floats each). Threads split the elements.
+ */
+export function winogradGradReduce(dw: usize, partials: usize, len: i32, chunks: i32, tid: i32, nt: i32): void {
+  const i0 = rangeStart(len >> 2, tid, nt) << 2;
+  const i1 = tid + 1 == nt ? len : rangeStart(len >> 2, tid + 1, nt) << 2;
+  const step = <usize>len << 2;
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const at = <usize>i << 2;
+    let v = v128.load(partials + at);
+    for (let c = 1; c < chunks; c++) v = f32x4.add(v, v128.load(partials + <usize>c * step + at));
+    v128.store(dw + at, v);
+  }
+  for (; i < i1; i++) {
+    const at = <usize>i << 2;
+    let v = load<f32>(partials + at);
+    for (let c = 1; c < chunks; c++) v += load<f32>(partials + <usize>c * step + at);
+    store<f32>(dw + at, v);
   }
 }

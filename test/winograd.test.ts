@@ -2,6 +2,8 @@
 // packed weights:
 // * its conv2d epilogue (bias per output channel, ReLU), folded into the output transform (the
 //   direct path's: into the stores of the matrix multiply);
+// * its filter gradient against central differences (in float64, of a loss computed here, not by
+//   a kernel set), and the same bits from every run when the images are split among threads;
 // * the prepared weights the set keeps per weight buffer (src/kernels/wasm/index.ts: Winograd-
 //   transformed filters, the direct path's packed weights): every way a weight buffer can change
 //   must drop them. Each case runs a convolution (which caches the prepared weights), changes the
@@ -31,6 +33,33 @@ function expected(w: Float32Array): [Float32Array, Float32Array] {
   refKernels.conv2d({ ...shape, x: b(x), weight, y });
   refKernels.conv2dBackwardInput({ ...shape, dy: b(dy), weight, dx });
   return [Float32Array.from(refKernels.read(y)), Float32Array.from(refKernels.read(dx))];
+}
+
+/** Σ conv(x, w) ⊙ dy in float64, straight from the definition (stride 1, padding 1). */
+function convLoss(w: Float64Array): number {
+  const { n, cIn, h, w: width, cOut } = shape;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    for (let co = 0; co < cOut; co++) {
+      for (let oy = 0; oy < h; oy++) {
+        for (let ox = 0; ox < width; ox++) {
+          let v = 0;
+          for (let ci = 0; ci < cIn; ci++) {
+            for (let ky = 0; ky < 3; ky++) {
+              const iy = oy + ky - 1;
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < 3; kx++) {
+                const ix = ox + kx - 1;
+                if (ix >= 0 && ix < width) v += w[((co * cIn + ci) * 3 + ky) * 3 + kx]! * x[((i * cIn + ci) * h + iy) * width + ix]!;
+              }
+            }
+          }
+          total += v * dy[((i * cOut + co) * h + oy) * width + ox]!;
+        }
+      }
+    }
+  }
+  return total;
 }
 
 /** Forward and input gradient on `ks` with the weights now in `weight`, checked against the reference for `w`. */
@@ -89,6 +118,45 @@ for (const { label } of KERNEL_SETS.slice(0, 1)) {
             const err = relMaxError(results[1]!, results[0]!);
             assert.ok(err <= TOL, `bias ${withBias}, relu ${relu}: ${err}`);
           }
+        } finally {
+          ks.convAlgorithm = 'auto';
+          ks.endStep();
+        }
+      });
+
+      it(`${algorithm}: the filter gradient matches central differences of Σ conv(x, w) ⊙ dy`, () => {
+        ks.convAlgorithm = algorithm;
+        try {
+          const w = random(wLen), b = (v: Float32Array) => { const buf = ks.alloc(v.length, 'float32', 'step'); ks.write(buf, v); return buf; };
+          const dw = b(new Float32Array(wLen));
+          ks.conv2dBackwardWeight({ ...shape, x: b(x), dy: b(dy), dw });
+          const got = ks.read(dw), h = 1e-3, numeric = new Float64Array(wLen), w64 = Float64Array.from(w);
+          for (let i = 0; i < wLen; i++) {
+            w64[i] = w[i]! + h; const up = convLoss(w64);
+            w64[i] = w[i]! - h; const down = convLoss(w64);
+            w64[i] = w[i]!;
+            numeric[i] = (up - down) / (2 * h);
+          }
+          const err = relMaxError(got, numeric);
+          assert.ok(err <= TOL, `filter gradient differs from central differences by ${err}`);
+        } finally {
+          ks.convAlgorithm = 'auto';
+          ks.endStep();
+        }
+      });
+
+      it(`${algorithm}: the filter gradient of a batch split into chunks among the threads: the reference's, the same bits on every run`, () => {
+        ks.convAlgorithm = algorithm;
+        try {
+          const s = { ...shape, n: 64 }, xs = random(s.n * s.cIn * s.h * s.w), dys = random(s.n * s.cOut * s.h * s.w);
+          const runs = [refKernels as KernelSet, ks, ks, ks, ks].map((set) => {
+            const b = (v: Float32Array) => { const buf = set.alloc(v.length, 'float32', 'step'); set.write(buf, v); return buf; };
+            const dw = b(new Float32Array(wLen));
+            set.conv2dBackwardWeight({ ...s, x: b(xs), dy: b(dys), dw });
+            return Float32Array.from(set.read(dw));
+          });
+          assert.ok(relMaxError(runs[1]!, runs[0]!) <= TOL, `differs from the reference by ${relMaxError(runs[1]!, runs[0]!)}`);
+          for (const r of runs.slice(2)) assert.deepEqual(r, runs[1]);
         } finally {
           ks.convAlgorithm = 'auto';
           ks.endStep();

@@ -39,6 +39,14 @@ export interface KernelExports {
   winogradForward(shape: number, x: number, u: number, y: number, bias: number, relu: boolean, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradScratch(shape: usize, m: i32, tb: i32) */
   winogradScratch(shape: number, m: number, tb: number): number;
+  /** assembly/winograd/winogradWeightGrad(shape: usize, x: usize, dy: usize, dw: usize, m: i32, tb: i32, scratch: usize, scratchStride: i32, partials: usize, chunks: i32, tid: i32, nt: i32) */
+  winogradWeightGrad(shape: number, x: number, dy: number, dw: number, m: number, tb: number, scratch: number, scratchStride: number, partials: number, chunks: number, tid: number, nt: number): void;
+  /** assembly/winograd/winogradGradScratch(shape: usize, m: i32, tb: i32) */
+  winogradGradScratch(shape: number, m: number, tb: number): number;
+  /** assembly/winograd/winogradGradReduce(dw: usize, partials: usize, len: i32, chunks: i32, tid: i32, nt: i32) */
+  winogradGradReduce(dw: number, partials: number, len: number, chunks: number, tid: number, nt: number): void;
+  /** assembly/winograd/winogradBlocks(shape: usize, m: i32, tb: i32) */
+  winogradBlocks(shape: number, m: number, tb: number): number;
   /** assembly/elementwise/fill(y: usize, n: i32, value: f32, tid: i32, nt: i32) */
   fill(y: number, n: number, value: number, tid: number, nt: number): void;
   /** assembly/elementwise/copy(x: usize, y: usize, n: i32, tid: i32, nt: i32) */
@@ -105,7 +113,8 @@ export const KERNEL_NAMES = [
   'packFlippedWeights', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
   'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
   'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
-  'winogradScratch', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
+  'winogradScratch', 'winogradWeightGrad', 'winogradGradScratch', 'winogradGradReduce',
+  'winogradBlocks', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
   'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums',
   'batchNormMeans', 'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply',
   'batchNormBackwardPlanes', 'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d',
@@ -116,10 +125,11 @@ export const KERNEL_NAMES = [
 export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'conv2dForward', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
   'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
-  'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows',
-  'sgdStep', 'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormPlaneSquares',
-  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d',
-  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
+  'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
+  'batchNormPlaneSums', 'batchNormPlaneSquares', 'batchNormApply', 'batchNormBackwardPlanes',
+  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
+  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

@@ -31,10 +31,10 @@ export interface WasmKernelOptions {
 }
 
 /**
- * How the set computes stride-1, padding-1 3×3 convolutions and their input gradients: by
- * Winograd F(2×2, 3×3) or F(4×4, 3×3) (assembly/winograd.ts), by the direct implicit GEMM
- * (assembly/conv.ts), or 'auto': chosen per shape by winogradTile() below. Other convolutions
- * always take the direct path.
+ * How the set computes stride-1, padding-1 3×3 convolutions, their input gradients and their
+ * filter gradients: by Winograd F(2×2, 3×3) or F(4×4, 3×3) (assembly/winograd.ts), by the direct
+ * implicit GEMM (assembly/conv.ts), or 'auto': chosen per shape and pass by winogradAuto() and
+ * winogradGradAuto() below. Other convolutions always take the direct path.
  */
 export type ConvAlgorithm = 'auto' | 'direct' | 'winograd2' | 'winograd4';
 
@@ -90,6 +90,39 @@ function winogradAuto(s: Conv2dShape): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
   if (tiles4 < 16 || s.cIn < 8) return 0;
   return s.h >= 14 && s.w >= 14 ? 4 : 2;
+}
+
+/** Most floats of a Winograd filter-gradient block's V and dM matrices (winograd.ts): 2 MiB. */
+const WINOGRAD_GRAD_BLOCK_FLOATS = 512 << 10;
+
+/**
+ * Tiles per block of the Winograd filter gradient for shape `s`: the length of its dot products,
+ * a multiple of 4, at most 256 (measured: 256 tiles were faster than 64 on CIFAR's shapes, the
+ * lanes being added up less often, although V and dM then outgrow the L2 cache).
+ */
+function winogradGradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
+  const perTile = (m + 2) * (m + 2) * (s.cIn + s.cOut);
+  return Math.max(8, Math.floor(Math.min(WINOGRAD_GRAD_BLOCK_FLOATS / perTile, 256) / 4) * 4);
+}
+
+/**
+ * The tile size that 'auto' takes for the filter gradient of a stride-1 3×3 shape (0: direct),
+ * from the measurements of tools/conv-algorithms.mjs (docs/BENCHMARKS.md): direct for the stems
+ * (fewer than 8 input channels: the transforms cost more than the multiplies saved) and below 16
+ * tiles of 4×4 (ResNet-50's 512@7² at batch 1: the per-thread sums of the transformed gradient
+ * take 16 MiB there for little gain); F(2×2) on maps smaller than 16×16 (CIFAR's 64@8², ImageNet's
+ * 256@14² and 512@7²); F(4×4) on maps of 28×28 and more with 64 channels and more (ImageNet's
+ * 64@56² and 128@28²: 2-3.5× direct). CIFAR's 16@32² and 32@16² stay direct, although F(4×4) was
+ * 1.4× and 1.8× faster there: with Winograd's rounding on them (F(4×4), or F(2×2) on 32@16²) the
+ * second step of ResNet-20's PyTorch parity fixture crosses a ReLU whose input is 5.5e-7 from 0
+ * (test/parity.test.ts then fails by 1.4e-4 to 4.3e-4; the direct path itself fails it on one
+ * thread, where it sums the images in another order). docs/BENCHMARKS.md has the details.
+ */
+function winogradGradAuto(s: Conv2dShape): 0 | 2 | 4 {
+  const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
+  if (tiles4 < 16 || s.cIn < 8) return 0;
+  if (s.h < 16 || s.w < 16) return 2;
+  return s.h >= 28 && s.w >= 28 && s.cIn >= 64 ? 4 : 0;
 }
 
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
@@ -385,15 +418,15 @@ class WasmKernels implements WasmKernelSet {
     this.run('conv2dBackwardInputCol2im', [SHAPE_A, w, dy, dx, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
-  /** Winograd's output tile size for convolution `s` (0: the direct path). */
-  private winogradTile(s: Conv2dShape): 0 | 2 | 4 {
+  /** Winograd's output tile size for convolution `s` (0: the direct path); `auto`: the rule of 'auto'. */
+  private winogradTile(s: Conv2dShape, auto: (s: Conv2dShape) => 0 | 2 | 4 = winogradAuto): 0 | 2 | 4 {
     if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1 || s.padH !== 1 || s.padW !== 1
       || s.dilationH !== 1 || s.dilationW !== 1 || s.hOut !== s.h || s.wOut !== s.w) return 0;
     switch (this.convAlgorithm) {
       case 'direct': return 0;
       case 'winograd2': return 2;
       case 'winograd4': return 4;
-      default: return winogradAuto(s);
+      default: return auto(s);
     }
   }
 
@@ -453,6 +486,8 @@ class WasmKernels implements WasmKernelSet {
     const dw = this.ptr(p.dw, p.cOut * K, 'dw');
     const macs = p.n * p.cOut * pixels * K;
     if (macs === 0) { this.mem.f32.fill(0, dw / 4, dw / 4 + p.cOut * K); return; }
+    const m = this.winogradTile(p, winogradGradAuto);
+    if (m !== 0) { this.winogradWeightGrad(p, m, x, dy, dw); return; }
     this.writeConvShape(SHAPE_B, p);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dBackwardWeightScratch(SHAPE_B, nt), nt);
@@ -464,6 +499,25 @@ class WasmKernels implements WasmKernelSet {
     this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride, partials, chunks], macs, MIN_PARALLEL_MACS);
     if (chunks > 1) this.run('conv2dBackwardWeightReduce', [SHAPE_B, dw, partials, chunks], macs, MIN_PARALLEL_MACS);
+  }
+
+  /**
+   * dw of a stride-1, padding-1 3×3 shape `s` by Winograd F(m×m, 3×3) (assembly/winograd.ts):
+   * the images are cut into fixed chunks as in conv2dBackwardWeight, each summed into its own
+   * partial dw, the partials added in order afterwards.
+   */
+  private winogradWeightGrad(s: Conv2dShape, m: 2 | 4, x: number, dy: number, dw: number): void {
+    const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * 9;
+    this.writeConvShape(SHAPE_B, s);
+    const tb = winogradGradBlockTiles(s, m);
+    const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
+    const chunks = nt > 1 ? Math.min(this.k.winogradBlocks(SHAPE_B, m, tb), WEIGHT_CHUNKS_PER_THREAD * nt) : 1;
+    const [scratch, stride] = this.scratch(this.k.winogradGradScratch(SHAPE_B, m, tb), nt);
+    const len = s.cOut * s.cIn * 9;
+    const partials = chunks > 1 ? this.mem.scratchArea('partials', chunks * len * 4) : 0;
+    this.mem.i32[WORK_NEXT / 4] = 0;
+    this.run('winogradWeightGrad', [SHAPE_B, x, dy, dw, m, tb, scratch, stride, partials, chunks], macs, MIN_PARALLEL_MACS);
+    if (chunks > 1) this.run('winogradGradReduce', [dw, partials, len, chunks], len * chunks, MIN_PARALLEL_ELEMENTS);
   }
 
   // ---- batch norm ----
