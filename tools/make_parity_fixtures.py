@@ -190,13 +190,33 @@ def fx_resnet20_eval():
                   "option A shortcuts"))
 
 
+def relu_margin_steps(model, x, labels, steps):
+    """Smallest |ReLU input| over `steps` training steps (of a copy of the model). The second
+    step depends on the first step's rounding, so both steps' masks must be far from a flip."""
+    model = copy.deepcopy(model)
+    smallest = [float("inf")]
+    for mod in model.modules():
+        if isinstance(mod, nn.ReLU):
+            mod.register_forward_hook(lambda _m, inputs, _out: smallest.__setitem__(
+                0, min(smallest[0], inputs[0].detach().abs().min().item())))
+    train_steps(model, x, labels, steps)
+    return smallest[0]
+
+
 def fx_resnet20_train():
-    seed = 2
-    torch.manual_seed(seed)
-    m = CifarResNet(3, classes=10, shortcut="A")
-    init_weights(m)
-    x = torch.randn(8, 3, 32, 32)
-    labels = torch.randint(0, 10, (8,), dtype=torch.int64)
+    # Searching from seed 2, the first seed whose ReLU inputs stay 3e-6 from zero over both
+    # steps is 744 (at batch 8 a typical seed's closest input is a few 1e-7 from zero, where the
+    # rounding of a Winograd convolution can flip it); the loop checks it again.
+    seed = 744
+    while True:
+        torch.manual_seed(seed)
+        m = CifarResNet(3, classes=10, shortcut="A")
+        init_weights(m)
+        x = torch.randn(8, 3, 32, 32)
+        labels = torch.randint(0, 10, (8,), dtype=torch.int64)
+        if relu_margin_steps(m, x, labels, 2) > 3e-6:
+            break
+        seed += 1
     t = state_tensors(m)
     t["input"] = f32(x)
     t["labels"] = labels.numpy().astype(np.int64)

@@ -111,18 +111,14 @@ function winogradGradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  * (fewer than 8 input channels: the transforms cost more than the multiplies saved) and below 16
  * tiles of 4×4 (ResNet-50's 512@7² at batch 1: the per-thread sums of the transformed gradient
  * take 16 MiB there for little gain); F(2×2) on maps smaller than 16×16 (CIFAR's 64@8², ImageNet's
- * 256@14² and 512@7²); F(4×4) on maps of 28×28 and more with 64 channels and more (ImageNet's
- * 64@56² and 128@28²: 2-3.5× direct). CIFAR's 16@32² and 32@16² stay direct, although F(4×4) was
- * 1.4× and 1.8× faster there: with Winograd's rounding on them (F(4×4), or F(2×2) on 32@16²) the
- * second step of ResNet-20's PyTorch parity fixture crosses a ReLU whose input is 5.5e-7 from 0
- * (test/parity.test.ts then fails by 1.4e-4 to 4.3e-4; the direct path itself fails it on one
- * thread, where it sums the images in another order). docs/BENCHMARKS.md has the details.
+ * 256@14² and 512@7²), F(4×4) on larger maps (CIFAR's 16@32² and 32@16²: 1.4× and 1.9× direct;
+ * ImageNet's 64@56² and 128@28²: 2-3.5×).
  */
 function winogradGradAuto(s: Conv2dShape): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
   if (tiles4 < 16 || s.cIn < 8) return 0;
   if (s.h < 16 || s.w < 16) return 2;
-  return s.h >= 28 && s.w >= 28 && s.cIn >= 64 ? 4 : 0;
+  return 4;
 }
 
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
