@@ -98,7 +98,7 @@ export function batchNormPlaneSums(x: usize, stats: usize, planes: i32, hw: i32,
   }
 }
 
-/** One thread: mean[ch] = Σ plane sums / N (f32), and the f64 means at coef + 16·c. */
+/** One thread: mean[ch] = Σ plane sums / N (f32), and the f64 means at coef + 8·c bytes (f32 index 2c). */
 export function batchNormMeans(stats: usize, mean: usize, coef: usize, n: i32, c: i32, hw: i32): void {
   const count = <f64>n * <f64>hw;
   for (let ch = 0; ch < c; ch++) {

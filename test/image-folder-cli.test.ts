@@ -90,7 +90,7 @@ describe('train, evaluate and predict on an image folder', () => {
   it('the library checks --image-size and the flags against the recipe it chose; the command reports its error as a usage error', () => {
     const small = resnet([...TRAIN.slice(0, TRAIN.indexOf('--out')), '--out', join(root, 'bad'), '--image-size', '5']);
     assert.equal(small.code, 2, small.stderr);
-    assert.match(small.stderr, /image size 5: give a whole number of pixels from 8 to 4096/);
+    assert.match(small.stderr, /image size \(--image-size\) 5: give a whole number of pixels from 8 to 4096/);
     const lighting = resnet([...TRAIN.slice(0, TRAIN.indexOf('--out')), '--out', join(root, 'bad'), '--lighting', '0.2']);
     assert.equal(lighting.code, 2, lighting.stderr);
     assert.match(lighting.stderr, /--lighting applies to the imagenet-paper scale augmentation only/, 'small images: cifar-paper, which has no lighting');

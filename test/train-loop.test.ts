@@ -137,6 +137,16 @@ describe('training loop', () => {
     assert.equal(r.iteration, 1);
   });
 
+  it('a command with a mistake does not replace the run it was told to overwrite', async () => {
+    const dir = tmp();
+    await train(config(dir, { stopAfter: 1, worker: false }));
+    const before = readFileSync(join(dir, 'checkpoint.safetensors'));
+    await assert.rejects(train(config(dir, { overwrite: true, net: 'resnet7' as TrainConfig['net'], worker: false })), /unknown network 'resnet7'/);
+    await assert.rejects(train(config(dir, { overwrite: true, imageSize: 5, worker: false })), /image.size/);
+    assert.deepEqual(readFileSync(join(dir, 'checkpoint.safetensors')), before);
+    assert.ok(existsSync(join(dir, 'log.jsonl')));
+  });
+
   it('an abort signal ends the run after the current step, with a checkpoint', async () => {
     const dir = tmp();
     const controller = new AbortController();

@@ -35,6 +35,7 @@ for (const [label, n, c, size, cIn = c] of SHAPES) {
   const xLen = n * cIn * size * size, len = n * c * size * size;
   const x = k.alloc(xLen, 'float32', 'persistent'), y = k.alloc(len, 'float32', 'persistent');
   const w = k.alloc(c * cIn * 9, 'float32', 'persistent'), dy = k.alloc(len, 'float32', 'persistent');
+  const dw = k.alloc(c * cIn * 9, 'float32', 'persistent');
   const dx = k.alloc(xLen, 'float32', 'persistent');
   const wv = random(c * cIn * 9);
   k.write(x, random(xLen)); k.write(w, wv); k.write(dy, random(len));
@@ -42,7 +43,7 @@ for (const [label, n, c, size, cIn = c] of SHAPES) {
     'fwd train': () => { k.write(w, wv); k.conv2d({ ...s, x, weight: w, y }); },
     'fwd eval': () => k.conv2d({ ...s, x, weight: w, y }),
     'bwd-input train': () => { k.write(w, wv); k.conv2dBackwardInput({ ...s, dy, weight: w, dx }); },
-    'bwd-weight': () => k.conv2dBackwardWeight({ ...s, x, dy, dw: w }),
+    'bwd-weight': () => k.conv2dBackwardWeight({ ...s, x, dy, dw }),
   }).filter(([name]) => PASSES === '' || PASSES.split(',').includes(name)));
   const times = new Map();
   for (let r = -1; r < ROUNDS; r++) { // round -1 warms up
@@ -62,7 +63,7 @@ for (const [label, n, c, size, cIn = c] of SHAPES) {
     rows.push(`| ${label} | ${name} | ${ms.map((v) => v.toFixed(2)).join(' | ')} | ${(ms[0] / ms[best]).toFixed(2)}× (${ALGORITHMS[best]}) |`);
     console.error(rows.at(-1));
   }
-  for (const b of [x, y, w, dy, dx]) k.free(b);
+  for (const b of [x, y, w, dw, dy, dx]) k.free(b);
 }
 console.log(`| shape | pass | direct ms | F(2×2) ms | F(4×4) ms | direct / best Winograd |\n|---|---|---|---|---|---|\n${rows.join('\n')}`);
 k.dispose();

@@ -142,7 +142,7 @@ export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = In
   /**
    * Training-mode backward; overwrites dx, dgamma, dbeta. With `y` (the output of a fused ReLU),
    * dy counts only where y > 0; `dresidual`, when given, receives that gradient as it reaches the
-   * residual (dy masked by the ReLU, or dy itself without one). With `dy2`, the gradient of y is
+   * residual (dy, or dy + dy2 when given, masked by the ReLU, or as it is without one). With `dy2`, the gradient of y is
    * dy + dy2 (y feeds two ops).
    */
   batchNormBackward(p: BatchNormShape & {

@@ -207,7 +207,7 @@ export const MAX_IMAGE_SIZE = 4096;
  */
 export function recipeForImages(r: Recipe, side: number, hasVal: boolean): Recipe {
   if (!Number.isInteger(side) || side < MIN_IMAGE_SIZE || side > MAX_IMAGE_SIZE) {
-    throw new ConfigError(`image size ${side}: give a whole number of pixels from ${MIN_IMAGE_SIZE} to ${MAX_IMAGE_SIZE}`);
+    throw new ConfigError(`image size (--image-size) ${side}: give a whole number of pixels from ${MIN_IMAGE_SIZE} to ${MAX_IMAGE_SIZE}`);
   }
   const out = structuredClone(r);
   const a = out.augmentation;

@@ -203,12 +203,8 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
         : `nothing to resume: ${paths.checkpoint} does not exist`);
     }
     ckpt = readCheckpoint(paths.checkpoint);
-  } else if (existsSync(paths.checkpoint)) {
-    if (!config.overwrite) throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
-    for (const p of Object.values(paths)) rmSync(p, { force: true });
-  } else {
-    // A run that stopped before its first checkpoint (an error, an empty folder): nothing to keep.
-    for (const p of Object.values(paths)) rmSync(p, { force: true });
+  } else if (existsSync(paths.checkpoint) && !config.overwrite) {
+    throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
   }
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
   const opened = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
@@ -232,6 +228,10 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
   if (net.options.classes < trainSet.classes.length) {
     throw new Error(`${netName} has ${net.options.classes} outputs, ${splits.name} has ${trainSet.classes.length} classes`);
   }
+  // A fresh run replaces what outDir holds (a run given --overwrite, or one that stopped before its
+  // first checkpoint) only now that the data, recipe and network are known to be valid: a mistake in
+  // the command loses nothing.
+  if (!ckpt) for (const p of Object.values(paths)) rmSync(p, { force: true });
   const stored: StoredNormalization = ckpt
     ? ckpt.normalization
     : recipe.normalization === 'meanImage'

@@ -456,7 +456,14 @@ class WasmKernels implements WasmKernelSet {
     const list = this.prepared.get(weight);
     const hit = list?.find((e) => e.key === key);
     if (hit) return hit.ptr;
-    if (this.preparedBytes + bytes > MAX_PREPARED_BYTES) for (const b of [...this.prepared.keys()]) this.dropPrepared(b);
+    if (this.preparedBytes + bytes > MAX_PREPARED_BYTES) {
+      // The cache is full (a network whose prepared weights outgrow it, e.g. ResNet-152): this
+      // call's are made in scratch and not kept, and the cache keeps what it holds (flushing it
+      // would make every later call a miss).
+      const scratch = this.mem.scratchArea('preparedWeights', bytes);
+      make(scratch);
+      return scratch;
+    }
     const ptr = this.mem.allocBytes(bytes);
     make(ptr);
     this.prepared.set(weight, [...(this.prepared.get(weight) ?? []), { key, ptr, bytes }]);
