@@ -7,13 +7,19 @@
 
 import { madd, rangeStart, zero4 } from './util';
 
+/** The four lanes of v added in f64, in lane order. */
+// @ts-ignore: decorator
+@inline function laneSumF64(v: v128): f64 {
+  return <f64>f32x4.extract_lane(v, 0) + <f64>f32x4.extract_lane(v, 1)
+    + <f64>f32x4.extract_lane(v, 2) + <f64>f32x4.extract_lane(v, 3);
+}
+
 /** Σ x[i] over one plane. x: [hw] */
 function planeSum(x: usize, hw: i32): f64 {
   let acc = zero4();
   let i = 0;
   for (; i + 4 <= hw; i += 4) acc = f32x4.add(acc, v128.load(x + (<usize>i << 2)));
-  let s: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1)
-    + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+  let s: f64 = laneSumF64(acc);
   for (; i < hw; i++) s += <f64>load<f32>(x + (<usize>i << 2));
   return s;
 }
@@ -27,8 +33,7 @@ function planeSquares(x: usize, hw: i32, mean: f32): f64 {
     const d = f32x4.sub(v128.load(x + (<usize>i << 2)), m);
     acc = madd(d, d, acc);
   }
-  let s: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1)
-    + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+  let s: f64 = laneSumF64(acc);
   for (; i < hw; i++) {
     const d = load<f32>(x + (<usize>i << 2)) - mean;
     s += <f64>(d * d);
@@ -184,8 +189,8 @@ export function batchNormBackwardPlanes(
       a1 = f32x4.add(a1, g);
       a2 = madd(g, f32x4.sub(v128.load(x + q), muv), a2);
     }
-    let sdy: f64 = <f64>f32x4.extract_lane(a1, 0) + <f64>f32x4.extract_lane(a1, 1) + <f64>f32x4.extract_lane(a1, 2) + <f64>f32x4.extract_lane(a1, 3);
-    let sdyx: f64 = <f64>f32x4.extract_lane(a2, 0) + <f64>f32x4.extract_lane(a2, 1) + <f64>f32x4.extract_lane(a2, 2) + <f64>f32x4.extract_lane(a2, 3);
+    let sdy: f64 = laneSumF64(a1);
+    let sdyx: f64 = laneSumF64(a2);
     for (; j < hw; j++) {
       const q = p + (<usize>j << 2);
       let g1: f32 = load<f32>(dy + q);
