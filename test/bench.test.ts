@@ -7,6 +7,7 @@ import { autoRuns, benchResult, median, mergeRounds } from '../src/bench/measure
 import { WORKLOADS, workloadCost } from '../src/bench/workloads.js';
 import { checkTargets, type Row } from '../src/bench/report.js';
 import { timeKernels } from '../src/bench/profile.js';
+import { type ProfileLine, type ProfileSet, checkProfileSet, parseProfileJson, renderProfiles } from '../src/bench/profiles.js';
 import { refKernels } from '../src/kernels/ref/index.js';
 import type { KernelSet } from '../src/kernels/contract.js';
 import { createNet } from '../src/models/resnet.js';
@@ -89,5 +90,40 @@ describe('profiler', () => {
     const convs = entries.filter((e) => e.kernel === 'conv2d');
     assert.equal(convs.reduce((s, e) => s + e.calls, 0), 19); // stem + 18 convs of the blocks
     assert.ok(convs.some((e) => e.shape === '2×4×8×8 → 8×4×4, 3×3/2'));
+  });
+});
+
+describe('profile comparison in the report', () => {
+  const cliJson = (profile: object[], times: number[], msPerBatch: number) => ({ profile, timesMs: times, msPerBatch });
+
+  it('reads `resnet bench --profile --json` output per step and refuses anything else, naming what is missing', () => {
+    const p = parseProfileJson('resnet20-eval', cliJson([
+      { kernel: 'conv2d', shape: '128×16×32×32 → 16×32×32, 3×3/1', calls: 60, totalMs: 600, msPerStep: 60 },
+    ], new Array(10).fill(150), 150));
+    assert.equal(p.steps, 10);
+    assert.deepEqual(p.lines, [{ kernel: 'conv2d', shape: '128×16×32×32 → 16×32×32, 3×3/1', calls: 6, msPerStep: 60 }]);
+    assert.throws(() => parseProfileJson('resnet20-eval', { msPerBatch: 1 }), /has no 'profile', 'timesMs' or 'msPerBatch'/);
+    assert.throws(() => parseProfileJson('w', cliJson([{ kernel: 'conv2d' }], [1], 1)), /lacks kernel, calls or msPerStep/);
+    assert.throws(() => checkProfileSet({ profiles: 'x' }, 'before.json'), /before.json is not a profile set/);
+  });
+
+  it('puts each kernel and layer before and now side by side, with the speed-up, and a vanished kernel as a dash', () => {
+    const set = (commit: string, lines: ProfileLine[], msPerBatch: number): ProfileSet => ({
+      commit, date: '2026-12-02T00:00:00Z', threads: 2, loadAverage: 0.5, failed: [],
+      profiles: [{ workload: 'resnet20-eval', msPerBatch, steps: 10, lines }],
+    });
+    const shape = '128×16×32×32 → 16×32×32, 3×3/1';
+    const before = set('aaaaaaa', [
+      { kernel: 'conv2d', shape, calls: 6, msPerStep: 90 }, { kernel: 'relu', shape: '2097152', calls: 3, msPerStep: 20 },
+    ], 120);
+    const after = set('bbbbbbb', [{ kernel: 'conv2d', shape, calls: 6, msPerStep: 60 }], 64);
+    const md = renderProfiles(after, before);
+    assert.match(md, /120\.0 ms per step before \(commit aaaaaaa\), 64\.0 ms now \(1\.88×\)/);
+    assert.match(md, /\| conv2d \| 90\.0 \| 60\.0 \| 1\.50× \|/);
+    assert.match(md, /\| relu \| 20\.0 \| – \|  \|/);
+    assert.match(md, new RegExp(`\\| conv2d \\| ${shape} \\| 6 \\| 90\\.0 \\| 60\\.0 \\| 1\\.50× \\|`));
+    const alone = renderProfiles({ ...after, failed: [{ workload: 'resnet50-b1', reason: 'exit 1' }] }, undefined);
+    assert.match(alone, /no earlier profile/);
+    assert.match(alone, /resnet50-b1: \*\*profile failed\*\*: exit 1/);
   });
 });

@@ -3,6 +3,7 @@
 
 import { markdownTable } from './profile.js';
 import type { BenchResult } from './measure.js';
+import { type ProfileSet, renderProfiles } from './profiles.js';
 
 /** A workload an engine did not run, and why. */
 export interface NotRun {
@@ -48,6 +49,9 @@ export interface Report {
   rows: Row[];
   targets: Target[];
   elapsedSeconds: number;
+  /** The wasm set's per-layer profiles of this build, and of an earlier one to compare with. */
+  profiles?: ProfileSet;
+  profilesBefore?: ProfileSet;
 }
 
 function find(rows: Row[], workload: string, engine: string): BenchResult | undefined {
@@ -135,6 +139,7 @@ export function renderMarkdown(r: Report): string {
     '',
     markdownTable(['target', 'measured', 'goal', 'result', 'ratio of'], targets),
     '',
+    ...(r.profiles ? [renderProfiles(r.profiles, r.profilesBefore)] : []),
     ...(notes.length ? ['## Not run', '', ...notes, ''] : []),
     ...(engineNotes.length ? ['## Notes', '', ...[...new Set(engineNotes)].map((n) => `- ${n}`), ''] : []),
     '## Versions',

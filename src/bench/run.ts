@@ -8,14 +8,16 @@
 // Debian's python3-torch for PyTorch; onnxruntime-node is a devDependency of the library.
 // A peer that is missing or fails is reported as such in the table, never left out silently.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runChild } from './child.js';
 import { type Engine, detectEngines } from './engines.js';
 import { type BenchResult, mergeRounds } from './measure.js';
+import { PROFILED_WORKLOADS, type ProfileSet, checkProfileSet, collectProfiles } from './profiles.js';
 import { type Report, type Row, checkTargets, renderMarkdown } from './report.js';
 import { WORKLOADS, WORKLOAD_NAMES, type Workload, isWorkloadName, workloadCost } from './workloads.js';
 
@@ -31,6 +33,10 @@ const USAGE = `Usage: npm run bench [-- options]
                          (default 1; on a shared machine 2 or more spread the load over every engine)
   --max-run-seconds S    skip a slow engine (ref, tfjs-cpu) where one run would take longer (default 90)
   --timeout-minutes M    give up on one workload after M minutes (default 20)
+  --profiles A,B|none    workloads whose per-layer profile (wasm set) goes into the report
+                         (default: ${PROFILED_WORKLOADS.join(', ')}, those among --workloads)
+  --profile-before FILE  an earlier build's profiles to compare with (tools/profile-snapshot.mjs;
+                         default bench/results/profile-before.json when it exists)
   --out DIR              where latest.md and latest.json go (default bench/results)`;
 
 interface Options {
@@ -42,6 +48,8 @@ interface Options {
   maxRunSeconds: number;
   timeoutMs: number;
   out: string;
+  profiles: string[];
+  profileBefore?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -51,6 +59,7 @@ function parseOptions(argv: string[]): Options {
       workloads: { type: 'string' }, engines: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' },
       rounds: { type: 'string' },
       'max-run-seconds': { type: 'string' }, 'timeout-minutes': { type: 'string' }, out: { type: 'string' },
+      profiles: { type: 'string' }, 'profile-before': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,39 +84,34 @@ function parseOptions(argv: string[]): Options {
     maxRunSeconds: positive(values['max-run-seconds'], '--max-run-seconds', 90),
     timeoutMs: positive(values['timeout-minutes'], '--timeout-minutes', 20) * 60_000,
     out: values.out ?? join(ROOT, 'bench/results'),
+    profiles: profileWorkloads(values.profiles, names),
+    profileBefore: values['profile-before'] ?? (existsSync(DEFAULT_BEFORE) ? DEFAULT_BEFORE : undefined),
   };
 }
 
-/** Runs one child to completion; its stdout must end with one JSON object. */
-function runChild(file: string, args: string[], timeoutMs: number): Promise<{ json?: Record<string, unknown>; error?: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); resolve({ error: e.message }); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      // the object starts on a line of its own (peers may print banners before it)
-      const start = stdout.search(/^\{$/m);
-      let json: Record<string, unknown> | undefined;
-      if (start >= 0) {
-        try { json = JSON.parse(stdout.slice(start)); } catch { /* reported below */ }
-      }
-      if (json !== undefined && (code === 0 || json.status !== undefined)) return resolve({ json });
-      const why = timedOut ? `timed out after ${(timeoutMs / 60_000).toFixed(0)} min`
-        : `exit ${code ?? signal}: ${lastLine(stderr) || lastLine(stdout) || 'no output'}`;
-      resolve({ error: why });
-    });
-  });
+const DEFAULT_BEFORE = join(ROOT, 'bench/results/profile-before.json');
+
+/** --profiles: 'none', a list of workloads, or by default the targets' workloads among those run. */
+function profileWorkloads(flag: string | undefined, run: string[]): string[] {
+  if (flag === 'none') return [];
+  if (flag === undefined) return PROFILED_WORKLOADS.filter((w) => run.includes(w));
+  const names = flag.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!isWorkloadName(n)) throw new Error(`--profiles: unknown workload '${n}'; choose from ${WORKLOAD_NAMES.join(', ')} or 'none'`);
+  return names;
 }
 
-function lastLine(s: string): string {
-  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l && !/^=+$/.test(l));
-  return lines.slice(-3).join(' ').slice(0, 400);
+function readBefore(file: string): ProfileSet {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`--profile-before: cannot read ${file} (${(e as Error).message})`);
+  }
+  try {
+    return checkProfileSet(JSON.parse(text), file);
+  } catch (e) {
+    throw new Error(`--profile-before: ${(e as Error).message}`);
+  }
 }
 
 async function runOne(w: Workload, e: Engine, o: Options): Promise<Row> {
@@ -125,7 +129,7 @@ async function runOne(w: Workload, e: Engine, o: Options): Promise<Row> {
   }
   const { file, args } = e.command(w, { root: ROOT, threads: o.threads, runs: o.runs });
   const loadAverage = Math.round(loadavg()[0] * 100) / 100;
-  const out = await runChild(file, args, o.timeoutMs);
+  const out = await runChild(file, args, ROOT, o.timeoutMs);
   if (out.error !== undefined) return { ...base, status: 'failed', reason: out.error };
   const j = out.json!;
   if (j.status === 'unsupported' || j.status === 'failed') {
@@ -169,6 +173,7 @@ async function main(): Promise<void> {
     engines = engines.filter((e) => o.engineIds!.includes(e.id));
   }
   for (const e of engines) if (e.unavailable) console.error(`${e.label}: ${e.unavailable}`);
+  const before = o.profileBefore === undefined || o.profiles.length === 0 ? undefined : readBefore(o.profileBefore);
   const started = Date.now();
   const date = new Date().toISOString();
   const machine = {
@@ -193,10 +198,16 @@ async function main(): Promise<void> {
     }
   }
   const rows = [...byRow.values()].map(combineRounds);
+  const profileRun = o.profiles.length > 0 && engines.some((e) => e.id === 'wasm' && e.unavailable === undefined);
+  if (profileRun) console.error(`profiling ${o.profiles.join(', ')} on the wasm set…`);
+  const profiles = profileRun
+    ? await collectProfiles(ROOT, { workloads: o.profiles, threads: o.threads, commit, timeoutMs: o.timeoutMs, loadAverage: loadavg()[0] })
+    : undefined;
   const report: Report = {
     date, commit, machine, threads: o.threads, rounds: o.rounds, workloads: o.workloads.map((w) => w.name),
     engines: engines.map((e) => ({ label: e.label, side: e.side, ...(e.unavailable ? { unavailable: e.unavailable } : {}) })),
     rows, targets: checkTargets(rows), elapsedSeconds: Math.round((Date.now() - started) / 1000),
+    ...(profiles ? { profiles, ...(before ? { profilesBefore: before } : {}) } : {}),
   };
   const markdown = renderMarkdown(report);
   mkdirSync(o.out, { recursive: true });
