@@ -173,13 +173,14 @@ function tapOffsets(s: ConvShape, offs: usize): void {
 }
 
 /**
- * y = conv(x, w) for the whole batch, then + bias[co] when `bias` is not 0 and max(·, 0) when
- * `relu` (conv2d's epilogue, in the stores of the last k-block). x: [n, cIn, h, w]; ap: packA of
- * the weights [cOut, K]; y: [n, cOut, hOut, wOut]. Work items are (image, block of output
+ * y = conv(x, w) for the whole batch, then + bias[co] when `bias` is not 0, + res (a map shaped as
+ * y) when `res` is not 0 and max(·, 0) when `relu` (conv2d's epilogue, in the stores of the last
+ * k-block). x: [n, cIn, h, w]; ap: packA of the weights [cOut, K]; y: [n, cOut, hOut, wOut]. Work items are (image, block of output
  * pixels), and when there are fewer of them than threads also parts of the output channels.
  */
 export function conv2dForward(
-  shape: usize, x: usize, ap: usize, bias: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32,
+  shape: usize, x: usize, ap: usize, bias: usize, res: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32,
+  tid: i32, nt: i32,
 ): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
@@ -220,7 +221,7 @@ export function conv2dForward(
     if (r0 >= r1) continue;
     const xi = x + <usize>image * xImage, yi = y + <usize>image * yImage;
     const c = yi + (<usize>(r0 * pixels + j0) << 2);
-    const b0 = bias ? bias + (<usize>r0 << 2) : 0;
+    const b0 = bias ? bias + (<usize>r0 << 2) : 0, rc = res ? res + (c - y) : 0;
     if (direct) {
       if (paddedImage != image) { padImage(s, xi, bp); paddedImage = image; }
       const strips = ncols / NR;
@@ -231,7 +232,7 @@ export function conv2dForward(
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
         const last = kb == kBlocks - 1;
-        multiplyDirect(ap, M, K, r0, r1, pc, kc, bases, strips, offs + (<usize>pc << 2), c, pixels, kb > 0, last ? b0 : 0, last && relu);
+        multiplyDirect(ap, M, K, r0, r1, pc, kc, bases, strips, offs + (<usize>pc << 2), c, pixels, kb > 0, last ? b0 : 0, last ? rc : 0, last && relu);
       }
       continue;
     }
@@ -243,7 +244,7 @@ export function conv2dForward(
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
       else packPaddedConvB(s, xpad, pc, kc, j0, ncols, bp);
       const last = kb == kBlocks - 1;
-      multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last && relu);
+      multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last ? rc : 0, last && relu);
     }
   }
 }

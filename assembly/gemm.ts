@@ -9,7 +9,8 @@
 //   * a micro-kernel multiplies one A panel by one B strip into a 4×8 tile of C kept in
 //     registers (8 f32x4 accumulators), with fused multiply-add in the relaxed-SIMD build.
 // Convolutions (conv.ts) reuse the A panels and the micro-kernels with their own B packers, and
-// add their epilogue (bias per output channel, ReLU) in the micro-kernel's stores of the last k-block.
+// add their epilogue (bias per output channel, a residual map, ReLU) in the micro-kernel's stores of
+// the last k-block.
 //
 // All pointers are byte addresses in the shared memory; all sizes are counts of floats.
 
@@ -71,25 +72,34 @@ export function packedASize(m: i32, k: i32): i32 {
 // a: packed A slice, kc groups of MR floats; b: packed B strip, kc groups of 8 floats;
 // c: the tile's first element in C, rows `ldc` bytes apart. Writes rows < `rows`, columns < `cols`,
 // adding to C when `add`, overwriting it otherwise; then, when `bias` is not 0, adds bias[i] (the
-// f32 at bias + 4i) to row i, and when `relu`, takes max(·, 0) (a convolution's epilogue, passed
-// for its last k-block only).
+// f32 at bias + 4i) to row i, when `res` is not 0, adds the tile of a residual map laid out as C
+// (its first element at `res`, rows `ldc` bytes apart), and when `relu`, takes max(·, 0) (a
+// convolution's epilogue, passed for its last k-block only).
 
-/** The end of one tile row: v0, v1 (+ C when add) (+ the f32 at `bias`) (ReLU) into the first `cols` of p[0..8). */
+/** v + the first `n` floats at q (four when n ≥ 4, none when n ≤ 0). */
 // @ts-ignore: decorator
-@inline function storeRow(p: usize, v0: v128, v1: v128, cols: i32, add: bool, bias: usize, relu: bool): void {
+@inline function plusFloats(v: v128, q: usize, n: i32): v128 {
+  return f32x4.add(v, n >= 4 ? v128.load(q) : loadLanes(q, n));
+}
+
+/**
+ * The end of one tile row: v0, v1 (+ C when add) (+ the f32 at `bias`) (+ the row at `res`) (ReLU)
+ * into the first `cols` of p[0..8).
+ */
+// @ts-ignore: decorator
+@inline function storeRow(p: usize, v0: v128, v1: v128, cols: i32, add: bool, bias: usize, res: usize, relu: bool): void {
   if (add) {
-    if (cols >= NR) {
-      v0 = f32x4.add(v0, v128.load(p));
-      v1 = f32x4.add(v1, v128.load(p, 16));
-    } else {
-      v0 = f32x4.add(v0, loadLanes(p, min(cols, 4)));
-      v1 = f32x4.add(v1, loadLanes(p + 16, cols - 4));
-    }
+    v0 = plusFloats(v0, p, cols);
+    v1 = plusFloats(v1, p + 16, cols - 4);
   }
   if (bias) {
     const b = v128.load32_splat(bias);
     v0 = f32x4.add(v0, b);
     v1 = f32x4.add(v1, b);
+  }
+  if (res) {
+    v0 = plusFloats(v0, res, cols);
+    v1 = plusFloats(v1, res + 16, cols - 4);
   }
   if (relu) {
     v0 = f32x4.pmax(zero4(), v0);
@@ -110,11 +120,11 @@ export function packedASize(m: i32, k: i32): i32 {
  */
 // @ts-ignore: decorator
 @inline function storeTile4(
-  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, relu: bool,
+  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
   c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128,
 ): void {
   if (rows < MR || cols < NR) {
-    storeTileRows(c, ldc, add, rows, cols, bias, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+    storeTileRows(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
     return;
   }
   if (add) {
@@ -133,6 +143,12 @@ export function packedASize(m: i32, k: i32): i32 {
     b = v128.load32_splat(bias, 12);
     c30 = f32x4.add(c30, b); c31 = f32x4.add(c31, b);
   }
+  if (res) {
+    c00 = f32x4.add(c00, v128.load(res)); c01 = f32x4.add(c01, v128.load(res, 16));
+    c10 = f32x4.add(c10, v128.load(res + ldc)); c11 = f32x4.add(c11, v128.load(res + ldc, 16));
+    c20 = f32x4.add(c20, v128.load(res + 2 * ldc)); c21 = f32x4.add(c21, v128.load(res + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(res + 3 * ldc)); c31 = f32x4.add(c31, v128.load(res + 3 * ldc, 16));
+  }
   if (relu) {
     const z = zero4();
     c00 = f32x4.pmax(z, c00); c01 = f32x4.pmax(z, c01); c10 = f32x4.pmax(z, c10); c11 = f32x4.pmax(z, c11);
@@ -146,17 +162,19 @@ export function packedASize(m: i32, k: i32): i32 {
 
 /** The rows < `rows` of a 4×8 tile, `cols` columns each, with storeRow. */
 function storeTileRows(
-  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, relu: bool,
+  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
   c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128,
 ): void {
-  storeRow(c, c00, c01, cols, add, bias, relu);
-  if (rows > 1) storeRow(c + ldc, c10, c11, cols, add, bias ? bias + 4 : 0, relu);
-  if (rows > 2) storeRow(c + 2 * ldc, c20, c21, cols, add, bias ? bias + 8 : 0, relu);
-  if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols, add, bias ? bias + 12 : 0, relu);
+  storeRow(c, c00, c01, cols, add, bias, res, relu);
+  if (rows > 1) storeRow(c + ldc, c10, c11, cols, add, bias ? bias + 4 : 0, res ? res + ldc : 0, relu);
+  if (rows > 2) storeRow(c + 2 * ldc, c20, c21, cols, add, bias ? bias + 8 : 0, res ? res + 2 * ldc : 0, relu);
+  if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols, add, bias ? bias + 12 : 0, res ? res + 3 * ldc : 0, relu);
 }
 
 /** C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8], then the epilogue. */
-function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, relu: bool): void {
+function tile4x8(
+  kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
+): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
   for (let k = 0; k < kc; k++) {
@@ -171,19 +189,20 @@ function tile4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, r
     c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
     a += 16; b += 32;
   }
-  storeTile4(c, ldc, add, rows, cols, bias, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+  storeTile4(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
  * C[r0..r1, 0..ncols] (+)= A[r0..r1, pc..pc+kc] · B[pc..pc+kc, 0..ncols], then the epilogue
- * (see Micro-kernels; bias: the address of bias[r0], or 0).
+ * (see Micro-kernels; bias: the address of bias[r0], or 0; res: the address of the residual's
+ * element that goes with C[r0, 0], rows `ldc` floats apart, or 0).
  * ap: packed A of the whole m × kTot matrix (r0 and r1 start panels, or r1 = m);
  * bp: packed B block, ceil(ncols/8) strips of kc × 8 floats;
  * c: the address of C[r0, 0], rows `ldc` floats apart. Overwrites C unless `add`.
  */
 export function multiplyBlock(
   ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
-  bp: usize, ncols: i32, c: usize, ldc: i32, add: bool, bias: usize, relu: bool,
+  bp: usize, ncols: i32, c: usize, ldc: i32, add: bool, bias: usize, res: usize, relu: bool,
 ): void {
   const ldcBytes = <usize>ldc << 2;
   const strips = (ncols + NR - 1) / NR;
@@ -200,7 +219,7 @@ export function multiplyBlock(
         const a = ap + (<usize>(r * kTot + pc * mr) << 2);
         const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
         const rows = min(mr, m - r);
-        tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols, bias ? bias + (<usize>(r - r0) << 2) : 0, relu);
+        tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols, bias ? bias + (<usize>(r - r0) << 2) : 0, res ? res + (ct - c) : 0, relu);
         r += mr;
       }
     }
@@ -213,7 +232,7 @@ export function multiplyPacked(
   ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
   bp: usize, ncols: i32, c: usize, ldc: i32, add: bool,
 ): void {
-  multiplyBlock(ap, m, kTot, r0, r1, pc, kc, bp, ncols, c, ldc, add, 0, false);
+  multiplyBlock(ap, m, kTot, r0, r1, pc, kc, bp, ncols, c, ldc, add, 0, 0, false);
 }
 
 /**
@@ -222,7 +241,7 @@ export function multiplyPacked(
  * offs: kc i32 byte offsets; c: the tile in C, rows `ldc` bytes apart.
  */
 function tile4x8Direct(
-  kc: i32, a: usize, bBase: usize, offs: usize, c: usize, ldc: usize, add: bool, rows: i32, bias: usize, relu: bool,
+  kc: i32, a: usize, bBase: usize, offs: usize, c: usize, ldc: usize, add: bool, rows: i32, bias: usize, res: usize, relu: bool,
 ): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
@@ -239,18 +258,18 @@ function tile4x8Direct(
     c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
     a += 16; offs += 4;
   }
-  storeTile4(c, ldc, add, rows, NR, bias, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+  storeTile4(c, ldc, add, rows, NR, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
- * C[r0..r1, 0..8·strips] (+)= A[r0..r1, pc..pc+kc] · B, then the epilogue (bias: the address of
- * bias[r0], or 0), where column block s of B (8 columns)
+ * C[r0..r1, 0..8·strips] (+)= A[r0..r1, pc..pc+kc] · B, then the epilogue (bias, res: as in
+ * multiplyBlock), where column block s of B (8 columns)
  * has row k at bases[s] + offs[k] bytes. ap: packed A (m × kTot); bases: `strips` i32 addresses;
  * offs: the kc byte offsets of this k-block; c: the address of C[r0, 0], rows `ldc` floats apart.
  */
 export function multiplyDirect(
   ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
-  bases: usize, strips: i32, offs: usize, c: usize, ldc: i32, add: bool, bias: usize, relu: bool,
+  bases: usize, strips: i32, offs: usize, c: usize, ldc: i32, add: bool, bias: usize, res: usize, relu: bool,
 ): void {
   const ldcBytes = <usize>ldc << 2;
   for (let s = 0; s < strips; s++) {
@@ -258,7 +277,8 @@ export function multiplyDirect(
     for (let r = r0; r < r1; r += MR) {
       const a = ap + (<usize>(r * kTot + pc * MR) << 2);
       const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
-      tile4x8Direct(kc, a, bBase, offs, ct, ldcBytes, add, min(MR, m - r), bias ? bias + (<usize>(r - r0) << 2) : 0, relu);
+      tile4x8Direct(kc, a, bBase, offs, ct, ldcBytes, add, min(MR, m - r), bias ? bias + (<usize>(r - r0) << 2) : 0,
+        res ? res + (ct - c) : 0, relu);
     }
   }
 }

@@ -284,13 +284,14 @@ function inputTransformPatch(m: i32, tmp: usize, tmp2: usize, dst: usize, ds: us
 
 /**
  * y = conv(x, g) for the whole batch, as described at the top, then + bias[co] when `bias` is not
- * 0 and max(·, 0) when `relu` (conv2d's epilogue, see the contract). x: [n, cIn, h, w];
+ * 0, + res (a map shaped as y) when `res` is not 0 and max(·, 0) when `relu` (conv2d's epilogue,
+ * see the contract). x: [n, cIn, h, w];
  * u: winogradWeights (R = cOut, C = cIn of this shape); y: [n, cOut, hOut, wOut]; tb: most tiles
  * per block, a multiple of 8; scratch: this thread's winogradScratch floats at scratch + tid·scratchStride.
  * Every output is computed whole by one thread: the result does not depend on the split.
  */
 export function winogradForward(
-  shape: usize, x: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32,
+  shape: usize, x: usize, u: usize, y: usize, bias: usize, res: usize, relu: bool, m: i32, tb: i32,
   scratch: usize, scratchStride: i32, tid: i32, nt: i32,
 ): void {
   const s = changetype<ConvShape>(shape);
@@ -360,22 +361,30 @@ export function winogradForward(
           for (let q = 0; q < 6; q++) outputTransform4(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
           for (let r = 0; r < 4; r++) outputTransform4(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 4) << 4), 16);
         }
-        if (bias != 0 || relu) epilogue(tmp2, m * m, bias != 0 ? load<f32>(bias + (<usize>co << 2)) : 0, relu);
+        // with a residual, it and the ReLU after it are added in the stores
+        const early = relu && res == 0;
+        if (bias != 0 || early) epilogue(tmp2, m * m, bias != 0 ? load<f32>(bias + (<usize>co << 2)) : 0, early);
         if (fast) {
-          const out = y + <usize>(image * cOut + co) * yPlane + <usize>(ty * m) * yRow + (<usize>(tx * m) << 2);
-          storeTiles(tmp2, m, out, yRow);
+          const at = <usize>(image * cOut + co) * yPlane + <usize>(ty * m) * yRow + (<usize>(tx * m) << 2);
+          storeTiles(tmp2, m, y + at, yRow, res ? res + at : 0, relu);
           continue;
         }
         for (let l = 0; l < 4; l++) {
           if (4 * g + l >= count) break;
           const tl = tile + l, im = tl / perImage, rm = tl % perImage;
           const oy = (rm / tilesW) * m, ox = (rm % tilesW) * m;
-          const out = y + <usize>(im * cOut + co) * yPlane;
+          const plane = <usize>(im * cOut + co) * yPlane;
           for (let i = 0; i < m; i++) {
             if (oy + i >= hOut) break;
             for (let j = 0; j < m; j++) {
               if (ox + j >= wOut) break;
-              store<f32>(out + (<usize>((oy + i) * wOut + ox + j) << 2), load<f32>(tmp2 + (<usize>(i * m + j) << 4) + (<usize>l << 2)));
+              const at = plane + (<usize>((oy + i) * wOut + ox + j) << 2);
+              let v = load<f32>(tmp2 + (<usize>(i * m + j) << 4) + (<usize>l << 2));
+              if (res) {
+                v += load<f32>(res + at);
+                if (relu) v = max<f32>(v, 0);
+              }
+              store<f32>(y + at, v);
             }
           }
         }
@@ -394,14 +403,25 @@ function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
   }
 }
 
-/** Writes four tiles' m×m outputs (tmp: m×m v128s, lane l = tile l) to consecutive tiles of y rows. */
-function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize): void {
+/** v + the four floats at `r`, then max(·, 0) when `relu`; v itself when r is 0. */
+// @ts-ignore: decorator
+@inline function plusResidual(v: v128, r: usize, relu: bool): v128 {
+  if (!r) return v;
+  const s = f32x4.add(v, v128.load(r));
+  return relu ? f32x4.max(s, f32x4.splat(0)) : s;
+}
+
+/**
+ * Writes four tiles' m×m outputs (tmp: m×m v128s, lane l = tile l) to consecutive tiles of y rows,
+ * adding the same places of the residual map at `res` and then the ReLU when `res` is not 0.
+ */
+function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize, res: usize, relu: bool): void {
   if (m == 2) { // row i: o[i,0] and o[i,1] interleaved
     for (let i = 0; i < 2; i++) {
       const o0 = v128.load(tmp + (<usize>(i * 2) << 4)), o1 = v128.load(tmp + (<usize>(i * 2 + 1) << 4));
-      const d = out + <usize>i * yRow;
-      v128.store(d, v128.shuffle<f32>(o0, o1, 0, 4, 1, 5));
-      v128.store(d, v128.shuffle<f32>(o0, o1, 2, 6, 3, 7), 16);
+      const d = out + <usize>i * yRow, r = res ? res + <usize>i * yRow : 0;
+      v128.store(d, plusResidual(v128.shuffle<f32>(o0, o1, 0, 4, 1, 5), r, relu));
+      v128.store(d, plusResidual(v128.shuffle<f32>(o0, o1, 2, 6, 3, 7), r ? r + 16 : 0, relu), 16);
     }
     return;
   }
@@ -410,11 +430,11 @@ function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize): void {
     const r0 = v128.load(q), r1 = v128.load(q, 16), r2 = v128.load(q, 32), r3 = v128.load(q, 48);
     const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
     const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-    const d = out + <usize>i * yRow;
-    v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-    v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
-    v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
-    v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+    const d = out + <usize>i * yRow, r = res ? res + <usize>i * yRow : 0;
+    v128.store(d, plusResidual(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), r, relu));
+    v128.store(d, plusResidual(v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), r ? r + 16 : 0, relu), 16);
+    v128.store(d, plusResidual(v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), r ? r + 32 : 0, relu), 32);
+    v128.store(d, plusResidual(v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), r ? r + 48 : 0, relu), 48);
   }
 }
 

@@ -1,6 +1,8 @@
-// Eval mode's batch norm folded into the conv before it (nn/layers.ts convBn): the folded network
-// gives the unfolded one's logits, and the folded weights follow every change of the tensors
-// they are made from (loaded weights, an optimizer step, running statistics of a training pass).
+// Eval mode's batch norm folded into the conv before it (nn/layers.ts convBn), with a block's
+// shortcut and ReLU in the conv's stores: the folded network gives the unfolded one's logits (on
+// the reference in float64, and on the wasm sets), no batch norm pass is left, and the folded
+// weights follow every change of the tensors they are made from (loaded weights, an optimizer
+// step, running statistics of a training pass).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,18 +15,19 @@ import * as ops from '../src/ops/index.js';
 import { SGD } from '../src/optim/sgd.js';
 import { type ResNet, createNet } from '../src/models/resnet.js';
 import { relMaxError } from './helpers.js';
+import { KERNEL_SETS, kernelSet } from './kernel-sets.js';
 
 const f64 = { kernels: refKernels as KernelSet, dtype: 'float64' as const };
 
-function input(shape: number[], seed: number): Tensor {
+function input(shape: number[], seed: number, placement: { kernels: KernelSet; dtype: 'float32' | 'float64' } = f64): Tensor {
   const rng = new Rng(seed);
-  return fromArray(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape, f64);
+  return fromArray(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape, placement);
 }
 
 /** Logits with batch norm folded (noGrad) and unfolded (gradients recorded, which folding skips). */
 function bothWays(net: ResNet, x: Tensor): [Float64Array, Float64Array] {
-  const folded = noGrad(() => net.forward(x)).toArray() as Float64Array;
-  const plain = net.forward(x).toArray() as Float64Array;
+  const folded = Float64Array.from(noGrad(() => net.forward(x)).toArray());
+  const plain = Float64Array.from(net.forward(x).toArray());
   return [folded, plain];
 }
 
@@ -65,10 +68,54 @@ describe('eval mode: batch norm folded into the conv weights', () => {
     });
   }
 
-  it('conv2d with a bias or a ReLU refuses to record a gradient', () => {
+  it('conv2d with a bias, a residual or a ReLU refuses to record a gradient', () => {
     const x = input([1, 2, 4, 4], 1);
     const w = fromArray(new Float64Array(18), [1, 2, 3, 3], { ...f64, requiresGrad: true });
     assert.throws(() => ops.conv2d(x, w, { relu: true }), /inference.*noGrad/);
     assert.equal(noGrad(() => ops.conv2d(x, w, { relu: true, padding: 1 })).shape.join(), '1,1,4,4');
+    const residual = fromArray(new Float64Array(16), [1, 1, 4, 4], { ...f64, requiresGrad: true });
+    const w0 = fromArray(new Float64Array(18), [1, 2, 3, 3], f64);
+    assert.throws(() => ops.conv2d(x, w0, { padding: 1, residual }), /inference.*noGrad/);
+    assert.throws(() => noGrad(() => ops.conv2d(x, w0, { residual })), /residual/); // 2×2 output, 4×4 residual
+  });
+
+  it('a block ends in one conv: no batch norm pass, the shortcut added in the conv\'s stores', () => {
+    const calls = { batchNormEval: 0, conv2d: 0, residual: 0 };
+    const counting: typeof refKernels = {
+      ...refKernels,
+      batchNormEval: (p) => { calls.batchNormEval++; refKernels.batchNormEval(p); },
+      conv2d: (p) => { calls.conv2d++; if (p.residual) calls.residual++; refKernels.conv2d(p); },
+    };
+    const placement = { kernels: counting as KernelSet, dtype: 'float64' as const };
+    // [net, options, convs, blocks]: option A shortcuts (ResNet-20), projections (B) on basic and bottleneck blocks
+    for (const [name, options, convs, blocks] of [
+      ['resnet20', { width: 4 }, 19, 9], ['resnet18', { width: 4, classes: 5 }, 20, 8], ['resnet50', { width: 4, classes: 5 }, 53, 16],
+    ] as const) {
+      const net = createNet(name, { ...options, ...placement, seed: 1 });
+      randomizeStatistics(net, 2);
+      net.eval();
+      Object.assign(calls, { batchNormEval: 0, conv2d: 0, residual: 0 });
+      noGrad(() => net.forward(input([1, 3, 32, 32], 3, placement)));
+      assert.deepEqual(calls, { batchNormEval: 0, conv2d: convs, residual: blocks }, name);
+    }
   });
 });
+
+for (const { label } of KERNEL_SETS.slice(0, 2)) {
+  const ks = await kernelSet(label);
+  describe(`eval mode on the kernel set '${label}': folded and fused as the unfolded network`, () => {
+    for (const [name, options] of [
+      ['resnet20', { width: 4 }], ['resnet18', { width: 8, classes: 5 }], ['resnet50', { width: 4, classes: 5 }],
+    ] as const) {
+      it(`${name}: the folded forward gives the unfolded logits within float32 rounding`, () => {
+        const placement = { kernels: ks as KernelSet, dtype: 'float32' as const };
+        const net = createNet(name, { ...options, ...placement, seed: 3 });
+        randomizeStatistics(net, 4);
+        net.eval();
+        const [a, b] = bothWays(net, input([2, 3, 32, 32], 5, placement));
+        assert.ok(relMaxError(a, b) < 1e-4, `folded differs by ${relMaxError(a, b)}`);
+        ks.endStep();
+      });
+    }
+  });
+}

@@ -22,6 +22,8 @@ const GRAD_TOL = 1e-4;
 const randomArray = seededArrays(1);
 /** Inputs of the cases added later, drawn apart so that the other cases keep their inputs. */
 const moreArrays = seededArrays(7);
+/** Inputs of the conv-with-residual cases. */
+const residualArrays = seededArrays(11);
 
 /** A step index buffer of `ks` holding `values`. */
 function indices(ks: KernelSet, values: Int32Array): IndexBuffer {
@@ -190,6 +192,42 @@ for (const { label } of KERNEL_SETS) {
       }
     });
 
+    it('conv2d with a residual (+ bias, + ReLU) on every conv path', () => {
+      // [case, algorithms]: the direct micro-kernel (whole 8-pixel rows, 3×3 and 1×1, partial row
+      // panels), B packed for 1×1 and strided convs (partial strips), the stem, several k-blocks,
+      // Winograd F(2×2) and F(4×4) with whole and partial tiles, and a conv with no taps
+      const cases: [ConvCase, ('auto' | 'direct' | 'winograd2' | 'winograd4')[]][] = [
+        [[2, 16, 16, 16, 16, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
+        [[2, 8, 8, 8, 13, 1, 1, 1, 0, 1], ['auto']],
+        [[2, 8, 9, 9, 13, 1, 1, 1, 0, 1], ['auto']],
+        [[2, 8, 9, 9, 16, 1, 1, 2, 0, 1], ['auto']],
+        [[2, 16, 16, 16, 32, 3, 3, 2, 1, 1], ['auto']],
+        [[1, 64, 14, 14, 32, 3, 3, 2, 1, 1], ['auto']],
+        [[1, 3, 32, 32, 8, 7, 7, 2, 3, 1], ['auto']],
+        [[1, 80, 6, 5, 20, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
+        [[2, 6, 9, 10, 5, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
+        [[1, 64, 7, 7, 70, 3, 3, 1, 1, 1], ['winograd2', 'winograd4']],
+        [[2, 0, 4, 4, 3, 1, 1, 1, 0, 1], ['auto']],
+      ];
+      for (const [c, algorithms] of cases) {
+        const s = convShape(c);
+        const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
+        const x = residualArrays(xLen), weight = residualArrays(wLen), bias = residualArrays(s.cOut), residual = residualArrays(yLen);
+        for (const algorithm of algorithms) {
+          ks.convAlgorithm = algorithm;
+          try {
+            const tol = algorithm === 'winograd4' ? 5e-5 : FORWARD_TOL; // F(4×4)'s rounding (see winograd.test.ts)
+            for (const [withBias, relu] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+              check(ks, { x, weight, bias, residual, y: residualArrays(yLen) }, ['y'], tol,
+                (k, t) => k.conv2d({ ...s, x: t.x!, weight: t.weight!, y: t.y!, bias: withBias ? t.bias! : undefined, residual: t.residual!, relu }));
+            }
+          } finally {
+            ks.convAlgorithm = 'auto';
+          }
+        }
+      }
+    });
+
     it('batch norm: train, eval, backward, each plain and fused with a residual and a ReLU', () => {
       for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64]] as const) {
         const len = n * c * hw;
@@ -259,10 +297,12 @@ for (const { label } of KERNEL_SETS) {
           ['dx', 'dgamma', 'dbeta', 'dres'], GRAD_TOL,
           (k, t) => k.batchNormBackward({ ...shape, x: t.x!, dy: t.dy!, gamma: t.gamma!, mean: t.mean!, invStd: t.invStd!, dx: t.dx!,
             dgamma: t.dgamma!, dbeta: t.dbeta!, y: t.y!, dresidual: t.dres! }));
-        // The epilogue (bias, ReLU) of a conv with this output: a 1×1 conv from one channel keeps it cheap.
+        // The epilogue (bias, ReLU; and + residual) of a conv with this output: a 1×1 conv from one channel keeps it cheap.
         const conv = convShape([2, 1, side, side, c, 1, 1, 1, 0, 1]);
         check(ks, { x: randomArray(2 * hw), weight: randomArray(c), bias: randomArray(c), y: randomArray(len) }, ['y'], FORWARD_TOL,
           (k, t) => k.conv2d({ ...conv, x: t.x!, weight: t.weight!, y: t.y!, bias: t.bias!, relu: true }));
+        check(ks, { x: residualArrays(2 * hw), weight: residualArrays(c), bias: residualArrays(c), residual, y: residualArrays(len) }, ['y'], FORWARD_TOL,
+          (k, t) => k.conv2d({ ...conv, x: t.x!, weight: t.weight!, y: t.y!, bias: t.bias!, residual: t.residual!, relu: true }));
       }
     });
 

@@ -112,10 +112,12 @@ export interface KernelSet<B extends Buffer = Buffer, I extends IndexBuffer = In
   // ---- convolution ----
   /**
    * y = conv(x, weight), then + bias[c] on every pixel of output channel c when `bias` ([cOut]) is
-   * given, then max(·, 0) when `relu` (eval mode folds batch norm and its ReLU into these; ResNet
-   * convs have no bias of their own). The weight buffer is named `weight` because `w` is the input width.
+   * given, then + `residual` (same shape as y) when given, then max(·, 0) when `relu` (eval mode
+   * folds batch norm, a block's shortcut and its ReLU into these; ResNet convs have no bias of
+   * their own). `residual` must not be y itself. The weight buffer is named `weight` because `w`
+   * is the input width.
    */
-  conv2d(p: Conv2dShape & { x: B; weight: B; y: B; bias?: B; relu?: boolean }): void;
+  conv2d(p: Conv2dShape & { x: B; weight: B; y: B; bias?: B; residual?: B; relu?: boolean }): void;
   /** dx = conv_transpose(dy, w); overwrites dx */
   conv2dBackwardInput(p: Conv2dShape & { dy: B; weight: B; dx: B }): void;
   /** dw = correlation of x with dy; overwrites dw */

@@ -124,7 +124,8 @@ export class Shortcut {
 
 /**
  * The end of a block: relu(bn(conv(out)) + shortcut(x)), with the sum and the ReLU fused into the
- * batch norm's kernel; with a probe, bn's output is shown to it before the sum.
+ * batch norm's kernel, or in eval mode into the conv's stores (convBn); with a probe, bn's output
+ * is shown to it before the sum.
  */
 function blockEnd(conv: Conv2d, bn: BatchNorm2d, shortcut: Shortcut, out: Tensor, x: Tensor, probe: Probe | undefined, name: string): Tensor {
   if (probe) {

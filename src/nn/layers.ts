@@ -23,9 +23,13 @@ export class Conv2d extends Module {
     if (ctx.init) kaimingNormalFanOut(this.weight, ctx.rng);
   }
 
-  /** With `weight` and `bias`, the conv of these weights (eval mode's folded batch norm) in this conv's geometry. */
-  forward(x: Tensor, epilogue: { weight?: Tensor; bias?: Tensor; relu?: boolean } = {}): Tensor {
-    return ops.conv2d(x, epilogue.weight ?? this.weight, { stride: this.stride, padding: this.padding, bias: epilogue.bias, relu: epilogue.relu });
+  /**
+   * With `weight` and `bias`, the conv of these weights (eval mode's folded batch norm) in this
+   * conv's geometry; `residual` and `relu` end a residual block in the same pass (inference only).
+   */
+  forward(x: Tensor, epilogue: { weight?: Tensor; bias?: Tensor; residual?: Tensor; relu?: boolean } = {}): Tensor {
+    return ops.conv2d(x, epilogue.weight ?? this.weight,
+      { stride: this.stride, padding: this.padding, bias: epilogue.bias, residual: epilogue.residual, relu: epilogue.relu });
   }
 }
 
@@ -69,14 +73,15 @@ const folds = new WeakMap<Conv2d, Folded>();
 
 /**
  * conv, then batch norm, then + `residual`, then ReLU (both optional). In eval mode with no gradient
- * to record and no residual, the batch norm is folded into the conv's weights and a bias per
- * output channel (one conv with a fused ReLU, no normalization pass); the folded weights are kept
- * until the conv's or the norm's tensors change (their `version`).
+ * to record, the batch norm is folded into the conv's weights and a bias per output channel, and
+ * the residual and the ReLU into the conv's stores (one conv, no normalization pass); the folded
+ * weights are kept until the conv's or the norm's tensors change (their `version`).
  */
 export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, o: { relu?: boolean; residual?: Tensor } = {}): Tensor {
   const relu = o.relu ?? false;
   const sources = [conv.weight, bn.weight, bn.bias, bn.runningMean, bn.runningVar];
-  if (bn.training || o.residual || needsGrad([x, ...sources])) return bn.forward(conv.forward(x), relu, o.residual);
+  const inputs = o.residual ? [x, o.residual, ...sources] : [x, ...sources];
+  if (bn.training || needsGrad(inputs)) return bn.forward(conv.forward(x), relu, o.residual);
   const versions = sources.map((t) => t.version);
   let f = folds.get(conv);
   if (!f || f.versions.some((v, i) => v !== versions[i])) {
@@ -84,7 +89,7 @@ export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, o: { relu?: boo
     f = { versions, ...ops.foldBatchNorm(conv.weight, bn.weight, bn.bias, bn.runningMean, bn.runningVar, bn.eps) };
     folds.set(conv, f);
   }
-  return conv.forward(x, { bias: f.bias, relu, weight: f.weight });
+  return conv.forward(x, { bias: f.bias, residual: o.residual, relu, weight: f.weight });
 }
 
 export class Linear extends Module {

@@ -11,6 +11,11 @@ export interface Conv2dOptions {
   dilation?: number;
   /** Added per output channel ([cOut]); inference only (eval mode's folded batch norm). */
   bias?: Tensor;
+  /**
+   * Added to the output before the ReLU (same shape as the output): a residual block's shortcut,
+   * fused into the conv; inference only.
+   */
+  residual?: Tensor;
   /** A ReLU on the output, fused into the conv; inference only. */
   relu?: boolean;
 }
@@ -39,15 +44,20 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
   };
   const k = x.kernels;
   const y = emptyLike(x, [n, cOut, hOut, wOut]);
-  if (options.bias || options.relu) {
-    if (options.bias) {
-      checkSameEngine('conv2d', [x, options.bias]);
-      checkShape('conv2d', 'bias', options.bias, [cOut]);
+  const { bias, residual } = options;
+  if (bias || residual || options.relu) {
+    if (bias) {
+      checkSameEngine('conv2d', [x, bias]);
+      checkShape('conv2d', 'bias', bias, [cOut]);
     }
-    if (needsGrad([x, weight, ...(options.bias ? [options.bias] : [])])) {
-      throw new Error('conv2d: bias and relu are for inference (eval mode\'s folded batch norm); run it under noGrad, or use batchNorm and relu to train');
+    if (residual) {
+      checkSameEngine('conv2d', [x, residual]);
+      checkShape('conv2d', 'residual', residual, y.shape);
     }
-    k.conv2d({ ...s, x: x.buffer, weight: weight.buffer, y: y.buffer, bias: options.bias?.buffer, relu: options.relu });
+    if (needsGrad([x, weight, ...(bias ? [bias] : []), ...(residual ? [residual] : [])])) {
+      throw new Error('conv2d: bias, residual and relu are for inference (eval mode\'s folded batch norm); run it under noGrad, or use batchNorm, add and relu to train');
+    }
+    k.conv2d({ ...s, x: x.buffer, weight: weight.buffer, y: y.buffer, bias: bias?.buffer, residual: residual?.buffer, relu: options.relu });
     return y;
   }
   k.conv2d({ ...s, x: x.buffer, weight: weight.buffer, y: y.buffer });

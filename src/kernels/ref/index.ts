@@ -117,15 +117,18 @@ function conv2d(x: HostArray, wt: HostArray, y: HostArray, s: Conv2dShape): void
   }
 }
 
-/** y[img, c, i] = max(y + bias[c], 0): the conv's optional epilogue (no bias: 0; no relu: no clamp). */
-function biasRelu(y: HostArray, bias: HostArray | undefined, s: Conv2dShape, relu: boolean): void {
+/**
+ * y[img, c, i] = max(y + bias[c] + residual[img, c, i], 0): the conv's optional epilogue (no bias
+ * or residual: 0; no relu: no clamp).
+ */
+function biasRelu(y: HostArray, bias: HostArray | undefined, residual: HostArray | undefined, s: Conv2dShape, relu: boolean): void {
   const plane = s.hOut * s.wOut;
   for (let img = 0; img < s.n; img++) {
     for (let c = 0; c < s.cOut; c++) {
       const b = bias ? bias[c] : 0;
       const base = (img * s.cOut + c) * plane;
       for (let i = base; i < base + plane; i++) {
-        const v = y[i] + b;
+        const v = y[i] + b + (residual ? residual[i] : 0);
         y[i] = relu && !(v > 0) ? 0 : v;
       }
     }
@@ -384,7 +387,7 @@ export const refKernels: KernelSet<RefBuffer, RefIndexBuffer> = {
 
   conv2d: (p) => {
     conv2d(p.x.data, p.weight.data, p.y.data, p);
-    if (p.bias || p.relu) biasRelu(p.y.data, p.bias?.data, p, p.relu ?? false);
+    if (p.bias || p.residual || p.relu) biasRelu(p.y.data, p.bias?.data, p.residual?.data, p, p.relu ?? false);
   },
   conv2dBackwardInput: (p) => conv2dBackwardInput(p.dy.data, p.weight.data, p.dx.data, p),
   conv2dBackwardWeight: (p) => conv2dBackwardWeight(p.dy.data, p.x.data, p.dw.data, p),

@@ -13,8 +13,8 @@ export interface KernelExports {
   matmulPacked(ap: number, b: number, c: number, m: number, n: number, k: number, transB: boolean, beta: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/gemm/matmulScratch() */
   matmulScratch(): number;
-  /** assembly/conv/conv2dForward(shape: usize, x: usize, ap: usize, bias: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
-  conv2dForward(shape: number, x: number, ap: number, bias: number, relu: boolean, y: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
+  /** assembly/conv/conv2dForward(shape: usize, x: usize, ap: usize, bias: usize, res: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
+  conv2dForward(shape: number, x: number, ap: number, bias: number, res: number, relu: boolean, y: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dForwardScratch(shape: usize) */
   conv2dForwardScratch(shape: number): number;
   /** assembly/conv/packFlippedWeights(w: usize, cOut: i32, cIn: i32, kh: i32, kw: i32, dst: usize, tid: i32, nt: i32) */
@@ -35,8 +35,8 @@ export interface KernelExports {
   winogradWeights(w: number, cOut: number, cIn: number, m: number, flipped: boolean, dst: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradWeightsSize(cOut: i32, cIn: i32, m: i32) */
   winogradWeightsSize(cOut: number, cIn: number, m: number): number;
-  /** assembly/winograd/winogradForward(shape: usize, x: usize, u: usize, y: usize, bias: usize, relu: bool, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
-  winogradForward(shape: number, x: number, u: number, y: number, bias: number, relu: boolean, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
+  /** assembly/winograd/winogradForward(shape: usize, x: usize, u: usize, y: usize, bias: usize, res: usize, relu: bool, m: i32, tb: i32, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
+  winogradForward(shape: number, x: number, u: number, y: number, bias: number, res: number, relu: boolean, m: number, tb: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradScratch(shape: usize, m: i32, tb: i32) */
   winogradScratch(shape: number, m: number, tb: number): number;
   /** assembly/winograd/winogradWeightGrad(shape: usize, x: usize, dy: usize, dw: usize, m: i32, tb: i32, scratch: usize, scratchStride: i32, partials: usize, chunks: i32, tid: i32, nt: i32) */

@@ -350,39 +350,41 @@ class WasmKernels implements WasmKernelSet {
 
   // ---- convolution ----
 
-  conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer; bias?: WasmBuffer; relu?: boolean }): void {
-    const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut;
+  conv2d(p: Conv2dShape & { x: WasmBuffer; weight: WasmBuffer; y: WasmBuffer; bias?: WasmBuffer; residual?: WasmBuffer; relu?: boolean }): void {
+    const K = p.cIn * p.kh * p.kw, pixels = p.hOut * p.wOut, len = p.n * p.cOut * pixels;
     const x = this.readPtr(p.x, p.n * p.cIn * p.h * p.w, 'x');
     const w = this.readPtr(p.weight, p.cOut * K, 'weight');
-    const y = this.ptr(p.y, p.n * p.cOut * pixels, 'y');
+    const y = this.ptr(p.y, len, 'y');
     const bias = p.bias ? this.readPtr(p.bias, p.cOut, 'bias') : 0;
+    const res = p.residual ? this.readPtr(p.residual, len, 'residual') : 0;
+    if (res !== 0 && res === y) throw new Error('wasm kernels: conv2d\'s residual must not be its output y');
     const relu = p.relu ?? false;
-    if (K === 0 || pixels === 0) { // no taps: y is the epilogue of zeros
-      const len = p.n * p.cOut * pixels;
-      this.mem.f32.fill(0, y / 4, y / 4 + len);
+    if (K === 0 || pixels === 0) { // no taps: y is the epilogue of zeros (or of the residual)
+      if (res) this.mem.f32.copyWithin(y / 4, res / 4, res / 4 + len);
+      else this.mem.f32.fill(0, y / 4, y / 4 + len);
       if (bias || relu) this.run('channelBiasRelu', [y, bias, p.n * p.cOut, p.cOut, pixels, relu], len, MIN_PARALLEL_ELEMENTS);
       return;
     }
     const m = this.winogradTile(p);
     if (m !== 0) {
-      this.winograd(p, m, x, p.weight, false, y, bias, relu);
+      this.winograd(p, m, x, p.weight, false, y, bias, res, relu);
       return;
     }
     const ap = this.preparedWeights(p.weight, `packed ${p.cOut} ${K}`, this.k.packedASize(p.cOut, K) * 4, (dst) => {
       this.run('packA', [w, K, false, p.cOut, K, dst], p.cOut * K * 16, MIN_PARALLEL_MACS);
     });
-    this.convForward(p, x, ap, y, bias, relu);
+    this.convForward(p, x, ap, y, bias, res, relu);
   }
 
-  /** y = conv(x, packed weights) (+ bias, ReLU) for shape `s` (also the stride-1 backward input). */
-  private convForward(s: Conv2dShape, x: number, ap: number, y: number, bias: number, relu: boolean): void {
+  /** y = conv(x, packed weights) (+ bias, + residual, ReLU) for shape `s` (also the stride-1 backward input). */
+  private convForward(s: Conv2dShape, x: number, ap: number, y: number, bias: number, res: number, relu: boolean): void {
     const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw;
     if (macs === 0) return;
     this.writeConvShape(SHAPE_A, s);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dForwardScratch(SHAPE_A), nt);
     this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
-    this.run('conv2dForward', [SHAPE_A, x, ap, bias, relu, y, scratch, stride], macs, MIN_PARALLEL_MACS);
+    this.run('conv2dForward', [SHAPE_A, x, ap, bias, res, relu, y, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
   conv2dBackwardInput(p: Conv2dShape & { dy: WasmBuffer; weight: WasmBuffer; dx: WasmBuffer }): void {
@@ -401,10 +403,10 @@ class WasmKernels implements WasmKernelSet {
         dilationH: p.dilationH, dilationW: p.dilationW, hOut: p.h, wOut: p.w,
       };
       const m = this.winogradTile(t);
-      if (m !== 0) { this.winograd(t, m, dy, p.weight, true, dx, 0, false); return; }
+      if (m !== 0) { this.winograd(t, m, dy, p.weight, true, dx, 0, 0, false); return; }
       const ap = this.mem.scratchArea('packedA', (p.cIn + 5) * p.cOut * p.kh * p.kw * 4);
       this.run('packFlippedWeights', [w, p.cOut, p.cIn, p.kh, p.kw, ap], p.cOut * K * 16, MIN_PARALLEL_MACS);
-      this.convForward(t, dy, ap, dx, 0, false);
+      this.convForward(t, dy, ap, dx, 0, 0, false);
       return;
     }
     this.writeConvShape(SHAPE_A, p);
@@ -429,9 +431,11 @@ class WasmKernels implements WasmKernelSet {
   /**
    * y = conv(x, g) by Winograd F(m×m, 3×3) (assembly/winograd.ts), for a stride-1, padding-1
    * 3×3 shape `s`; g is `weight` itself, or its flipped transpose (`flipped`: the input gradient,
-   * where `s` is the transposed shape); then + bias[c] (an address, or 0) and ReLU (see the contract).
+   * where `s` is the transposed shape); then + bias[c] and + the residual map (addresses, or 0) and
+   * ReLU (see the contract).
    */
-  private winograd(s: Conv2dShape, m: 2 | 4, x: number, weight: WasmBuffer, flipped: boolean, y: number, bias: number, relu: boolean): void {
+  private winograd(s: Conv2dShape, m: 2 | 4, x: number, weight: WasmBuffer, flipped: boolean, y: number, bias: number,
+    res: number, relu: boolean): void {
     const macs = s.n * s.cOut * s.hOut * s.wOut * s.cIn * 9;
     const u = this.transformedWeights(weight, flipped ? s.cIn : s.cOut, flipped ? s.cOut : s.cIn, m, flipped);
     this.writeConvShape(SHAPE_A, s);
@@ -439,7 +443,7 @@ class WasmKernels implements WasmKernelSet {
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.winogradScratch(SHAPE_A, m, tb), nt);
     this.mem.i32[WORK_NEXT / 4] = 0;
-    this.run('winogradForward', [SHAPE_A, x, u, y, bias, relu, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
+    this.run('winogradForward', [SHAPE_A, x, u, y, bias, res, relu, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
   /** The transformed filters of `weight` ([cOut, cIn, 3, 3]) for F(m×m), from the cache or made now. */
