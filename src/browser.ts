@@ -24,7 +24,7 @@ export { type WeightsFile, netFromWeights, parseWeights, shapeOptions, weightsBy
 export { SGD } from './optim/sgd.js';
 export { sgdStep } from './train/step.js';
 export { Schedule } from './optim/schedule.js';
-export { type Recipe, applyOverrides, getRecipe, recipeForNet, scheduleSpec, totalIterations } from './train/recipe.js';
+export { type Recipe, applyOverrides, chooseRecipe, getRecipe, recipeForNet, scheduleSpec, totalIterations } from './train/recipe.js';
 
 // data
 export { ArrayDataset, type Dataset, type Sample } from './data/dataset.js';

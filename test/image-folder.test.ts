@@ -19,7 +19,7 @@ import { viewsOf } from '../src/eval/evaluate.js';
 import { RECIPE_KEY } from '../src/eval/metadata.js';
 import { imageInput } from '../src/eval/predict.js';
 import { readWeights } from '../src/models/weights.js';
-import { type DataSplits, fitImageFolder, openData } from '../src/train/data.js';
+import { type DataSplits, evalDataset, fitImageFolder, openData } from '../src/train/data.js';
 import { CIFAR_PAPER, IMAGENET_PAPER, recipeForImages, recipeNameForImages } from '../src/train/recipe.js';
 import { FOLDER_CLASSES, writeImageFolder } from './image-folder-fixture.js';
 
@@ -110,6 +110,26 @@ describe('image folders', () => {
     assert.deepEqual(given.fit, { imageSize: 24, geometry: { kind: 'shorterSide', side: 27 } });
     assert.deepEqual([given.recipe.testResize, given.recipe.testCrop], [27, 24]);
     await assert.rejects(fitImageFolder({ ...opened, trainFull: data.trainFull }, { net: 'resnet20' }, 32), /image folders/);
+  });
+
+  it('eval of a folder decodes only the split it tests; the val split takes the recorded hold-out; errors name what is missing', async () => {
+    const root = tmp();
+    await writeImageFolder(join(root, 'train'), 3, { minSide: 10, maxSide: 20 });
+    await writeImageFolder(join(root, 'val'), 1, { seed: 3 });
+    const geometry = geometryFor(false, 12);
+    const info = { name: `folder:${root}`, dir: root, classes: FOLDER_CLASSES, channels: 3, height: null, width: null, testResize: null, testCrop: null, validation: { count: 0 }, geometry };
+    const before = cacheCounters.decoded;
+    const test = await evalDataset({ data: info }, { split: 'test', source: 'w.safetensors' });
+    assert.equal(cacheCounters.decoded - before, 3, 'the 3 val/ images only, not the 9 of train/');
+    assert.deepEqual([test.name, test.dataset.size, test.dataset.height], [`folder:${root}`, 3, 12]);
+    const held = await evalDataset({ data: { ...info, validation: { count: 4 } } }, { split: 'val', source: 'w.safetensors' });
+    assert.equal(held.dataset.size, 4, 'the hold-out of the training images');
+    assert.equal(cacheCounters.decoded - before, 12, 'now train/ too, once');
+    await assert.rejects(evalDataset({ data: null }, { split: 'test', source: 'w.safetensors' }), /w.safetensors does not say which data it was trained on: pass --data/);
+    await assert.rejects(evalDataset({ data: { ...info, validation: undefined as never } }, { split: 'val', source: 'w.pth' }), /does not record a validation hold-out; use --split test/);
+    const noTest = tmp();
+    await writeImageFolder(noTest, 1);
+    await assert.rejects(evalDataset({ data: null }, { data: `folder:${noTest}`, split: 'test', source: 'w' }), /has no test set/);
   });
 
   it('resnet train on a folder looks at each image once: the image size, the default recipe and the cache share one scan', async () => {

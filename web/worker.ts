@@ -5,9 +5,9 @@
 import {
   type ArrayDataset, type DataInfo, DATA_KEY, type InputView, FASHION_MNIST_CLASSES, type KernelSet, METRICS_KEY,
   NORMALIZATION_KEY, type Normalization, type Recipe, type ResNet, Rng, SGD, Schedule, type WasmKernelSet,
-  applyOverrides, applyTransform, browserHost, buildBatch, classify, computeMeanImage, createNet,
-  encodeMeanImage, endStep, epochOrder, sgdStep, evaluate, fromArray, getRecipe, idxDataset, isNetName, layerResponses, loadKernels,
-  netFromWeights, noGrad, parseWeights, shapeOptions, inputView, viewsOf, readTrainedMetadata, recipeForNet, refKernels, scheduleSpec,
+  applyTransform, chooseRecipe, browserHost, buildBatch, classify, computeMeanImage, createNet,
+  encodeMeanImage, endStep, epochOrder, sgdStep, evaluate, fromArray, idxDataset, isNetName, layerResponses, loadKernels,
+  netFromWeights, noGrad, parseWeights, shapeOptions, inputView, viewsOf, readTrainedMetadata, refKernels, scheduleSpec,
   summarize, toPlanar, totalIterations, weightsBytes,
 } from '../src/browser.js';
 import { prepareWorkload } from '../src/bench/ours.js';
@@ -104,10 +104,13 @@ const yieldToMessages = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** The demo's recipe (`resnet demo`): the paper's CIFAR recipe shortened, all images trained on. */
 function recipeOf(s: TrainSettings): Recipe {
-  return recipeForNet(applyOverrides(getRecipe('cifar-paper'), {
-    epochs: s.epochs, batchSize: s.batchSize, lr: s.lr, validation: { count: 0 },
-    augmentation: s.augment ? { kind: 'padCropFlip', pad: 4, flip: true } : { kind: 'none' },
-  }), s.net);
+  return chooseRecipe({
+    recipe: 'cifar-paper', net: s.net,
+    overrides: {
+      epochs: s.epochs, batchSize: s.batchSize, lr: s.lr, validation: { count: 0 },
+      augmentation: s.augment ? { kind: 'padCropFlip', pad: 4, flip: true } : { kind: 'none' },
+    },
+  }, null);
 }
 
 async function train(s: TrainSettings): Promise<TrainEnd> {

@@ -146,8 +146,8 @@ export function describeRange(r: Range): string {
   return `${r.integer ? 'a whole number' : 'a number'}${parts.length ? ` ${parts.join(' and ')}` : ''}`;
 }
 
-/** Parses a numeric flag value; undefined stays undefined. The error says what is valid. */
-export function numberFlag(value: string | undefined, flag: string, range: Range): number | undefined {
+/** Parses a numeric flag value (default range: a number ≥ 0); undefined stays undefined. The error says what is valid. */
+export function numberFlag(value: string | undefined, flag: string, range: Range = { min: 0 }): number | undefined {
   if (value === undefined) return undefined;
   const x = Number(value);
   const ok = value.trim() !== '' && Number.isFinite(x) && (!range.integer || Number.isSafeInteger(x)) &&

@@ -5,7 +5,7 @@ import { CROP_MODES, type CropMode, type EvalResult, defaultEvalBatch, evaluate,
 import { readTrainedMetadata } from '../eval/metadata.js';
 import { loadKernels } from '../kernels/select.js';
 import { loadNet, readWeights } from '../models/weights.js';
-import { cacheFolderImages, holdOut, openData } from '../train/data.js';
+import { evalDataset } from '../train/data.js';
 import { type Command, UsageError, asUsage, intFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
 
@@ -64,14 +64,10 @@ ${BACKEND_FLAGS_USAGE}`,
 
     const file = readWeights(values.weights);
     const meta = readTrainedMetadata(file.metadata, values.weights);
-    const dataName = values.data ?? meta.data?.name;
-    if (!dataName) throw new UsageError(`${values.weights} does not say which data it was trained on: pass --data`);
-    const sameData = meta.data !== null && meta.data.name === dataName;
-    const dataDir = values['data-dir'] ?? (sameData ? meta.data!.dir : undefined);
-    const geometry = sameData ? meta.data!.geometry : undefined;
-    const opened = openData(dataName, dataDir);
-    // Image folders: the images as the run trained on them, from the image cache (built here if missing).
-    const data = geometry ? await cacheFolderImages(opened, geometry, values.json ? undefined : (m) => process.stderr.write(`${m}\n`)) : opened;
+    const { name: dataName, dataset } = await evalDataset(meta, {
+      data: values.data, dataDir: values['data-dir'], split, source: values.weights,
+      onMessage: values.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+    });
 
     const normFlag = values.norm ?? 'meta';
     let norm: Normalization;
@@ -83,15 +79,6 @@ ${BACKEND_FLAGS_USAGE}`,
       if (!meta.normalization) throw new UsageError(`${values.weights} records no normalization: pass --norm none or --norm imagenet`);
       norm = meta.normalization;
     } else throw new UsageError(`--norm must be meta, none or imagenet, got '${normFlag}'`);
-
-    let dataset = data.test;
-    if (split === 'val') {
-      const validation = meta.data?.validation;
-      if (!validation) throw new UsageError(`${values.weights} does not record a validation hold-out; use --split test`);
-      dataset = holdOut(data, validation).val;
-      if (!dataset) throw new UsageError(`the run of ${values.weights} held out no validation images`);
-    }
-    if (!dataset) throw new UsageError(`${dataName} has no test set`);
 
     const kernels = await loadKernels(backendFromFlags(values));
     const net = loadNet(values.weights, values.net, { ...netOptionsFromFlags(values), kernels });

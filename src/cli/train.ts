@@ -90,11 +90,6 @@ export const TRAIN_OUTPUT_USAGE = `Output:
 Ctrl-C saves a checkpoint after the current step and exits with code 130; a NaN or infinite loss
 stops the run with code 1, keeping the last good checkpoint.`;
 
-/** Parses a numeric flag (default: a number ≥ 0); undefined stays undefined. The error says what is valid. */
-export function parseNumber(value: string | undefined, flag: string, range: Range = { min: 0 }): number | undefined {
-  return numberFlag(value, flag, range);
-}
-
 type Values = Record<string, string | boolean | undefined>;
 
 /**
@@ -108,12 +103,12 @@ export function recipeFromFlags(v: Values): { recipe: Recipe | undefined; overri
   const o: RecipeOverrides = {};
   const int = (flag: string) => (v[flag] === undefined ? undefined : intFlag(String(v[flag]), `--${flag}`, 0));
   o.batchSize = int('batch-size');
-  o.lr = parseNumber(v.lr as string | undefined, '--lr');
-  o.momentum = parseNumber(v.momentum as string | undefined, '--momentum', { min: 0, max: 1, maxOpen: true });
-  o.weightDecay = parseNumber(v['weight-decay'] as string | undefined, '--weight-decay');
+  o.lr = numberFlag(v.lr as string | undefined, '--lr');
+  o.momentum = numberFlag(v.momentum as string | undefined, '--momentum', { min: 0, max: 1, maxOpen: true });
+  o.weightDecay = numberFlag(v['weight-decay'] as string | undefined, '--weight-decay');
   if (v.nesterov) o.nesterov = true;
   o.iterations = int('iterations');
-  o.epochs = parseNumber(v.epochs as string | undefined, '--epochs', { min: 0, minOpen: true });
+  o.epochs = numberFlag(v.epochs as string | undefined, '--epochs', { min: 0, minOpen: true });
   if (v.milestones !== undefined) {
     const text = String(v.milestones).trim();
     o.milestones = text === '' || text === 'none' ? [] : text.split(',').map((s) => {
@@ -123,17 +118,17 @@ export function recipeFromFlags(v: Values): { recipe: Recipe | undefined; overri
     });
     if (o.milestones.some((m, i) => i > 0 && m <= o.milestones![i - 1])) throw new UsageError('--milestones must increase');
   }
-  o.gamma = parseNumber(v.gamma as string | undefined, '--gamma', { min: 0, minOpen: true });
+  o.gamma = numberFlag(v.gamma as string | undefined, '--gamma', { min: 0, minOpen: true });
   o.patience = int('patience');
   if (v.warmup || v['warmup-lr'] !== undefined || v['warmup-error'] !== undefined) {
     o.warmup = {
       ...PAPER_WARMUP,
-      lr: parseNumber(v['warmup-lr'] as string | undefined, '--warmup-lr', { min: 0, minOpen: true }) ?? PAPER_WARMUP.lr,
-      untilTrainError: parseNumber(v['warmup-error'] as string | undefined, '--warmup-error', { min: 0, minOpen: true, max: 1 }) ?? PAPER_WARMUP.untilTrainError,
+      lr: numberFlag(v['warmup-lr'] as string | undefined, '--warmup-lr', { min: 0, minOpen: true }) ?? PAPER_WARMUP.lr,
+      untilTrainError: numberFlag(v['warmup-error'] as string | undefined, '--warmup-error', { min: 0, minOpen: true, max: 1 }) ?? PAPER_WARMUP.untilTrainError,
     };
   }
   if (v.val !== undefined) {
-    const x = parseNumber(String(v.val), '--val')!;
+    const x = numberFlag(String(v.val), '--val')!;
     if (x > 0 && x < 1) o.validation = { fraction: x };
     else if (Number.isInteger(x)) o.validation = { count: x };
     else throw new UsageError(`--val: give a count or a fraction below 1, got '${v.val}'`);
@@ -144,7 +139,7 @@ export function recipeFromFlags(v: Values): { recipe: Recipe | undefined; overri
   }
   if (v['eval-every'] !== undefined) o.evalEvery = int('eval-every');
   if (v['no-augment']) o.augmentation = { kind: 'none' };
-  o.lightingStd = parseNumber(v.lighting as string | undefined, '--lighting');
+  o.lightingStd = numberFlag(v.lighting as string | undefined, '--lighting');
   if (v['no-mean']) o.normalization = 'none';
   return { recipe, overrides: Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as RecipeOverrides };
 }

@@ -14,6 +14,7 @@ import { type ImageGeometry, defaultImageSize, geometryFor } from '../data/image
 import { computeMeanImage } from '../data/stats.js';
 import type { Normalization, TransformSpec } from '../data/transforms.js';
 import { Rng } from '../tensor/random.js';
+import type { DataInfo } from '../eval/metadata.js';
 import { ConfigError, type Recipe, type RecipeChoice, chooseRecipe, recipeForImages } from './recipe.js';
 
 export const DATA_NAMES = ['cifar10', 'fashion-mnist', 'fashion-mnist-sample', 'mnist', 'folder:PATH'] as const;
@@ -212,17 +213,48 @@ export async function fitImageFolder(
   return { data: await cacheFolderImages(data, geometry, onMessage, caches), recipe: fitted, fit: { imageSize: side, geometry } };
 }
 
-/** The data with each image folder replaced by its cached images at `geometry` (`caches`: the folders' caches, if opened already). */
+/**
+ * The data with each image folder replaced by its cached images at `geometry` (`caches`: the
+ * folders' caches, if opened already). `only: 'test'` reads the test (and validation) folder alone,
+ * leaving the training folder undecoded.
+ */
 export async function cacheFolderImages(
-  data: DataSplits, geometry: ImageGeometry, onMessage?: (text: string) => void, caches = folderCaches(data),
+  data: DataSplits, geometry: ImageGeometry, onMessage?: (text: string) => void, caches = folderCaches(data), only?: 'test',
 ): Promise<DataSplits> {
   if (!caches) return data;
   const open = (d: Dataset | null) => {
     const cache = caches.find((c) => c.folder === d);
     return cache ? cache.images(geometry, (n, where) => onMessage?.(`decoding ${n} images of ${cache.folder.root} once, into ${where} …`)) : Promise.resolve(d);
   };
-  const trainFull = (await open(data.trainFull))!;
+  const trainFull = only === 'test' && data.test !== data.trainFull ? data.trainFull : (await open(data.trainFull))!;
   const test = data.test === data.trainFull ? trainFull : await open(data.test);
   const val = data.val === data.test ? test : await open(data.val);
   return { ...data, trainFull, test, val };
+}
+
+/**
+ * The images trained weights are tested on (`resnet eval`): the data named by `data`, else the
+ * data they were trained on (in the folder training found it in, unless `dataDir`); its test set,
+ * or with `split: 'val'` the run's validation hold-out. Image folders trained on are read from the
+ * image cache at the geometry trained at, decoding only what the split needs.
+ */
+export async function evalDataset(
+  meta: { data: DataInfo | null }, o: { data?: string; dataDir?: string; split: 'test' | 'val'; source: string; onMessage?: (text: string) => void },
+): Promise<{ name: string; dataset: Dataset }> {
+  const name = o.data ?? meta.data?.name;
+  if (!name) throw new ConfigError(`${o.source} does not say which data it was trained on: pass --data`);
+  const same = meta.data !== null && meta.data.name === name;
+  const opened = openData(name, o.dataDir ?? (same ? meta.data!.dir : undefined));
+  const geometry = same ? meta.data!.geometry : undefined;
+  if (o.split === 'val') {
+    const validation = meta.data?.validation;
+    if (!validation) throw new ConfigError(`${o.source} does not record a validation hold-out; use --split test`);
+    const data = geometry ? await cacheFolderImages(opened, geometry, o.onMessage) : opened;
+    const val = holdOut(data, validation).val;
+    if (!val) throw new ConfigError(`the run of ${o.source} held out no validation images`);
+    return { name, dataset: val };
+  }
+  if (!opened.test) throw new ConfigError(`${name} has no test set`);
+  const data = geometry ? await cacheFolderImages(opened, geometry, o.onMessage, undefined, 'test') : opened;
+  return { name, dataset: data.test! };
 }
