@@ -5,7 +5,7 @@ import { NET_NAMES, isNetName } from '../models/registry.js';
 import { PAPER_WARMUP, RECIPES, type Recipe, type RecipeOverrides, getRecipe } from '../train/recipe.js';
 import { type TrainResult, train } from '../train/loop.js';
 import type { ProgressMode } from '../train/progress.js';
-import { type Command, type Range, UsageError, intFlag, numberFlag, parseFlags } from './command.js';
+import { type Command, UsageError, intFlag, numberFlag, parseFlags } from './command.js';
 import { BACKEND_FLAGS, BACKEND_FLAGS_USAGE, NET_FLAGS, NET_FLAGS_USAGE, backendFromFlags, netOptionsFromFlags } from './net-flags.js';
 
 export const RECIPE_FLAGS = {
