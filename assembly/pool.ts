@@ -143,10 +143,17 @@ export function shortcutA(
     const xp = x + (<usize>((i * cIn + co) * h * w) << 2);
     for (let oy = 0; oy < hOut; oy++) {
       const iy = oy * stride;
-      for (let ox = 0; ox < wOut; ox++) {
+      const src = xp + (<usize>(iy * w) << 2), dst = yp + (<usize>(oy * wOut) << 2);
+      let ox = 0;
+      if (stride == 2 && iy < h) { // four outputs from the even lanes of two loads
+        for (; ox + 4 <= wOut && 2 * ox + 8 <= w; ox += 4) {
+          const s = src + (<usize>(2 * ox) << 2);
+          v128.store(dst + (<usize>ox << 2), v128.shuffle<f32>(v128.load(s), v128.load(s, 16), 0, 2, 4, 6));
+        }
+      }
+      for (; ox < wOut; ox++) {
         const ix = ox * stride;
-        const v: f32 = iy < h && ix < w ? load<f32>(xp + (<usize>(iy * w + ix) << 2)) : 0;
-        store<f32>(yp + (<usize>(oy * wOut + ox) << 2), v);
+        store<f32>(dst + (<usize>ox << 2), iy < h && ix < w ? load<f32>(src + (<usize>ix << 2)) : 0);
       }
     }
   }

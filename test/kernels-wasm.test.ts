@@ -346,6 +346,12 @@ for (const { label } of KERNEL_SETS) {
         check(ks, { x: randomArray(inLen), y: randomArray(outLen) }, ['y'], FORWARD_TOL, (k, t) => k.shortcutA({ ...s, x: t.x!, y: t.y! }));
         check(ks, { dy: randomArray(outLen), dx: randomArray(inLen) }, ['dx'], GRAD_TOL, (k, t) => k.shortcutABackward({ ...s, dy: t.dy!, dx: t.dx! }));
       }
+      // rows of four-output vectors then single outputs (odd widths, widths not multiples of 8)
+      for (const [n, cIn, h, w, cOut] of [[2, 3, 13, 13, 6], [1, 2, 16, 12, 4], [2, 4, 9, 18, 8]] as const) {
+        const s: ShortcutAShape = { n, cIn, h, w, cOut, stride: 2, hOut: Math.ceil(h / 2), wOut: Math.ceil(w / 2) };
+        const outLen = n * cOut * s.hOut * s.wOut, inLen = n * cIn * h * w;
+        check(ks, { x: residualArrays(inLen), y: residualArrays(outLen) }, ['y'], FORWARD_TOL, (k, t) => k.shortcutA({ ...s, x: t.x!, y: t.y! }));
+      }
     });
 
     it('softmax cross-entropy forward and backward', () => {

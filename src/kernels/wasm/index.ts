@@ -608,7 +608,7 @@ class WasmKernels implements WasmKernelSet {
   shortcutA(p: ShortcutAShape & { x: WasmBuffer; y: WasmBuffer }): void {
     const outLen = p.n * p.cOut * p.hOut * p.wOut;
     this.run('shortcutA', [
-      this.ptr(p.x, p.n * p.cIn * p.h * p.w, 'x'), this.ptr(p.y, outLen, 'y'),
+      this.readPtr(p.x, p.n * p.cIn * p.h * p.w, 'x'), this.ptr(p.y, outLen, 'y'),
       p.n, p.cIn, p.h, p.w, p.cOut, p.stride, p.hOut, p.wOut,
     ], outLen, MIN_PARALLEL_ELEMENTS);
   }
