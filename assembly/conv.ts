@@ -7,8 +7,9 @@
 //                    convolutions whose output rows hold whole 8-pixel strips skip packing B:
 //                    the micro-kernel reads 8 consecutive pixels of a zero-padded copy of the
 //                    image through a table of per-k offsets ("direct" mode); other convolutions
-//                    pack B from such a padded copy (no bounds checks: 1 or 2 vector loads per
-//                    8 outputs at stride 1 or 2)
+//                    pack B from such a padded copy (no bounds checks: 2 or 4 vector loads per
+//                    8 outputs at stride 1 or 2). Without padding the "padded copy" is x itself
+//                    (no copy: each thread would otherwise copy the whole image at batch 1)
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
 //                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
 //                    one column block at a time, scattered (col2im) into a zero-padded copy of
@@ -73,13 +74,26 @@ function isDirect(s: ConvShape): bool {
 // @ts-ignore: decorator
 @inline function paddedCols(s: ConvShape): i32 { return (s.wOut - 1) * s.strideW + (s.kw - 1) * s.dilationW + 1; }
 
+/**
+ * Whether the forward kernel reads x in place instead of a zero-padded copy: without padding the
+ * rows and columns that the taps read are the first ones of x's own (paddedRows ≤ h, paddedCols ≤ w).
+ */
+function readsInPlace(s: ConvShape): bool {
+  return s.padH == 0 && s.padW == 0;
+}
+
+/** Floats of the zero-padded image copy in conv2dForward's scratch (0 when it reads x in place). */
+function paddedCopySize(s: ConvShape): i32 {
+  return readsInPlace(s) ? 0 : s.cIn * paddedRows(s) * paddedCols(s) + 16;
+}
+
 /** Floats of per-thread scratch that conv2dForward needs. */
 export function conv2dForwardScratch(shape: usize): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw;
-  if (isDirect(s)) return s.cIn * paddedRows(s) * paddedCols(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR + 16;
+  if (isDirect(s)) return paddedCopySize(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR;
   if (isPointwise(s)) return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
-  return KC_MAX * forwardBlockCols(s.hOut * s.wOut) + s.cIn * paddedRows(s) * paddedCols(s) + 16;
+  return KC_MAX * forwardBlockCols(s.hOut * s.wOut) + paddedCopySize(s);
 }
 
 /** Whether the forward kernel packs x itself as B (1×1, stride 1, no padding). */
@@ -89,14 +103,14 @@ function isPointwise(s: ConvShape): bool {
 
 /**
  * Packs an im2col block of one image into strips of 8 columns, reading the zero-padded copy of
- * the image (padImage), so that no tap needs a bounds check: B[k, j] = xp[ci, oy·sh + ky·dh,
- * ox·sw + kx·dw] for rows k = (ci·kh + ky)·kw + kx in [pc, pc+kc) and columns j = oy·wOut + ox in
- * [j0, j0+ncols); eight outputs of one output row are one or two vector loads (stride 1 or 2).
- * xp: [cIn, paddedRows, paddedCols] with at least 16 floats readable past its end.
+ * the image (padImage) or, without padding, x itself, so that no tap needs a bounds check:
+ * B[k, j] = xp[ci, oy·sh + ky·dh, ox·sw + kx·dw] for rows k = (ci·kh + ky)·kw + kx in [pc, pc+kc)
+ * and columns j = oy·wOut + ox in [j0, j0+ncols); eight outputs of one output row are two or four
+ * vector loads (stride 1 or 2) that read no float past the last tap.
+ * xp: [cIn, hp, wp] (hp ≥ paddedRows, wp ≥ paddedCols).
  */
-function packPaddedConvB(s: ConvShape, xp: usize, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+function packPaddedConvB(s: ConvShape, xp: usize, hp: i32, wp: i32, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
   const kh = s.kh, kw = s.kw, sh = s.strideH, sw = s.strideW, wOut = s.wOut;
-  const hp = paddedRows(s), wp = paddedCols(s);
   const strips = (ncols + NR - 1) / NR;
   const stripBytes = <usize>(kc * NR) << 2;
   const rowStep = <usize>(sh * wp) << 2, colStep = <usize>sw << 2;
@@ -112,9 +126,9 @@ function packPaddedConvB(s: ConvShape, xp: usize, pc: i32, kc: i32, j0: i32, nco
         if (sw == 1) {
           v128.store(d, v128.load(src));
           v128.store(d, v128.load(src, 16), 16);
-        } else if (sw == 2) { // the even lanes of four loads
+        } else if (sw == 2) { // floats 0, 2, .., 14 from four loads (the last one ends at float 14)
           v128.store(d, v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
-          v128.store(d, v128.shuffle<f32>(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
+          v128.store(d, v128.shuffle<f32>(v128.load(src, 32), v128.load(src, 44), 0, 2, 5, 7), 16);
         } else {
           for (let t = 0; t < NR; t++) store<f32>(d + (<usize>t << 2), load<f32>(src + <usize>t * colStep));
         }
@@ -158,9 +172,8 @@ function padImage(s: ConvShape, x: usize, xp: usize): void {
   }
 }
 
-/** offs[k] = byte offset of tap k = (ci·kh + ky)·kw + kx in the padded image. offs: [K] i32 */
-function tapOffsets(s: ConvShape, offs: usize): void {
-  const hp = paddedRows(s), wp = paddedCols(s);
+/** offs[k] = byte offset of tap k = (ci·kh + ky)·kw + kx in a padded image [cIn, hp, wp]. offs: [K] i32 */
+function tapOffsets(s: ConvShape, hp: i32, wp: i32, offs: usize): void {
   let k = 0;
   for (let ci = 0; ci < s.cIn; ci++) {
     for (let ky = 0; ky < s.kh; ky++) {
@@ -194,12 +207,13 @@ export function conv2dForward(
   const items = units * rowParts;
   const kBlocks = blockCount(K, KC_MAX);
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, yImage = <usize>(M * pixels) << 2;
-  // scratch: packed B block, or (direct) padded image, tap offsets, strip bases
+  // scratch: packed B block, or (direct) padded image, tap offsets, strip bases; the padded
+  // image is x itself when there is no padding (readsInPlace)
   const bp = scratch + <usize>tid * <usize>scratchStride;
-  const padded = s.cIn * paddedRows(s) * paddedCols(s);
-  const offs = bp + (<usize>padded << 2), bases = offs + (<usize>K << 2);
-  const wp = paddedCols(s);
-  if (direct) tapOffsets(s, offs);
+  const inPlace = readsInPlace(s);
+  const hp = inPlace ? s.h : paddedRows(s), wp = inPlace ? s.w : paddedCols(s);
+  const offs = bp + (<usize>paddedCopySize(s) << 2), bases = offs + (<usize>K << 2);
+  if (direct) tapOffsets(s, hp, wp, offs);
   let paddedImage = -1;
   // Threads take chunks of items (about an image's worth) from the shared counter, so that a
   // thread that started late or runs slower does less; each output is still computed whole by
@@ -223,11 +237,12 @@ export function conv2dForward(
     const c = yi + (<usize>(r0 * pixels + j0) << 2);
     const b0 = bias ? bias + (<usize>r0 << 2) : 0, rc = res ? res + (c - y) : 0;
     if (direct) {
-      if (paddedImage != image) { padImage(s, xi, bp); paddedImage = image; }
+      if (!inPlace && paddedImage != image) { padImage(s, xi, bp); paddedImage = image; }
+      const xp = inPlace ? xi : bp;
       const strips = ncols / NR;
       for (let st = 0; st < strips; st++) {
         const j = j0 + st * NR;
-        store<i32>(bases + (<usize>st << 2), <i32>bp + (((j / s.wOut) * wp + j % s.wOut) << 2));
+        store<i32>(bases + (<usize>st << 2), <i32>xp + (((j / s.wOut) * wp + j % s.wOut) << 2));
       }
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
@@ -237,12 +252,12 @@ export function conv2dForward(
       continue;
     }
     // other convolutions: B packed from a zero-padded copy of the image, after the packed block
-    const xpad = bp + (<usize>(KC_MAX * blockCols) << 2);
-    if (!pointwise && paddedImage != image) { padImage(s, xi, xpad); paddedImage = image; }
+    const xpad = inPlace ? xi : bp + (<usize>(KC_MAX * blockCols) << 2);
+    if (!pointwise && !inPlace && paddedImage != image) { padImage(s, xi, xpad); paddedImage = image; }
     for (let kb = 0; kb < kBlocks; kb++) {
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
-      else packPaddedConvB(s, xpad, pc, kc, j0, ncols, bp);
+      else packPaddedConvB(s, xpad, hp, wp, pc, kc, j0, ncols, bp);
       const last = kb == kBlocks - 1;
       multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last ? rc : 0, last && relu);
     }
@@ -523,7 +538,7 @@ export function conv2dBackwardWeight(
   const rowTab = offs + (<usize>K << 2);
   const bt = rowTab + (<usize>blockRows << 2);
   const partialBytes = <usize>(weightTapRows(K) * mPad) << 2;
-  tapOffsets(s, offs);
+  tapOffsets(s, paddedRows(s), paddedCols(s), offs);
   const rowBytes = <usize>(s.strideH * paddedCols(s)) << 2, colBytes = <usize>s.strideW << 2;
   const ldc = <usize>mPad << 2, strips = mPad / NR;
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;

@@ -407,3 +407,51 @@ export function matmulPacked(
     }
   }
 }
+
+/**
+ * c[m, n] = beta·c + a[m, k] · bᵀ, b stored [n, k], for fewer than MR rows of a (a classifier at
+ * batch 1): dot products of a's rows with b's rows, both read in place. (The packed multiply
+ * would copy all of b, transposed, into strips on every call for one row of a.) Every c[i, j]
+ * sums k in four lanes (k ≡ 0..3 mod 4), then the lanes pairwise, then the k % 4 last products.
+ * Threads split the columns of c.
+ */
+export function matmulFewRowsTransB(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, beta: i32, tid: i32, nt: i32): void {
+  const j0 = rangeStart(n, tid, nt), j1 = rangeStart(n, tid + 1, nt);
+  const rowBytes = <usize>k << 2, k4 = k & ~3;
+  for (let i = 0; i < m; i++) {
+    const ai = a + <usize>i * rowBytes;
+    const ci = c + (<usize>(i * n) << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) { // four rows of b at a time
+      const b0 = b + <usize>j * rowBytes, b1 = b0 + rowBytes, b2 = b1 + rowBytes, b3 = b2 + rowBytes;
+      let s0 = zero4(), s1 = zero4(), s2 = zero4(), s3 = zero4();
+      for (let o: usize = 0; o < (<usize>k4 << 2); o += 16) {
+        const av = v128.load(ai + o);
+        s0 = madd(av, v128.load(b0 + o), s0);
+        s1 = madd(av, v128.load(b1 + o), s1);
+        s2 = madd(av, v128.load(b2 + o), s2);
+        s3 = madd(av, v128.load(b3 + o), s3);
+      }
+      // lane sums of s0..s3 as one vector: (l0 + l1) + (l2 + l3) of each
+      const t01 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 2, 4, 6), v128.shuffle<f32>(s0, s1, 1, 3, 5, 7));
+      const t23 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 2, 4, 6), v128.shuffle<f32>(s2, s3, 1, 3, 5, 7));
+      let v = f32x4.add(v128.shuffle<f32>(t01, t23, 0, 2, 4, 6), v128.shuffle<f32>(t01, t23, 1, 3, 5, 7));
+      for (let kk = k4; kk < k; kk++) {
+        const o = <usize>kk << 2, x = load<f32>(ai + o);
+        v = f32x4.add(v, f32x4(x * load<f32>(b0 + o), x * load<f32>(b1 + o), x * load<f32>(b2 + o), x * load<f32>(b3 + o)));
+      }
+      const p = ci + (<usize>j << 2);
+      if (beta != 0) v = f32x4.add(v, v128.load(p));
+      v128.store(p, v);
+    }
+    for (; j < j1; j++) { // the last rows of b one at a time, summed in the same order
+      const bj = b + <usize>j * rowBytes;
+      let s = zero4();
+      for (let o: usize = 0; o < (<usize>k4 << 2); o += 16) s = madd(v128.load(ai + o), v128.load(bj + o), s);
+      let v = (f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1)) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+      for (let kk = k4; kk < k; kk++) v += load<f32>(ai + (<usize>kk << 2)) * load<f32>(bj + (<usize>kk << 2));
+      const p = ci + (<usize>j << 2);
+      store<f32>(p, beta != 0 ? v + load<f32>(p) : v);
+    }
+  }
+}

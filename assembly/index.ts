@@ -5,7 +5,7 @@
 // owns no data: every buffer, scratch area and shape block is placed by the host. Kernels that
 // can run on several threads end with (tid, nt) and do their share of the work.
 
-export { packA, packedASize, matmulPacked, matmulScratch } from './gemm';
+export { packA, packedASize, matmulPacked, matmulScratch, matmulFewRowsTransB } from './gemm';
 export {
   conv2dForward, conv2dForwardScratch, packFlippedWeights,
   conv2dBackwardInputCol2im, conv2dBackwardInputScratch,

@@ -6,17 +6,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Conv2dShape, KernelSet } from '../src/kernels/contract.js';
-import { createCountingKernels } from '../src/kernels/count.js';
 import type { ConvAlgorithm } from '../src/kernels/wasm/index.js';
 import { Rng } from '../src/tensor/random.js';
-import { type Tensor, empty, fromArray } from '../src/tensor/tensor.js';
+import { type Tensor, fromArray } from '../src/tensor/tensor.js';
 import * as ops from '../src/ops/index.js';
-import { noGrad } from '../src/autograd/tape.js';
 import { createNet } from '../src/models/resnet.js';
-import { NET_NAMES } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
 import { KERNEL_SETS, REFERENCE, kernelSet } from './kernel-sets.js';
-import { relMaxError } from './helpers.js';
+import { networkConvShapes, relMaxError } from './helpers.js';
 
 interface OpCase {
   name: string;
@@ -57,28 +54,11 @@ const CASES: OpCase[] = [
 
 /**
  * Every distinct stride-1, padding-1 3×3 convolution of every network of the paper (the shapes
- * the Winograd path takes), for one image at the paper's input size: recorded from each
- * network's real forward pass on the counting set, so the list cannot drift from the models.
+ * the Winograd path takes), for one image at the paper's input size.
  */
 function winogradShapes(): Conv2dShape[] {
-  const counting = createCountingKernels();
-  const seen = new Map<string, Conv2dShape>();
-  const kernels: KernelSet = {
-    ...counting,
-    conv2d: (p) => {
-      const { n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, hOut, wOut } = p;
-      if (kh === 3 && kw === 3 && strideH === 1 && strideW === 1 && padH === 1 && padW === 1 && dilationH === 1 && dilationW === 1) {
-        seen.set(`${cIn} ${h} ${w} ${cOut}`, { n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, hOut, wOut });
-      }
-      counting.conv2d(p);
-    },
-  };
-  for (const name of NET_NAMES) {
-    const net = createNet(name, { kernels, skipInit: true }).eval();
-    const size = net.spec.family === 'imagenet' ? 224 : 32;
-    noGrad(() => net.forward(empty([1, net.options.inChannels, size, size], { kernels })));
-  }
-  return [...seen.values()];
+  return networkConvShapes((s) => s.kh === 3 && s.kw === 3 && s.strideH === 1 && s.strideW === 1
+    && s.padH === 1 && s.padW === 1 && s.dilationH === 1 && s.dilationW === 1);
 }
 
 /**

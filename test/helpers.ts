@@ -1,10 +1,16 @@
 // Shared test utilities: reading the PyTorch fixtures, comparing arrays, seeded random inputs, a
-// reader's errors.
+// reader's errors, the convolutions of the paper's networks.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, type StoredTensor } from '../src/io/safetensors.js';
+import type { Conv2dShape, KernelSet } from '../src/kernels/contract.js';
+import { createCountingKernels } from '../src/kernels/count.js';
+import { empty } from '../src/tensor/tensor.js';
+import { noGrad } from '../src/autograd/tape.js';
+import { createNet } from '../src/models/resnet.js';
+import { NET_NAMES } from '../src/models/registry.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 
@@ -109,4 +115,29 @@ export function* damagedCopies(sources: Uint8Array[], seed: number, count: numbe
     for (let k = 0; k < 3; k++) copy[Math.floor(random() * copy.length)] = Math.floor(random() * 256);
     yield copy;
   }
+}
+
+/**
+ * Every distinct convolution of every network of the paper that `keep` accepts, for one image at
+ * the paper's input size: recorded from each network's real forward pass on the counting set, so
+ * the list cannot drift from the models.
+ */
+export function networkConvShapes(keep: (s: Conv2dShape) => boolean = () => true): Conv2dShape[] {
+  const counting = createCountingKernels();
+  const seen = new Map<string, Conv2dShape>();
+  const kernels: KernelSet = {
+    ...counting,
+    conv2d: (p) => {
+      const { n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, hOut, wOut } = p;
+      const s = { n, cIn, h, w, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, hOut, wOut };
+      if (keep(s)) seen.set(JSON.stringify(s), s);
+      counting.conv2d(p);
+    },
+  };
+  for (const name of NET_NAMES) {
+    const net = createNet(name, { kernels, skipInit: true }).eval();
+    const size = net.spec.family === 'imagenet' ? 224 : 32;
+    noGrad(() => net.forward(empty([1, net.options.inChannels, size, size], { kernels })));
+  }
+  return [...seen.values()];
 }

@@ -12,7 +12,7 @@ import type { Buffer, Conv2dShape, IndexBuffer, KernelSet, Pool2dShape, Shortcut
 import { outSize } from '../src/kernels/contract.js';
 import { refKernels } from '../src/kernels/ref/index.js';
 import { KERNEL_SETS, kernelSet } from './kernel-sets.js';
-import { relMaxError, seededArrays } from './helpers.js';
+import { networkConvShapes, relMaxError, seededArrays } from './helpers.js';
 
 const FORWARD_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
@@ -24,6 +24,8 @@ const randomArray = seededArrays(1);
 const moreArrays = seededArrays(7);
 /** Inputs of the conv-with-residual cases. */
 const residualArrays = seededArrays(11);
+/** Inputs of the network-shape convolutions (their own stream: the other cases keep theirs). */
+const networkArrays = seededArrays(13);
 
 /** A step index buffer of `ks` holding `values`. */
 function indices(ks: KernelSet, values: Int32Array): IndexBuffer {
@@ -115,7 +117,30 @@ const PAPER_MAPS: [c: number, side: number][] = [
 ];
 
 const MATMUL_CASES: [m: number, n: number, k: number][] = [[1, 1, 1], [7, 9, 5], [6, 8, 4], [33, 17, 65], [64, 100, 321], [130, 257, 100], [300, 200, 500]];
+/** Fewer rows than a panel (the classifier at batch 1), drawn from their own stream. */
+const FEW_ROW_MATMULS: [m: number, n: number, k: number][] = [[1, 1000, 2048], [3, 37, 301], [2, 6, 3]];
 const LENGTHS = [1, 7, 16, 1000, 100_003];
+
+/** y[at] of conv(x, w) + bias for shape `s`, summed in float64 from the definition. */
+function convAt(s: Conv2dShape, x: Float32Array, w: Float32Array, bias: Float32Array, at: number): number {
+  const ox = at % s.wOut, oy = Math.floor(at / s.wOut) % s.hOut;
+  const co = Math.floor(at / (s.wOut * s.hOut)) % s.cOut, image = Math.floor(at / (s.wOut * s.hOut * s.cOut));
+  let sum = bias[co]!;
+  for (let ci = 0; ci < s.cIn; ci++) {
+    for (let ky = 0; ky < s.kh; ky++) {
+      const iy = oy * s.strideH - s.padH + ky * s.dilationH;
+      if (iy < 0 || iy >= s.h) continue;
+      for (let kx = 0; kx < s.kw; kx++) {
+        const ix = ox * s.strideW - s.padW + kx * s.dilationW;
+        if (ix < 0 || ix >= s.w) continue;
+        sum += x[((image * s.cIn + ci) * s.h + iy) * s.w + ix]! * w[((co * s.cIn + ci) * s.kh + ky) * s.kw + kx]!;
+      }
+    }
+  }
+  return sum;
+}
+
+const NETWORK_CONVS = networkConvShapes();
 
 // ---- the suite ----
 
@@ -141,11 +166,11 @@ for (const { label } of KERNEL_SETS) {
     });
 
     it('matmul, every transpose and beta, odd sizes', () => {
-      for (const [m, n, kk] of MATMUL_CASES) {
+      for (const [m, n, kk, random] of [...MATMUL_CASES.map((c) => [...c, randomArray] as const), ...FEW_ROW_MATMULS.map((c) => [...c, networkArrays] as const)]) {
         for (const transA of [false, true]) {
           for (const transB of [false, true]) {
             for (const beta of [0, 1] as const) {
-              check(ks, { a: randomArray(m * kk), b: randomArray(kk * n), c: randomArray(m * n) }, ['c'], FORWARD_TOL,
+              check(ks, { a: random(m * kk), b: random(kk * n), c: random(m * n) }, ['c'], FORWARD_TOL,
                 (k, t) => k.matmul({ a: t.a!, b: t.b!, c: t.c!, m, n, k: kk, transA, transB, beta }));
             }
           }
@@ -225,6 +250,38 @@ for (const { label } of KERNEL_SETS) {
             ks.convAlgorithm = 'auto';
           }
         }
+      }
+    });
+
+    it(`conv2d forward by the direct path on every convolution of the paper's networks, batch 1${ks.threads > 1 ? ' and 16' : ''} with bias and residual (sampled outputs)`, () => {
+      // Every output pixel block, row panel and thread split of the direct path at the networks'
+      // real sizes, with bias and residual: the stride-1 3×3 convolutions too (forced to the direct path). The full
+      // reference would take minutes at batch 16: 400 outputs of each, and the last, are summed
+      // in float64 from the definition.
+      ks.convAlgorithm = 'direct';
+      try {
+        assert.ok(NETWORK_CONVS.some((s) => s.cIn === 2048 && s.cOut === 512 && s.h === 7), 'the networks give ResNet-50\'s 2048→512 on 7×7');
+        for (const n of ks.threads > 1 ? [1, 16] : [1]) {
+          for (const shape of NETWORK_CONVS) {
+            const s = { ...shape, n };
+            const xLen = n * s.cIn * s.h * s.w, yLen = n * s.cOut * s.hOut * s.wOut;
+            const x = networkArrays(xLen), w = networkArrays(s.cOut * s.cIn * s.kh * s.kw), bias = networkArrays(s.cOut);
+            const residual = networkArrays(yLen);
+            const bx = ks.alloc(xLen, 'float32', 'step'), bw = ks.alloc(w.length, 'float32', 'step');
+            const bb = ks.alloc(s.cOut, 'float32', 'step'), br = ks.alloc(yLen, 'float32', 'step'), by = ks.alloc(yLen, 'float32', 'step');
+            ks.write(bx, x); ks.write(bw, w); ks.write(bb, bias); ks.write(br, residual);
+            ks.conv2d({ ...s, x: bx, weight: bw, bias: bb, residual: br, y: by });
+            const y = ks.read(by);
+            const picks = networkArrays(400, 0, yLen).map(Math.floor);
+            const got: number[] = [], want: number[] = [];
+            for (const at of [...picks, yLen - 1]) { got.push(y[at]!); want.push(convAt(s, x, w, bias, at) + residual[at]!); }
+            const err = relMaxError(got, want);
+            assert.ok(err <= FORWARD_TOL, `${describeConv(s)}: relative error ${err.toExponential(2)} > ${FORWARD_TOL}`);
+            ks.endStep();
+          }
+        }
+      } finally {
+        ks.convAlgorithm = 'auto';
       }
     });
 

@@ -13,6 +13,8 @@ export interface KernelExports {
   matmulPacked(ap: number, b: number, c: number, m: number, n: number, k: number, transB: boolean, beta: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/gemm/matmulScratch() */
   matmulScratch(): number;
+  /** assembly/gemm/matmulFewRowsTransB(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, beta: i32, tid: i32, nt: i32) */
+  matmulFewRowsTransB(a: number, b: number, c: number, m: number, n: number, k: number, beta: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dForward(shape: usize, x: usize, ap: usize, bias: usize, res: usize, relu: bool, y: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
   conv2dForward(shape: number, x: number, ap: number, bias: number, res: number, relu: boolean, y: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dForwardScratch(shape: usize) */
@@ -109,27 +111,28 @@ export type KernelName = keyof KernelExports;
 
 /** Every export, in a fixed order: the worker pool names a kernel by its index here. */
 export const KERNEL_NAMES = [
-  'packA', 'packedASize', 'matmulPacked', 'matmulScratch', 'conv2dForward', 'conv2dForwardScratch',
-  'packFlippedWeights', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
-  'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
-  'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
-  'winogradScratch', 'winogradWeightGrad', 'winogradGradScratch', 'winogradGradReduce',
-  'winogradBlocks', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
-  'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums',
-  'batchNormMeans', 'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply',
-  'batchNormBackwardPlanes', 'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d',
-  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'packA', 'packedASize', 'matmulPacked', 'matmulScratch', 'matmulFewRowsTransB', 'conv2dForward',
+  'conv2dForwardScratch', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
+  'conv2dBackwardInputScratch', 'conv2dBackwardWeight', 'conv2dBackwardWeightScratch',
+  'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial', 'winogradWeights',
+  'winogradWeightsSize', 'winogradForward', 'winogradScratch', 'winogradWeightGrad',
+  'winogradGradScratch', 'winogradGradReduce', 'winogradBlocks', 'fill', 'copy', 'add', 'mul',
+  'axpy', 'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep',
+  'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormMeans',
+  'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply', 'batchNormBackwardPlanes',
+  'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward',
+  'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
 export const POOL_KERNELS = [
-  'packA', 'matmulPacked', 'conv2dForward', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
-  'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
-  'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
-  'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
-  'batchNormPlaneSums', 'batchNormPlaneSquares', 'batchNormApply', 'batchNormBackwardPlanes',
-  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
-  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'packA', 'matmulPacked', 'matmulFewRowsTransB', 'conv2dForward', 'packFlippedWeights',
+  'conv2dBackwardInputCol2im', 'conv2dBackwardWeight', 'conv2dBackwardWeightReduce',
+  'winogradWeights', 'winogradForward', 'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy',
+  'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep',
+  'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormPlaneSquares',
+  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d',
+  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

@@ -333,6 +333,10 @@ class WasmKernels implements WasmKernelSet {
       return;
     }
     const macs = m * n * k;
+    if (transB && !transA && m < 4) { // fewer rows than a packed panel's 4: dot products with b's rows in place
+      this.run('matmulFewRowsTransB', [a, b, c, m, n, k, beta], macs, MIN_PARALLEL_MACS);
+      return;
+    }
     const ap = this.mem.scratchArea('packedA', (m + 5) * k * 4);
     this.run('packA', [a, transA ? m : k, transA, m, k, ap], m * k * 16, MIN_PARALLEL_MACS);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);

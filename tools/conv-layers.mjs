@@ -1,0 +1,91 @@
+// Times the forward convolutions of ResNet-50 that take the direct path (every one but the
+// stride-1 3×3 layers that Winograd takes), one shape at a time, in inference mode (packed weights
+// cached, bias and ReLU in the epilogue). With --baseline DIR it also loads the kernel set of
+// another build (DIR holds that build's dist/ and build/) and alternates the two call by call in
+// this one process: every round runs each shape once on each set; medians (or minima) over the rounds, and
+// the ratio baseline / this build per shape and over the network (each shape weighted by its calls).
+// Two kernel sets in one process slow each other a little: compare the ratios, not the times.
+//
+//   npm run build && node tools/conv-layers.mjs [--batch N] [--rounds N] [--threads N] [--only TEXT] [--baseline DIR] [--stat median|min] [--clock wall|cpu]
+
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createWasmKernels } from '../dist/src/kernels/wasm/index.js';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const BATCH = Number(flag('--batch', 1));
+const ROUNDS = Number(flag('--rounds', 11));
+const THREADS = Number(flag('--threads', 2));
+const ONLY = flag('--only', '');
+const BASELINE = flag('--baseline', '');
+const STAT = flag('--stat', 'median'); // or 'min' (steadier when the machine is busy)
+// 'cpu': the process's CPU time instead of wall-clock time, which leaves out the time other
+// processes hold the core (with --threads 1 only: it would add up the threads)
+const CLOCK = flag('--clock', 'wall');
+if (CLOCK === 'cpu' && THREADS !== 1) throw new Error('--clock cpu needs --threads 1');
+const now = CLOCK === 'cpu' ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; } : () => performance.now();
+
+/** [calls per image in ResNet-50, cIn, cOut, kernel, stride, input size]. */
+const LAYERS = [
+  [1, 3, 64, 7, 2, 224],
+  [1, 64, 64, 1, 1, 56], [4, 64, 256, 1, 1, 56], [2, 256, 64, 1, 1, 56], [1, 256, 128, 1, 1, 56],
+  [1, 128, 128, 3, 2, 56], [1, 256, 512, 1, 2, 56],
+  [4, 128, 512, 1, 1, 28], [3, 512, 128, 1, 1, 28], [1, 512, 256, 1, 1, 28],
+  [1, 256, 256, 3, 2, 28], [1, 512, 1024, 1, 2, 28],
+  [6, 256, 1024, 1, 1, 14], [5, 1024, 256, 1, 1, 14], [1, 1024, 512, 1, 1, 14],
+  [1, 512, 512, 3, 2, 14], [1, 1024, 2048, 1, 2, 14],
+  [3, 512, 2048, 1, 1, 7], [2, 2048, 512, 1, 1, 7], [2, 512, 512, 3, 1, 7],
+].map(([calls, cIn, cOut, k, stride, size]) => {
+  const pad = (k - 1) >> 1, out = Math.floor((size + 2 * pad - k) / stride) + 1;
+  return {
+    label: `${cIn}→${cOut} ${k}×${k}/${stride} @${size}²`, calls,
+    s: { n: BATCH, cIn, h: size, w: size, cOut, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilationH: 1, dilationW: 1, hOut: out, wOut: out },
+  };
+}).filter(({ label }) => label.includes(ONLY));
+
+const sets = [['this', await createWasmKernels({ threads: THREADS })]];
+if (BASELINE) {
+  const url = pathToFileURL(path.resolve(BASELINE, 'dist/src/kernels/wasm/index.js')).href;
+  sets.unshift(['baseline', await (await import(url)).createWasmKernels({ threads: THREADS })]);
+}
+const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
+const stat = STAT === 'min' ? (a) => Math.min(...a) : median;
+
+/** Each set's buffers for one layer, and its call. */
+const cases = LAYERS.map(({ s }) => {
+  const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
+  const xv = random(xLen), wv = random(wLen), bv = random(s.cOut);
+  return sets.map(([, k]) => {
+    const x = k.alloc(xLen, 'float32', 'persistent'), w = k.alloc(wLen, 'float32', 'persistent');
+    const b = k.alloc(s.cOut, 'float32', 'persistent'), y = k.alloc(yLen, 'float32', 'persistent');
+    k.write(x, xv); k.write(w, wv); k.write(b, bv);
+    return () => k.conv2d({ ...s, x, weight: w, bias: b, relu: true, y });
+  });
+});
+
+const times = LAYERS.map(() => sets.map(() => []));
+for (let r = -2; r < ROUNDS; r++) { // two rounds warm up (and pack the weights)
+  cases.forEach((calls, li) => calls.forEach((f, si) => {
+    const t0 = now();
+    f();
+    const ms = now() - t0;
+    if (r >= 0) times[li][si].push(ms);
+  }));
+}
+
+const head = sets.map(([name]) => `${name} ms`).join(' | ');
+const lines = [`| layer (batch ${BATCH}, ${THREADS} threads, ${STAT} of ${ROUNDS}, ${CLOCK} clock) | calls | ${head} | GFLOP/s (this) |${BASELINE ? ' baseline / this |' : ''}`,
+  `|---|---:|${sets.map(() => '---:|').join('')}---:|${BASELINE ? '---:|' : ''}`];
+const total = sets.map(() => 0);
+LAYERS.forEach(({ label, calls, s }, li) => {
+  const ms = times[li].map(stat);
+  ms.forEach((m, si) => { total[si] += calls * m; });
+  const flops = 2 * s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw;
+  const gflops = flops / (ms.at(-1) * 1e6);
+  lines.push(`| ${label} | ${calls} | ${ms.map((m) => m.toFixed(3)).join(' | ')} | ${gflops.toFixed(1)} |${BASELINE ? ` ${(ms[0] / ms[1]).toFixed(3)}× |` : ''}`);
+});
+lines.push(`| weighted total | | ${total.map((t) => t.toFixed(2)).join(' | ')} | |${BASELINE ? ` ${(total[0] / total[1]).toFixed(3)}× |` : ''}`);
+console.log(lines.join('\n'));
+for (const [, k] of sets) k.dispose();
