@@ -20,8 +20,8 @@
 // Shapes come in a ConvShape block written by the host (src/kernels/wasm/index.ts).
 
 import {
-  KC_MAX, NC_MAX, NR, blockCount, multiplyBlock, multiplyDirect, multiplyPacked, packA, packB, packedASize,
-  panelCount, panelHeight, panelStart, roundUp8,
+  KC_MAX, MR, NC_MAX, NR, blockCount, multiplyBlock, multiplyDirect, multiplyPacked, packA, packB, packedASize,
+  panelCount, panelHeight, panelStart, roundUp8, tile4x8,
 } from './gemm';
 import { madd, rangeStart, store8, takeWork, zero4 } from './util';
 
@@ -260,6 +260,111 @@ export function conv2dForward(
       else packPaddedConvB(s, xpad, hp, wp, pc, kc, j0, ncols, bp);
       const last = kb == kBlocks - 1;
       multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last ? rc : 0, last && relu);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward on small maps (one image, few pixels): pixels as rows.
+//
+// With fewer column blocks than threads (ImageNet's 14×14 and 7×7 maps at batch 1) the threads of
+// conv2dForward would split the output channels and each pack the same B, and 7×7 maps fill their
+// last 8-pixel strip with one pixel (56 columns for 49). Here the product is transposed:
+// Yᵀ[P, cOut] = colᵀ[P, K] · Wᵀ[K, cOut]. The threads first pack colᵀ once, in row panels of 4
+// pixels (conv2dPackPixels: 52 rows for 49 pixels), then split the 8-channel strips of Wᵀ (packed
+// once per weight buffer, packWeightsTransposed) and store each 4×8 tile transposed into y.
+// The host takes this path for the 3×3 and strided convolutions only (src/kernels/wasm/index.ts:
+// on the plain 1×1 ones, whose B is a plain copy of x, it was not faster).
+
+/** Floats of conv2dPackPixels' panels: every image's pixels in panels of 4, K · 4 floats each. */
+export function pixelPanelsSize(shape: usize): i32 {
+  const s = changetype<ConvShape>(shape);
+  return s.n * ((s.hOut * s.wOut + MR - 1) / MR) * MR * s.cIn * s.kh * s.kw;
+}
+
+/** x[ci, iy, ix] of one image [cIn, h, w], 0 outside it. */
+// @ts-ignore: decorator
+@inline function inputAt(s: ConvShape, xi: usize, ci: i32, iy: i32, ix: i32): f32 {
+  return <u32>iy < <u32>s.h && <u32>ix < <u32>s.w ? load<f32>(xi + (<usize>((ci * s.h + iy) * s.w + ix) << 2)) : 0;
+}
+
+/**
+ * colᵀ of every image as row panels (gemm.ts's layout): panel q of image i holds, for every tap
+ * k = (ci·kh + ky)·kw + kx, the inputs of output pixels 4q .. 4q+3, x[i, ci, oy·sh − ph + ky·dh,
+ * ox·sw − pw + kx·dw] (0 outside x and past the last pixel), at dst + ((i·panels + q)·K + k)·4
+ * floats. x: [n, cIn, h, w]; dst: pixelPanelsSize floats. Threads split the panels.
+ */
+export function conv2dPackPixels(shape: usize, x: usize, dst: usize, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn * s.kh * s.kw, P = s.hOut * s.wOut, panels = (P + MR - 1) / MR;
+  const total = s.n * panels, g1 = rangeStart(total, tid + 1, nt);
+  const xImage = <usize>(s.cIn * s.h * s.w) << 2;
+  for (let g = rangeStart(total, tid, nt); g < g1; g++) {
+    const xi = x + <usize>(g / panels) * xImage, p0 = (g % panels) * MR, valid = min(MR, P - p0);
+    let d = dst + (<usize>(g * K * MR) << 2);
+    // the input row and column of tap (0, 0) for each pixel; pixels past the last read nothing
+    const p1 = p0 + 1, p2 = p0 + 2, p3 = p0 + 3;
+    const y0 = (p0 / s.wOut) * s.strideH - s.padH, x0 = (p0 % s.wOut) * s.strideW - s.padW;
+    const y1 = valid > 1 ? (p1 / s.wOut) * s.strideH - s.padH : -1 << 20, x1 = (p1 % s.wOut) * s.strideW - s.padW;
+    const y2 = valid > 2 ? (p2 / s.wOut) * s.strideH - s.padH : -1 << 20, x2 = (p2 % s.wOut) * s.strideW - s.padW;
+    const y3 = valid > 3 ? (p3 / s.wOut) * s.strideH - s.padH : -1 << 20, x3 = (p3 % s.wOut) * s.strideW - s.padW;
+    for (let ci = 0; ci < s.cIn; ci++) {
+      for (let ky = 0; ky < s.kh; ky++) {
+        const dy = ky * s.dilationH;
+        for (let kx = 0; kx < s.kw; kx++) {
+          const dx = kx * s.dilationW;
+          v128.store(d, f32x4(
+            inputAt(s, xi, ci, y0 + dy, x0 + dx), inputAt(s, xi, ci, y1 + dy, x1 + dx),
+            inputAt(s, xi, ci, y2 + dy, x2 + dx), inputAt(s, xi, ci, y3 + dy, x3 + dx)));
+          d += 16;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs Wᵀ for conv2dForwardPixels: strip t (output channels 8t .. 8t+8) holds w[8t + j, k] as
+ * K groups of 8 floats (0 past cOut). w: [cOut, K]; dst: ceil(cOut/8)·8·K floats. Threads split
+ * the strips.
+ */
+export function packWeightsTransposed(w: usize, cOut: i32, K: i32, dst: usize, tid: i32, nt: i32): void {
+  const strips = (cOut + NR - 1) / NR;
+  const t0 = rangeStart(strips, tid, nt), t1 = rangeStart(strips, tid + 1, nt);
+  if (t0 >= t1) return;
+  packB(w, K, true, 0, K, t0 * NR, min(cOut, t1 * NR) - t0 * NR, dst + (<usize>(t0 * K * NR) << 2));
+}
+
+/**
+ * y = conv(x, w) (+ bias[co]) (+ res) (ReLU) from conv2dPackPixels' panels `ap` of x and
+ * packWeightsTransposed's strips `wt` of w: 4-pixel × 8-channel tiles of Yᵀ stored transposed
+ * into y [n, cOut, hOut, wOut], the epilogue in the stores of the last k-block (res: 0, or a
+ * residual map laid out as y). Threads split the channel strips.
+ */
+export function conv2dForwardPixels(
+  shape: usize, ap: usize, wt: usize, bias: usize, res: usize, relu: bool, y: usize, tid: i32, nt: i32,
+): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn * s.kh * s.kw, P = s.hOut * s.wOut, panels = (P + MR - 1) / MR, cOut = s.cOut;
+  const strips = (cOut + NR - 1) / NR;
+  const t0 = rangeStart(strips, tid, nt), t1 = rangeStart(strips, tid + 1, nt);
+  const kBlocks = blockCount(K, KC_MAX);
+  const ldy = <usize>P << 2;
+  for (let image = 0; image < s.n; image++) {
+    const ai = ap + (<usize>(image * panels * K * MR) << 2);
+    for (let kb = 0; kb < kBlocks; kb++) {
+      const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+      const last = kb == kBlocks - 1;
+      for (let t = t0; t < t1; t++) {
+        const b = wt + (<usize>((t * K + pc) * NR) << 2);
+        const co = t * NR, cols = min(NR, cOut - co);
+        const bt = last && bias ? bias + (<usize>co << 2) : 0;
+        for (let q = 0; q < panels; q++) {
+          const o = <usize>(image * cOut + co) * ldy + (<usize>(q * MR) << 2); // y[image, co, 4q]
+          tile4x8(kc, ai + (<usize>((q * K + pc) * MR) << 2), b, y + o, ldy,
+            kb > 0, min(MR, P - q * MR), cols, bt, last && res ? res + o : 0, last && relu, true);
+        }
+      }
     }
   }
 }

@@ -171,9 +171,54 @@ function storeTileRows(
   if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols, add, bias ? bias + 12 : 0, res ? res + 3 * ldc : 0, relu);
 }
 
-/** C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8], then the epilogue. */
-function tile4x8(
+/**
+ * One column of a transposed tile: v's first `n` lanes (+ C when add) (+ the f32 at `bias`) (+ the
+ * residual's floats at `res`) (ReLU) into p[0..n).
+ */
+// @ts-ignore: decorator
+@inline function storeColumn(p: usize, v: v128, n: i32, add: bool, bias: usize, res: usize, relu: bool): void {
+  if (add) v = f32x4.add(v, n >= 4 ? v128.load(p) : loadLanes(p, n));
+  if (bias) v = f32x4.add(v, v128.load32_splat(bias));
+  if (res) v = f32x4.add(v, n >= 4 ? v128.load(res) : loadLanes(res, n));
+  if (relu) v = f32x4.pmax(zero4(), v);
+  if (n >= 4) v128.store(p, v);
+  else storeLanes(p, v, n, false);
+}
+
+/**
+ * Stores a 4×8 tile transposed: column j of the tile (rows < `rows`) goes to the row at c + j·ldc
+ * bytes, for columns j < `cols`, with the epilogue per column (bias[j], the f32 at bias + 4j; the
+ * residual laid out as C from `res`). (Pixels as the tile's rows and output channels as its
+ * columns: see conv.ts, small maps.)
+ */
+function storeTile4T(
+  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
+  c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128,
+): void {
+  storeHalfT(c, ldc, add, rows, cols, bias, res, relu, c00, c10, c20, c30);
+  if (cols > 4) storeHalfT(c + 4 * ldc, ldc, add, rows, cols - 4, bias ? bias + 16 : 0, res ? res + 4 * ldc : 0, relu, c01, c11, c21, c31);
+}
+
+/** Columns 0..4 of a transposed tile (rows r0..r3, `cols` of them kept) for storeTile4T. */
+// @ts-ignore: decorator
+@inline function storeHalfT(
+  c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool, r0: v128, r1: v128, r2: v128, r3: v128,
+): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  storeColumn(c, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), rows, add, bias, res, relu);
+  if (cols > 1) storeColumn(c + ldc, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), rows, add, bias ? bias + 4 : 0, res ? res + ldc : 0, relu);
+  if (cols > 2) storeColumn(c + 2 * ldc, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), rows, add, bias ? bias + 8 : 0, res ? res + 2 * ldc : 0, relu);
+  if (cols > 3) storeColumn(c + 3 * ldc, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), rows, add, bias ? bias + 12 : 0, res ? res + 3 * ldc : 0, relu);
+}
+
+/**
+ * C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8], then the epilogue; `transposed`: C is
+ * stored transposed (storeTile4T).
+ */
+export function tile4x8(
   kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
+  transposed: bool = false,
 ): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
@@ -189,7 +234,8 @@ function tile4x8(
     c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
     a += 16; b += 32;
   }
-  storeTile4(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+  if (transposed) storeTile4T(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+  else storeTile4(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**

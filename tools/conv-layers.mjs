@@ -1,15 +1,11 @@
 // Times the forward convolutions of ResNet-50 that take the direct path (every one but the
 // stride-1 3×3 layers that Winograd takes), one shape at a time, in inference mode (packed weights
-// cached, bias and ReLU in the epilogue). With --baseline DIR it also loads the kernel set of
-// another build (DIR holds that build's dist/ and build/) and alternates the two call by call in
-// this one process: every round runs each shape once on each set; medians (or minima) over the rounds, and
-// the ratio baseline / this build per shape and over the network (each shape weighted by its calls).
-// Two kernel sets in one process slow each other a little: compare the ratios, not the times.
+// cached, bias and ReLU in the epilogue), with the set's small-map forward (pixelRows) off and on,
+// alternated call by call: every round runs each shape once each way; medians (or minima) over the
+// rounds, and the ratio off / on per shape and over the network (each shape weighted by its calls).
 //
-//   npm run build && node tools/conv-layers.mjs [--batch N] [--rounds N] [--threads N] [--only TEXT] [--baseline DIR] [--stat median|min] [--clock wall|cpu]
+//   npm run build && node tools/conv-layers.mjs [--batch N] [--rounds N] [--threads N] [--only TEXT] [--stat median|min] [--clock wall|cpu]
 
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createWasmKernels } from '../dist/src/kernels/wasm/index.js';
 
 const args = process.argv.slice(2);
@@ -18,7 +14,6 @@ const BATCH = Number(flag('--batch', 1));
 const ROUNDS = Number(flag('--rounds', 11));
 const THREADS = Number(flag('--threads', 2));
 const ONLY = flag('--only', '');
-const BASELINE = flag('--baseline', '');
 const STAT = flag('--stat', 'median'); // or 'min' (steadier when the machine is busy)
 // 'cpu': the process's CPU time instead of wall-clock time, which leaves out the time other
 // processes hold the core (with --threads 1 only: it would add up the threads)
@@ -44,48 +39,44 @@ const LAYERS = [
   };
 }).filter(({ label }) => label.includes(ONLY));
 
-const sets = [['this', await createWasmKernels({ threads: THREADS })]];
-if (BASELINE) {
-  const url = pathToFileURL(path.resolve(BASELINE, 'dist/src/kernels/wasm/index.js')).href;
-  sets.unshift(['baseline', await (await import(url)).createWasmKernels({ threads: THREADS })]);
-}
+const k = await createWasmKernels({ threads: THREADS });
+/** The variants compared: [name, setup before each call]. */
+const VARIANTS = [['pixelRows off', () => { k.pixelRows = false; }], ['pixelRows on', () => { k.pixelRows = true; }]];
 const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const stat = STAT === 'min' ? (a) => Math.min(...a) : median;
 
-/** Each set's buffers for one layer, and its call. */
+/** Each layer's call on its own buffers. */
 const cases = LAYERS.map(({ s }) => {
   const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
-  const xv = random(xLen), wv = random(wLen), bv = random(s.cOut);
-  return sets.map(([, k]) => {
-    const x = k.alloc(xLen, 'float32', 'persistent'), w = k.alloc(wLen, 'float32', 'persistent');
-    const b = k.alloc(s.cOut, 'float32', 'persistent'), y = k.alloc(yLen, 'float32', 'persistent');
-    k.write(x, xv); k.write(w, wv); k.write(b, bv);
-    return () => k.conv2d({ ...s, x, weight: w, bias: b, relu: true, y });
-  });
+  const x = k.alloc(xLen, 'float32', 'persistent'), w = k.alloc(wLen, 'float32', 'persistent');
+  const b = k.alloc(s.cOut, 'float32', 'persistent'), y = k.alloc(yLen, 'float32', 'persistent');
+  k.write(x, random(xLen)); k.write(w, random(wLen)); k.write(b, random(s.cOut));
+  return () => k.conv2d({ ...s, x, weight: w, bias: b, relu: true, y });
 });
 
-const times = LAYERS.map(() => sets.map(() => []));
-for (let r = -2; r < ROUNDS; r++) { // two rounds warm up (and pack the weights)
-  cases.forEach((calls, li) => calls.forEach((f, si) => {
+const times = LAYERS.map(() => VARIANTS.map(() => []));
+for (let r = -2; r < ROUNDS; r++) { // two rounds warm up (and prepare the weights)
+  cases.forEach((f, li) => VARIANTS.forEach(([, setup], vi) => {
+    setup();
     const t0 = now();
     f();
     const ms = now() - t0;
-    if (r >= 0) times[li][si].push(ms);
+    if (r >= 0) times[li][vi].push(ms);
   }));
 }
 
-const head = sets.map(([name]) => `${name} ms`).join(' | ');
-const lines = [`| layer (batch ${BATCH}, ${THREADS} threads, ${STAT} of ${ROUNDS}, ${CLOCK} clock) | calls | ${head} | GFLOP/s (this) |${BASELINE ? ' baseline / this |' : ''}`,
-  `|---|---:|${sets.map(() => '---:|').join('')}---:|${BASELINE ? '---:|' : ''}`];
-const total = sets.map(() => 0);
+const head = VARIANTS.map(([name]) => `${name} ms`).join(' | ');
+const lines = [`| layer (batch ${BATCH}, ${THREADS} threads, ${STAT} of ${ROUNDS}, ${CLOCK} clock) | calls | ${head} | GFLOP/s (on) | off / on |`,
+  `|---|---:|${VARIANTS.map(() => '---:|').join('')}---:|---:|`];
+const total = VARIANTS.map(() => 0);
 LAYERS.forEach(({ label, calls, s }, li) => {
   const ms = times[li].map(stat);
   ms.forEach((m, si) => { total[si] += calls * m; });
   const flops = 2 * s.n * s.cOut * s.hOut * s.wOut * s.cIn * s.kh * s.kw;
   const gflops = flops / (ms.at(-1) * 1e6);
-  lines.push(`| ${label} | ${calls} | ${ms.map((m) => m.toFixed(3)).join(' | ')} | ${gflops.toFixed(1)} |${BASELINE ? ` ${(ms[0] / ms[1]).toFixed(3)}× |` : ''}`);
+  lines.push(`| ${label} | ${calls} | ${ms.map((m) => m.toFixed(3)).join(' | ')} | ${gflops.toFixed(1)} | ${(ms[0] / ms[1]).toFixed(3)}× |`);
 });
-lines.push(`| weighted total | | ${total.map((t) => t.toFixed(2)).join(' | ')} | |${BASELINE ? ` ${(total[0] / total[1]).toFixed(3)}× |` : ''}`);
+lines.push(`| weighted total | | ${total.map((t) => t.toFixed(2)).join(' | ')} | | ${(total[0] / total[1]).toFixed(3)}× |`);
 console.log(lines.join('\n'));
-for (const [, k] of sets) k.dispose();
+k.dispose();

@@ -21,6 +21,14 @@ export interface KernelExports {
   conv2dForwardScratch(shape: number): number;
   /** assembly/conv/packFlippedWeights(w: usize, cOut: i32, cIn: i32, kh: i32, kw: i32, dst: usize, tid: i32, nt: i32) */
   packFlippedWeights(w: number, cOut: number, cIn: number, kh: number, kw: number, dst: number, tid: number, nt: number): void;
+  /** assembly/conv/pixelPanelsSize(shape: usize) */
+  pixelPanelsSize(shape: number): number;
+  /** assembly/conv/conv2dPackPixels(shape: usize, x: usize, dst: usize, tid: i32, nt: i32) */
+  conv2dPackPixels(shape: number, x: number, dst: number, tid: number, nt: number): void;
+  /** assembly/conv/packWeightsTransposed(w: usize, cOut: i32, K: i32, dst: usize, tid: i32, nt: i32) */
+  packWeightsTransposed(w: number, cOut: number, K: number, dst: number, tid: number, nt: number): void;
+  /** assembly/conv/conv2dForwardPixels(shape: usize, ap: usize, wt: usize, bias: usize, res: usize, relu: bool, y: usize, tid: i32, nt: i32) */
+  conv2dForwardPixels(shape: number, ap: number, wt: number, bias: number, res: number, relu: boolean, y: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
   conv2dBackwardInputCol2im(shape: number, w: number, dy: number, dx: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dBackwardInputScratch(shape: usize, nt: i32) */
@@ -112,7 +120,8 @@ export type KernelName = keyof KernelExports;
 /** Every export, in a fixed order: the worker pool names a kernel by its index here. */
 export const KERNEL_NAMES = [
   'packA', 'packedASize', 'matmulPacked', 'matmulScratch', 'matmulFewRowsTransB', 'conv2dForward',
-  'conv2dForwardScratch', 'packFlippedWeights', 'conv2dBackwardInputCol2im',
+  'conv2dForwardScratch', 'packFlippedWeights', 'pixelPanelsSize', 'conv2dPackPixels',
+  'packWeightsTransposed', 'conv2dForwardPixels', 'conv2dBackwardInputCol2im',
   'conv2dBackwardInputScratch', 'conv2dBackwardWeight', 'conv2dBackwardWeightScratch',
   'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial', 'winogradWeights',
   'winogradWeightsSize', 'winogradForward', 'winogradScratch', 'winogradWeightGrad',
@@ -127,12 +136,13 @@ export const KERNEL_NAMES = [
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
 export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'matmulFewRowsTransB', 'conv2dForward', 'packFlippedWeights',
-  'conv2dBackwardInputCol2im', 'conv2dBackwardWeight', 'conv2dBackwardWeightReduce',
-  'winogradWeights', 'winogradForward', 'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy',
-  'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep',
-  'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormPlaneSquares',
-  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d',
-  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'conv2dPackPixels', 'packWeightsTransposed', 'conv2dForwardPixels', 'conv2dBackwardInputCol2im',
+  'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
+  'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
+  'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
+  'batchNormPlaneSums', 'batchNormPlaneSquares', 'batchNormApply', 'batchNormBackwardPlanes',
+  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
+  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

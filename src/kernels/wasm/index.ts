@@ -54,6 +54,11 @@ export interface WasmKernelSet extends KernelSet<WasmBuffer, WasmIndexBuffer> {
   dispose(): void;
   /** How stride-1 3×3 convolutions are computed (may be changed between calls: benchmarks, tests). */
   convAlgorithm: ConvAlgorithm;
+  /**
+   * Whether forward convolutions on small maps with fewer images than threads take the transposed
+   * product (pixels as rows; default true). May be changed between calls: benchmarks, tests.
+   */
+  pixelRows: boolean;
 }
 
 /** Multiply-adds below which a GEMM-like kernel stays on one thread (about 100³). */
@@ -67,6 +72,13 @@ const MIN_PARALLEL_ELEMENTS = 1 << 16;
  * packed and transformed weights in inference take about 160 MB.
  */
 const MAX_PREPARED_BYTES = 256 << 20;
+/**
+ * Output maps of at most this many pixels (ImageNet's 14×14 and 7×7) go through the transposed
+ * forward convolution when the batch has fewer images than threads and the convolution is not a
+ * plain 1×1 (convForwardPixels; docs/BENCHMARKS.md: it gains where packing B costs most, the 3×3
+ * and strided layers, and was no faster on the 1×1 ones, whose B is a copy of x).
+ */
+const PIXEL_ROWS_MAX_PIXELS = 256;
 /** Floats of a Winograd block's V and M matrices (winograd.ts) to stay in a core's L2 cache. */
 const WINOGRAD_BLOCK_FLOATS = 32 << 10;
 
@@ -148,6 +160,7 @@ class WasmKernels implements WasmKernelSet {
   readonly name = 'wasm';
   readonly dtypes: readonly DType[] = ['float32'];
   convAlgorithm: ConvAlgorithm = 'auto';
+  pixelRows = true;
   /**
    * Weights prepared for a kernel, by weight buffer: packed in row panels for the direct
    * convolution, Winograd-transformed filters (shared by the forward pass and the input gradient
@@ -374,10 +387,32 @@ class WasmKernels implements WasmKernelSet {
       this.winograd(p, m, x, p.weight, false, y, bias, res, relu);
       return;
     }
+    const macs = p.n * p.cOut * pixels * K;
+    const pointwise = p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
+    if (this.pixelRows && !pointwise && pixels <= PIXEL_ROWS_MAX_PIXELS && p.n < this.threadsFor(macs, MIN_PARALLEL_MACS)) {
+      this.convForwardPixels(p, x, w, y, bias, res, relu);
+      return;
+    }
     const ap = this.preparedWeights(p.weight, `packed ${p.cOut} ${K}`, this.k.packedASize(p.cOut, K) * 4, (dst) => {
       this.run('packA', [w, K, false, p.cOut, K, dst], p.cOut * K * 16, MIN_PARALLEL_MACS);
     });
     this.convForward(p, x, ap, y, bias, res, relu);
+  }
+
+  /**
+   * conv2d on small maps with fewer images than threads, as Yᵀ = colᵀ · Wᵀ (assembly/conv.ts,
+   * "small maps"): the threads pack colᵀ once, then split the output channels. Wᵀ is prepared
+   * once per weight buffer.
+   */
+  private convForwardPixels(p: Conv2dShape & { weight: WasmBuffer }, x: number, w: number, y: number, bias: number, res: number, relu: boolean): void {
+    const K = p.cIn * p.kh * p.kw, macs = p.n * p.cOut * p.hOut * p.wOut * K;
+    const wt = this.preparedWeights(p.weight, `transposed ${p.cOut} ${K}`, Math.ceil(p.cOut / 8) * 8 * K * 4, (dst) => {
+      this.run('packWeightsTransposed', [w, p.cOut, K, dst], p.cOut * K * 16, MIN_PARALLEL_MACS);
+    });
+    this.writeConvShape(SHAPE_A, p);
+    const ap = this.mem.scratchArea('pixelPanels', this.k.pixelPanelsSize(SHAPE_A) * 4);
+    this.run('conv2dPackPixels', [SHAPE_A, x, ap], macs, MIN_PARALLEL_MACS);
+    this.run('conv2dForwardPixels', [SHAPE_A, ap, wt, bias, res, relu, y], macs, MIN_PARALLEL_MACS);
   }
 
   /** y = conv(x, packed weights) (+ bias, + residual, ReLU) for shape `s` (also the stride-1 backward input). */
