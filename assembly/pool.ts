@@ -159,26 +159,40 @@ export function shortcutA(
   }
 }
 
-/** Backward of shortcutA: dx[i, ci, oy·stride, ox·stride] = dy[i, ci, oy, ox], 0 elsewhere. Threads split the input planes. */
+/**
+ * Backward of shortcutA: dx[i, ci, oy·stride, ox·stride] = dy[i, ci, oy, ox], 0 elsewhere. Threads
+ * split the input planes; each row of dx is written once (stride 2: four gradients and their zero
+ * neighbours at a time).
+ */
 export function shortcutABackward(
   dy: usize, dx: usize, n: i32, cIn: i32, h: i32, w: i32, cOut: i32, stride: i32, hOut: i32, wOut: i32,
   tid: i32, nt: i32,
 ): void {
   const planes = n * cIn;
+  const z = f32x4.splat(0);
   const p1 = rangeStart(planes, tid + 1, nt);
   for (let pl = rangeStart(planes, tid, nt); pl < p1; pl++) {
     const i = pl / cIn, ci = pl % cIn;
     const dxp = dx + (<usize>(pl * h * w) << 2);
-    memory.fill(dxp, 0, <usize>(h * w) << 2);
     const dyp = dy + (<usize>((i * cOut + ci) * hOut * wOut) << 2);
-    for (let oy = 0; oy < hOut; oy++) {
-      const iy = oy * stride;
-      if (iy >= h) break;
-      for (let ox = 0; ox < wOut; ox++) {
-        const ix = ox * stride;
-        if (ix >= w) break;
-        store<f32>(dxp + (<usize>(iy * w + ix) << 2), load<f32>(dyp + (<usize>(oy * wOut + ox) << 2)));
+    for (let iy = 0; iy < h; iy++) {
+      const xr = dxp + (<usize>(iy * w) << 2);
+      if (iy % stride != 0) {
+        let j = 0;
+        for (; j + 4 <= w; j += 4) v128.store(xr + (<usize>j << 2), z);
+        for (; j < w; j++) store<f32>(xr + (<usize>j << 2), 0);
+        continue;
       }
+      const yr = dyp + (<usize>(iy / stride * wOut) << 2);
+      let ix = 0;
+      if (stride == 2) {
+        for (; ix + 8 <= w; ix += 8) {
+          const d = v128.load(yr + (<usize>(ix >> 1) << 2));
+          v128.store(xr + (<usize>ix << 2), v128.shuffle<f32>(d, z, 0, 4, 1, 5));
+          v128.store(xr + (<usize>ix << 2), v128.shuffle<f32>(d, z, 2, 6, 3, 7), 16);
+        }
+      }
+      for (; ix < w; ix++) store<f32>(xr + (<usize>ix << 2), ix % stride == 0 ? load<f32>(yr + (<usize>(ix / stride) << 2)) : 0);
     }
   }
 }

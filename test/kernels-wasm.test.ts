@@ -286,7 +286,8 @@ for (const { label } of KERNEL_SETS) {
     });
 
     it('batch norm: train, eval, backward, each plain and fused with a residual and a ReLU', () => {
-      for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64]] as const) {
+      // The last two are large enough for the thread pool to split them.
+      for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64], [9, 16, 1024], [5, 7, 2000]] as const) {
         const len = n * c * hw;
         const x = randomArray(len, -2, 3), dy = randomArray(len);
         const gamma = randomArray(c, 0.5, 1.5), beta = randomArray(c);
@@ -397,7 +398,9 @@ for (const { label } of KERNEL_SETS) {
     });
 
     it('option-A shortcut forward and backward', () => {
-      for (const [n, cIn, h, w, cOut, stride] of [[2, 4, 8, 8, 8, 2], [1, 3, 7, 7, 6, 2], [3, 16, 32, 32, 32, 2], [2, 5, 6, 6, 5, 1]] as const) {
+      // ResNet-20's two (the first at a size the thread pool splits), odd sizes (a SIMD part and a scalar tail: 13).
+      for (const [n, cIn, h, w, cOut, stride] of [[2, 4, 8, 8, 8, 2], [1, 3, 7, 7, 6, 2], [3, 16, 32, 32, 32, 2], [5, 16, 32, 32, 32, 2],
+        [3, 32, 16, 16, 64, 2], [2, 3, 13, 13, 6, 2], [2, 3, 13, 11, 6, 3], [2, 5, 6, 6, 5, 1]] as const) {
         const s: ShortcutAShape = { n, cIn, h, w, cOut, stride, hOut: Math.ceil(h / stride), wOut: Math.ceil(w / stride) };
         const outLen = n * cOut * s.hOut * s.wOut, inLen = n * cIn * h * w;
         check(ks, { x: randomArray(inLen), y: randomArray(outLen) }, ['y'], FORWARD_TOL, (k, t) => k.shortcutA({ ...s, x: t.x!, y: t.y! }));
