@@ -14,7 +14,7 @@ export {
 } from './conv';
 export {
   winogradWeights, winogradWeightsSize, winogradForward, winogradScratch,
-  winogradWeightGrad, winogradGradScratch, winogradGradReduce, winogradBlocks,
+  winogradWeightGrad, winogradGradScratch, winogradGradReduce, winogradBlocks, winogradPhases,
 } from './winograd';
 export {
   fill, copy, add, mul, axpy, scale, relu, reluBackward, sum, addBiasRows, sumRows, sgdStep, channelBiasRelu,

@@ -54,6 +54,28 @@ export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Timing the phases (tools/winograd-phases.mjs).
+
+/** Phases that winogradForward and winogradWeightGrad run (bits PHASE_*): all but in that tool. */
+let phases: i32 = -1;
+/** The padded copy of the block's images. */
+const PHASE_PAD: i32 = 1;
+/** The input transform (V; the filter gradient: V and dM). */
+const PHASE_INPUT: i32 = 2;
+/** The α² multiplies. */
+const PHASE_MULTIPLY: i32 = 4;
+/** The output transform (the filter gradient: dw = Gᵀ dU G). */
+const PHASE_OUTPUT: i32 = 8;
+
+/**
+ * Runs only the phases in `mask` (PHASE_* bits, -1: all) on this instance, to time them apart;
+ * the others are skipped and leave their buffers as they were. For tools/winograd-phases.mjs only.
+ */
+export function winogradPhases(mask: i32): void {
+  phases = mask;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The filter.
 
 /** G[u, j] of F(2×2, 3×3) (4 × 3) or of F(4×4, 3×3) (6 × 3). (No tables: the module has no data.) */
@@ -194,39 +216,54 @@ function padImages(s: ConvShape, x: usize, i0: i32, images: i32, xp: usize, m: i
 // ---------------------------------------------------------------------------------------------
 // Gathering four tiles' patches.
 
+/** Tile l's four floats at p + o_l as four lanes each: the 4×4 transpose (lane l of vector j = the float j of tile l) into d, d + 16, .. d + 48 (`cols` of them). */
+// @ts-ignore: decorator
+@inline function transposeLoads(p: usize, o1: usize, o2: usize, o3: usize, d: usize, cols: i32): void {
+  const r0 = v128.load(p), r1 = v128.load(p + o1), r2 = v128.load(p + o2), r3 = v128.load(p + o3);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+  if (cols > 2) {
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+    v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+  }
+}
+
 /**
- * d[r, q] (lane l = tile l) into `tmp` (α×α v128s, row-major) for four tiles on one tile row,
- * the first at column m·tx of the padded plane whose row r0 starts at `row`.
+ * d[r, q] (lane l = tile l) into `tmp` (α×α v128s, row-major) for four whole tiles whose
+ * patches start at p (tile 0) and p + o1, p + o2, p + o3 (tiles 1..3) in a padded plane
+ * (`rowBytes` per row). On one tile row the offsets are m, 2m, 3m floats.
  */
-function gatherRow4(row: usize, rowBytes: usize, m: i32, tmp: usize): void {
-  if (m == 2) { // tile l column q is padded column 2l + q: even and odd lanes of two loads
-    for (let r = 0; r < 4; r++) {
-      const p = row + <usize>r * rowBytes, d = tmp + (<usize>r << 6);
-      const l0 = v128.load(p), l1 = v128.load(p, 16), l2 = v128.load(p, 8), l3 = v128.load(p, 24);
-      v128.store(d, v128.shuffle<f32>(l0, l1, 0, 2, 4, 6));
-      v128.store(d, v128.shuffle<f32>(l0, l1, 1, 3, 5, 7), 16);
-      v128.store(d, v128.shuffle<f32>(l2, l3, 0, 2, 4, 6), 32);
-      v128.store(d, v128.shuffle<f32>(l2, l3, 1, 3, 5, 7), 48);
+function gatherTiles4(p: usize, o1: usize, o2: usize, o3: usize, rowBytes: usize, m: i32, tmp: usize): void {
+  if (m == 2) {
+    if (o1 == 8 && o2 == 16 && o3 == 24) { // one tile row: tile l column q is padded column 2l + q, even and odd lanes of two loads
+      for (let r = 0; r < 4; r++) {
+        const q = p + <usize>r * rowBytes, d = tmp + (<usize>r << 6);
+        const l0 = v128.load(q), l1 = v128.load(q, 16), l2 = v128.load(q, 8), l3 = v128.load(q, 24);
+        v128.store(d, v128.shuffle<f32>(l0, l1, 0, 2, 4, 6));
+        v128.store(d, v128.shuffle<f32>(l0, l1, 1, 3, 5, 7), 16);
+        v128.store(d, v128.shuffle<f32>(l2, l3, 0, 2, 4, 6), 32);
+        v128.store(d, v128.shuffle<f32>(l2, l3, 1, 3, 5, 7), 48);
+      }
+      return;
+    }
+    for (let r = 0; r < 4; r++) transposeLoads(p + <usize>r * rowBytes, o1, o2, o3, tmp + (<usize>r << 6), 4);
+    return;
+  }
+  // m = 4: a 4×4 transpose of four loads gives columns 0..3, of four more loads 4 floats on, columns 4 and 5
+  if (o1 == 16 && o2 == 32 && o3 == 48) { // one tile row (constant offsets)
+    for (let r = 0; r < 6; r++) {
+      const q = p + <usize>r * rowBytes, d = tmp + <usize>r * 96;
+      transposeLoads(q, 16, 32, 48, d, 4);
+      transposeLoads(q + 16, 16, 32, 48, d + 64, 2);
     }
     return;
   }
-  // m = 4: tile l column q is padded column 4l + q: a 4×4 transpose of four loads gives
-  // columns 0..3, of four more loads 4 floats on columns 4 and 5
   for (let r = 0; r < 6; r++) {
-    const p = row + <usize>r * rowBytes, d = tmp + <usize>r * 96;
-    for (let half = 0; half < 2; half++) {
-      const o = <usize>half << 4;
-      const r0 = v128.load(p + o), r1 = v128.load(p + o, 16), r2 = v128.load(p + o, 32), r3 = v128.load(p + o, 48);
-      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-      const q = d + (<usize>half << 6);
-      v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-      v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
-      if (half == 0) {
-        v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
-        v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
-      }
-    }
+    const q = p + <usize>r * rowBytes, d = tmp + <usize>r * 96;
+    transposeLoads(q, o1, o2, o3, d, 4);
+    transposeLoads(q + 16, o1, o2, o3, d + 64, 2);
   }
 }
 
@@ -241,17 +278,38 @@ function patchAddress(s: ConvShape, m: i32, xp: usize, first: i32, tile: i32): u
   return xp + <usize>((image - first) * s.cIn) * planeBytes + <usize>((rem / tilesW) * m) * rowBytes + (<usize>((rem % tilesW) * m) << 2);
 }
 
+/** Whether the four tiles tile .. tile+3 (`valid` of them in the block) are all in the block and whole inside the map. */
+function groupInside(s: ConvShape, m: i32, tile: i32, valid: i32): bool {
+  if (valid < 4) return false;
+  const tilesW = tilesAcross(s.wOut, m), perImage = tilesW * tilesAcross(s.hOut, m);
+  for (let l = 0; l < 4; l++) {
+    const rem = (tile + l) % perImage;
+    if ((rem / tilesW + 1) * m > s.hOut || (rem % tilesW + 1) * m > s.wOut) return false;
+  }
+  return true;
+}
+
+/** Where tile `tile`'s first output lies in channel 0 of y ([n, channels, hOut, wOut]). */
+function outputAddress(s: ConvShape, m: i32, y: usize, channels: i32, tile: i32): usize {
+  const tilesW = tilesAcross(s.wOut, m), perImage = tilesW * tilesAcross(s.hOut, m);
+  const image = tile / perImage, rem = tile % perImage;
+  return y + (<usize>(((image * channels) * s.hOut + (rem / tilesW) * m) * s.wOut + (rem % tilesW) * m) << 2);
+}
+
 /**
  * The α×α patches of channel ci of the four tiles tile .. tile+3 (lane l = tile + l; zeros for
  * lanes ≥ `valid`) into tmp (α×α v128s, row-major), from padImages' copy of the images
- * first .. first+images at xp. `fast` (not 0) when the four are valid and on one tile row:
- * patchAddress of the first.
+ * first .. first+images at xp. `fast` (not 0) when the four are valid: patchAddress of the
+ * first, the others' at fast + o1, o2, o3 (gatherTiles4).
  */
-function gatherPatches(s: ConvShape, m: i32, xp: usize, first: i32, images: i32, ci: i32, tile: i32, valid: i32, fast: usize, tmp: usize): void {
+function gatherPatches(
+  s: ConvShape, m: i32, xp: usize, first: i32, images: i32, ci: i32, tile: i32, valid: i32,
+  fast: usize, o1: usize, o2: usize, o3: usize, tmp: usize,
+): void {
   const a = m + 2, tilesW = tilesAcross(s.wOut, m), perImage = tilesW * tilesAcross(s.hOut, m);
   const rowBytes = <usize>paddedWidth(s, m) << 2, planeBytes = <usize>paddedHeight(s, m) * rowBytes;
   if (fast != 0) {
-    gatherRow4(fast + <usize>ci * planeBytes, rowBytes, m, tmp);
+    gatherTiles4(fast + <usize>ci * planeBytes, o1, o2, o3, rowBytes, m, tmp);
     return;
   }
   for (let l = 0; l < 4; l++) { // one tile at a time
@@ -318,19 +376,21 @@ export function winogradForward(
     const first = imagesPer > 1 ? blk * imagesPer : blk / partsPer, images = min(imagesPer, s.n - first);
     const t0 = imagesPer > 1 ? first * perImage : first * perImage + (blk % partsPer) * tb;
     const count = imagesPer > 1 ? images * perImage : min(tb, (first + 1) * perImage - t0);
-    if (paddedFirst != first) { padImages(s, x, first, images, xp, m); paddedFirst = first; }
+    if (paddedFirst != first && (phases & PHASE_PAD) != 0) { padImages(s, x, first, images, xp, m); paddedFirst = first; }
     const groups = (count + 3) >> 2;
     // input transform: V[p][ci, tile] in B strips, k-block by k-block
-    for (let g = 0; g < groups; g++) {
+    for (let g = 0; g < ((phases & PHASE_INPUT) != 0 ? groups : 0); g++) {
       const tile = t0 + 4 * g;
-      const tx = (tile % perImage) % tilesW;
-      const fast = 4 * g + 4 <= count && tx + 4 <= tilesW ? patchAddress(s, m, xp, first, tile) : 0;
+      const fast = 4 * g + 4 <= count ? patchAddress(s, m, xp, first, tile) : 0;
+      const o1 = fast != 0 ? patchAddress(s, m, xp, first, tile + 1) - fast : 0;
+      const o2 = fast != 0 ? patchAddress(s, m, xp, first, tile + 2) - fast : 0;
+      const o3 = fast != 0 ? patchAddress(s, m, xp, first, tile + 3) - fast : 0;
       const lane8 = <usize>((4 * g) & 7) << 2, strip = (4 * g) >> 3;
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
         let dst = vBase + (<usize>(pc * tb + strip * kc * NR) << 2) + lane8;
         for (let ci = pc; ci < pc + kc; ci++) {
-          gatherPatches(s, m, xp, first, images, ci, tile, count - 4 * g, fast, tmp);
+          gatherPatches(s, m, xp, first, images, ci, tile, count - 4 * g, fast, o1, o2, o3, tmp);
           inputTransformPatch(m, tmp, tmp2, dst, vStride);
           dst += 32;
         }
@@ -338,7 +398,7 @@ export function winogradForward(
     }
     // M[p] = U[p] · V[p]
     const ncols = roundUp8(count);
-    for (let p = 0; p < a2; p++) {
+    for (let p = 0; p < ((phases & PHASE_MULTIPLY) != 0 ? a2 : 0); p++) {
       const vp = vBase + <usize>p * vStride, mp = mBase + <usize>p * mStride, up = u + <usize>p * uStride;
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
@@ -346,10 +406,14 @@ export function winogradForward(
       }
     }
     // output transform: y = Aᵀ M A
-    for (let g = 0; g < groups; g++) {
+    for (let g = 0; g < ((phases & PHASE_OUTPUT) != 0 ? groups : 0); g++) {
       const tile = t0 + 4 * g;
-      const image = tile / perImage, rem = tile % perImage, ty = rem / tilesW, tx = rem % tilesW;
-      const fast = 4 * g + 4 <= count && tx + 4 <= tilesW && (tx + 4) * m <= wOut && (ty + 1) * m <= hOut;
+      // four whole tiles: stored by storeTiles, tile l's outputs at y0 + yl in every channel
+      const fast = groupInside(s, m, tile, count - 4 * g);
+      const y0 = outputAddress(s, m, y, cOut, tile);
+      const y1 = fast ? outputAddress(s, m, y, cOut, tile + 1) - y0 : 0;
+      const y2 = fast ? outputAddress(s, m, y, cOut, tile + 2) - y0 : 0;
+      const y3 = fast ? outputAddress(s, m, y, cOut, tile + 3) - y0 : 0;
       for (let co = 0; co < cOut; co++) {
         const src = mBase + (<usize>(co * tb + 4 * g) << 2);
         // Aᵀ M: down the columns into tmp (m × α), then along the rows into tmp2 (m × m)
@@ -365,8 +429,8 @@ export function winogradForward(
         const early = relu && res == 0;
         if (bias != 0 || early) epilogue(tmp2, m * m, bias != 0 ? load<f32>(bias + (<usize>co << 2)) : 0, early);
         if (fast) {
-          const at = <usize>(image * cOut + co) * yPlane + <usize>(ty * m) * yRow + (<usize>(tx * m) << 2);
-          storeTiles(tmp2, m, y + at, yRow, res ? res + at : 0, relu);
+          const at = y0 - y + <usize>co * yPlane;
+          storeTiles(tmp2, m, y + at, y1, y2, y3, yRow, res ? res + at : 0, relu);
           continue;
         }
         for (let l = 0; l < 4; l++) {
@@ -412,30 +476,57 @@ function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
 }
 
 /**
- * Writes four tiles' m×m outputs (tmp: m×m v128s, lane l = tile l) to consecutive tiles of y rows,
- * adding the same places of the residual map at `res` and then the ReLU when `res` is not 0.
+ * Writes four tiles' m×m outputs (tmp: m×m v128s, lane l = tile l) to y: tile 0's first row at
+ * out, tile l's at out + yl (consecutive tiles of one row: m, 2m, 3m floats), rows yRow bytes apart;
+ * adds the same places of the residual map at `res` (laid out as y) and then the ReLU when `res` is not 0.
  */
-function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize, res: usize, relu: bool): void {
-  if (m == 2) { // row i: o[i,0] and o[i,1] interleaved
+function storeTiles(tmp: usize, m: i32, out: usize, y1: usize, y2: usize, y3: usize, yRow: usize, res: usize, relu: bool): void {
+  if (m == 2) { // row i: o[i,0] and o[i,1] interleaved, two tiles per vector
     for (let i = 0; i < 2; i++) {
       const o0 = v128.load(tmp + (<usize>(i * 2) << 4)), o1 = v128.load(tmp + (<usize>(i * 2 + 1) << 4));
       const d = out + <usize>i * yRow, r = res ? res + <usize>i * yRow : 0;
-      v128.store(d, plusResidual(v128.shuffle<f32>(o0, o1, 0, 4, 1, 5), r, relu));
-      v128.store(d, plusResidual(v128.shuffle<f32>(o0, o1, 2, 6, 3, 7), r ? r + 16 : 0, relu), 16);
+      let v01 = v128.shuffle<f32>(o0, o1, 0, 4, 1, 5), v23 = v128.shuffle<f32>(o0, o1, 2, 6, 3, 7);
+      if (y1 == 8 && y2 == 16 && y3 == 24) {
+        v128.store(d, plusResidual(v01, r, relu));
+        v128.store(d, plusResidual(v23, r ? r + 16 : 0, relu), 16);
+        continue;
+      }
+      if (r) { // the residual's pairs gathered like the outputs
+        const r01 = v128.shuffle<f32>(v128.load64_zero(r), v128.load64_zero(r + y1), 0, 1, 4, 5);
+        const r23 = v128.shuffle<f32>(v128.load64_zero(r + y2), v128.load64_zero(r + y3), 0, 1, 4, 5);
+        v01 = f32x4.add(v01, r01);
+        v23 = f32x4.add(v23, r23);
+        if (relu) { v01 = f32x4.max(v01, f32x4.splat(0)); v23 = f32x4.max(v23, f32x4.splat(0)); }
+      }
+      v128.store64_lane(d, v01, 0);
+      v128.store64_lane(d + y1, v01, 1);
+      v128.store64_lane(d + y2, v23, 0);
+      v128.store64_lane(d + y3, v23, 1);
     }
     return;
   }
-  for (let i = 0; i < 4; i++) { // row i: the 4×4 transpose of o[i, 0..4]
-    const q = tmp + (<usize>(i * 4) << 4);
-    const r0 = v128.load(q), r1 = v128.load(q, 16), r2 = v128.load(q, 32), r3 = v128.load(q, 48);
-    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-    const d = out + <usize>i * yRow, r = res ? res + <usize>i * yRow : 0;
-    v128.store(d, plusResidual(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), r, relu));
-    v128.store(d, plusResidual(v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), r ? r + 16 : 0, relu), 16);
-    v128.store(d, plusResidual(v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), r ? r + 32 : 0, relu), 32);
-    v128.store(d, plusResidual(v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), r ? r + 48 : 0, relu), 48);
+  if (y1 == 16 && y2 == 32 && y3 == 48) { // one tile row (constant offsets)
+    for (let i = 0; i < 4; i++) {
+      storeTransposed(tmp + (<usize>(i * 4) << 4), out + <usize>i * yRow, 16, 32, 48, res ? res + <usize>i * yRow : 0, relu);
+    }
+    return;
   }
+  for (let i = 0; i < 4; i++) storeTransposed(tmp + (<usize>(i * 4) << 4), out + <usize>i * yRow, y1, y2, y3, res ? res + <usize>i * yRow : 0, relu);
+}
+
+/**
+ * The 4×4 transpose of the four v128s at q (row i: o[i, 0..4] of four tiles): tile l's four floats
+ * to d + yl (y0 = 0), plus the residual's at r + yl and the ReLU when r is not 0 (plusResidual).
+ */
+// @ts-ignore: decorator
+@inline function storeTransposed(q: usize, d: usize, y1: usize, y2: usize, y3: usize, r: usize, relu: bool): void {
+  const r0 = v128.load(q), r1 = v128.load(q, 16), r2 = v128.load(q, 32), r3 = v128.load(q, 48);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(d, plusResidual(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), r, relu));
+  v128.store(d + y1, plusResidual(v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), r ? r + y1 : 0, relu));
+  v128.store(d + y2, plusResidual(v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), r ? r + y2 : 0, relu));
+  v128.store(d + y3, plusResidual(v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), r ? r + y3 : 0, relu));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,34 +597,35 @@ function storeTiles(tmp: usize, m: i32, out: usize, yRow: usize, res: usize, rel
 
 /**
  * dY of output channel co for the four tiles tile .. tile+3 (lane l = tile + l; zeros past the map
- * and for lanes ≥ `valid`) into tmp (m×m v128s, row-major). dy: [n, cOut, hOut, wOut]. `fast`: the
- * four are valid, on one tile row and inside the map.
+ * and for lanes ≥ `valid`) into tmp (m×m v128s, row-major). dy: [n, cOut, hOut, wOut]. `fast` (not
+ * 0) when the four are valid and whole inside the map (groupInside): outputAddress of the first in
+ * channel 0, the others' at fast + o1, o2, o3.
  */
-function gatherDy(s: ConvShape, m: i32, dy: usize, co: i32, tile: i32, valid: i32, fast: bool, tmp: usize): void {
+function gatherDy(s: ConvShape, m: i32, dy: usize, co: i32, tile: i32, valid: i32, fast: usize, o1: usize, o2: usize, o3: usize, tmp: usize): void {
   const hOut = s.hOut, wOut = s.wOut, tilesW = tilesAcross(wOut, m), perImage = tilesW * tilesAcross(hOut, m);
   const rowBytes = <usize>wOut << 2;
-  if (fast) {
-    const image = tile / perImage, rem = tile % perImage;
-    const src = dy + (<usize>(((image * s.cOut + co) * hOut + (rem / tilesW) * m) * wOut + (rem % tilesW) * m) << 2);
-    if (m == 2) { // row i: tile l's two values at columns 2l, 2l + 1: the even and odd lanes of two loads
+  if (fast != 0) {
+    const src = fast + <usize>co * <usize>(hOut * wOut) * 4;
+    if (m == 2) { // row i: tile l's two values
       for (let i = 0; i < 2; i++) {
         const p = src + <usize>i * rowBytes, d = tmp + (<usize>i << 5);
-        const l0 = v128.load(p), l1 = v128.load(p, 16);
+        let l0: v128, l1: v128;
+        if (o1 == 8 && o2 == 16 && o3 == 24) { // one tile row: the even and odd lanes of two loads
+          l0 = v128.load(p); l1 = v128.load(p, 16);
+        } else {
+          l0 = v128.shuffle<f32>(v128.load64_zero(p), v128.load64_zero(p + o1), 0, 1, 4, 5);
+          l1 = v128.shuffle<f32>(v128.load64_zero(p + o2), v128.load64_zero(p + o3), 0, 1, 4, 5);
+        }
         v128.store(d, v128.shuffle<f32>(l0, l1, 0, 2, 4, 6));
         v128.store(d, v128.shuffle<f32>(l0, l1, 1, 3, 5, 7), 16);
       }
       return;
     }
-    for (let i = 0; i < 4; i++) { // row i: the 4×4 transpose of four loads
-      const p = src + <usize>i * rowBytes, d = tmp + (<usize>i << 6);
-      const r0 = v128.load(p), r1 = v128.load(p, 16), r2 = v128.load(p, 32), r3 = v128.load(p, 48);
-      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-      v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-      v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
-      v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
-      v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+    if (o1 == 16 && o2 == 32 && o3 == 48) { // one tile row (constant offsets)
+      for (let i = 0; i < 4; i++) transposeLoads(src + <usize>i * rowBytes, 16, 32, 48, tmp + (<usize>i << 6), 4);
+      return;
     }
+    for (let i = 0; i < 4; i++) transposeLoads(src + <usize>i * rowBytes, o1, o2, o3, tmp + (<usize>i << 6), 4); // row i
     return;
   }
   for (let l = 0; l < 4; l++) { // one tile at a time
@@ -668,32 +760,37 @@ export function winogradWeightGrad(
       const firstImage = imagesPer > 1 ? blk * imagesPer : blk / partsPer, images = min(imagesPer, s.n - firstImage);
       const t0 = imagesPer > 1 ? firstImage * perImage : firstImage * perImage + (blk % partsPer) * tb;
       const count = imagesPer > 1 ? images * perImage : min(tb, (firstImage + 1) * perImage - t0);
-      if (paddedFirst != firstImage) { padImages(s, x, firstImage, images, xp, m); paddedFirst = firstImage; }
+      if (paddedFirst != firstImage && (phases & PHASE_PAD) != 0) { padImages(s, x, firstImage, images, xp, m); paddedFirst = firstImage; }
       const groups = (count + 3) >> 2;
-      for (let g = 0; g < groups; g++) { // V[p][ci, tile] and dM[p][co, tile], four tiles at a time
+      for (let g = 0; g < ((phases & PHASE_INPUT) != 0 ? groups : 0); g++) { // V[p][ci, tile] and dM[p][co, tile], four tiles at a time
         const tile = t0 + 4 * g, valid = count - 4 * g;
-        const rem = tile % perImage, ty = rem / tilesW, tx = rem % tilesW;
-        const inRow = valid >= 4 && tx + 4 <= tilesW;
-        const fast = inRow ? patchAddress(s, m, xp, firstImage, tile) : 0;
+        const fast = valid >= 4 ? patchAddress(s, m, xp, firstImage, tile) : 0;
+        const o1 = fast != 0 ? patchAddress(s, m, xp, firstImage, tile + 1) - fast : 0;
+        const o2 = fast != 0 ? patchAddress(s, m, xp, firstImage, tile + 2) - fast : 0;
+        const o3 = fast != 0 ? patchAddress(s, m, xp, firstImage, tile + 3) - fast : 0;
         const lane = <usize>g << 6; // the quad's vectors of these four tiles
         for (let ci = 0; ci < cIn; ci++) {
-          gatherPatches(s, m, xp, firstImage, images, ci, tile, valid, fast, tmp);
+          gatherPatches(s, m, xp, firstImage, images, ci, tile, valid, fast, o1, o2, o3, tmp);
           inputTransformPatch(m, tmp, tmp2, vBase + <usize>(ci >> 2) * (rowBytes << 2) + lane + (<usize>(ci & 3) << 4), vStride);
         }
-        const inside = inRow && (tx + 4) * m <= s.wOut && (ty + 1) * m <= s.hOut;
+        const inside = groupInside(s, m, tile, valid);
+        const d0 = inside ? outputAddress(s, m, dy, cOut, tile) : 0;
+        const d1 = inside ? outputAddress(s, m, dy, cOut, tile + 1) - d0 : 0;
+        const d2 = inside ? outputAddress(s, m, dy, cOut, tile + 2) - d0 : 0;
+        const d3 = inside ? outputAddress(s, m, dy, cOut, tile + 3) - d0 : 0;
         for (let co = 0; co < cOut; co++) {
-          gatherDy(s, m, dy, co, tile, valid, inside, tmp);
+          gatherDy(s, m, dy, co, tile, valid, d0, d1, d2, d3, tmp);
           gradTransformTile(m, tmp, tmp2, mBase + <usize>(co >> 1) * (rowBytes << 1) + (lane >> 1) + (<usize>(co & 1) << 4), mStride);
         }
       }
-      for (let p = 0; p < a2; p++) { // dU[p] (+)= dM[p] · V[p]ᵀ
+      for (let p = 0; p < ((phases & PHASE_MULTIPLY) != 0 ? a2 : 0); p++) { // dU[p] (+)= dM[p] · V[p]ᵀ
         multiplyTiles(mBase + <usize>p * mStride, vBase + <usize>p * vStride, tb, cOut, cIn, groups * 4, dU + <usize>p * dStride, ldc, !first);
       }
       first = false;
     }
     if (first) { memory.fill(out, 0, partialBytes); continue; } // an empty chunk
     // dw[co, ci] = Gᵀ dU[co, ci] G, four input channels at a time
-    for (let co = 0; co < cOut; co++) {
+    for (let co = 0; co < ((phases & PHASE_OUTPUT) != 0 ? cOut : 0); co++) {
       for (let ci = 0; ci < cIn; ci += 4) {
         const src = dU + <usize>co * ldc + (<usize>ci << 2);
         const cs = <usize>a << 4;

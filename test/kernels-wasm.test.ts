@@ -285,6 +285,29 @@ for (const { label } of KERNEL_SETS) {
       }
     });
 
+    it('Winograd groups of four whole tiles off one tile row: every pass', () => {
+      // 8×8 by F(4×4) (2×2 tiles), 4×6 by F(2×2) (3 tiles a row): the gathers and stores by each tile's address
+      const cases: [ConvCase, 'winograd2' | 'winograd4'][] = [[[2, 16, 8, 8, 12, 3, 3, 1, 1, 1], 'winograd4'], [[3, 8, 4, 6, 9, 3, 3, 1, 1, 1], 'winograd2']];
+      for (const [c, algorithm] of cases) {
+        const s = convShape(c);
+        const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * 9, yLen = s.n * s.cOut * s.hOut * s.wOut;
+        const x = randomArray(xLen), weight = randomArray(wLen), dy = randomArray(yLen), bias = randomArray(s.cOut), residual = randomArray(yLen);
+        const tol = algorithm === 'winograd4' ? 5e-5 : FORWARD_TOL; // F(4×4)'s rounding (see winograd.test.ts)
+        ks.convAlgorithm = algorithm;
+        try {
+          check(ks, { x, weight, y: randomArray(yLen) }, ['y'], tol, (k, t) => k.conv2d({ ...s, x: t.x!, weight: t.weight!, y: t.y! }));
+          check(ks, { x, weight, bias, residual, y: randomArray(yLen) }, ['y'], tol,
+            (k, t) => k.conv2d({ ...s, x: t.x!, weight: t.weight!, y: t.y!, bias: t.bias!, residual: t.residual!, relu: true }));
+          check(ks, { dy, weight, dx: randomArray(xLen) }, ['dx'], tol,
+            (k, t) => k.conv2dBackwardInput({ ...s, dy: t.dy!, weight: t.weight!, dx: t.dx! }));
+          check(ks, { dy, x, dw: randomArray(wLen) }, ['dw'], tol,
+            (k, t) => k.conv2dBackwardWeight({ ...s, dy: t.dy!, x: t.x!, dw: t.dw! }));
+        } finally {
+          ks.convAlgorithm = 'auto';
+        }
+      }
+    });
+
     it('batch norm: train, eval, backward, each plain and fused with a residual and a ReLU', () => {
       // The last two are large enough for the thread pool to split them.
       for (const [n, c, hw] of [[4, 16, 64], [3, 5, 7], [1, 3, 1], [2, 64, 64], [9, 16, 1024], [5, 7, 2000]] as const) {

@@ -57,6 +57,8 @@ export interface KernelExports {
   winogradGradReduce(dw: number, partials: number, len: number, chunks: number, tid: number, nt: number): void;
   /** assembly/winograd/winogradBlocks(shape: usize, m: i32, tb: i32) */
   winogradBlocks(shape: number, m: number, tb: number): number;
+  /** assembly/winograd/winogradPhases(mask: i32) */
+  winogradPhases(mask: number): void;
   /** assembly/elementwise/fill(y: usize, n: i32, value: f32, tid: i32, nt: i32) */
   fill(y: number, n: number, value: number, tid: number, nt: number): void;
   /** assembly/elementwise/copy(x: usize, y: usize, n: i32, tid: i32, nt: i32) */
@@ -125,8 +127,8 @@ export const KERNEL_NAMES = [
   'conv2dBackwardInputScratch', 'conv2dBackwardWeight', 'conv2dBackwardWeightScratch',
   'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial', 'winogradWeights',
   'winogradWeightsSize', 'winogradForward', 'winogradScratch', 'winogradWeightGrad',
-  'winogradGradScratch', 'winogradGradReduce', 'winogradBlocks', 'fill', 'copy', 'add', 'mul',
-  'axpy', 'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep',
+  'winogradGradScratch', 'winogradGradReduce', 'winogradBlocks', 'winogradPhases', 'fill', 'copy',
+  'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep',
   'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormMeans',
   'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply', 'batchNormBackwardPlanes',
   'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward',

@@ -96,12 +96,16 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  * dominate there, and F(4×4)'s rounding on a CIFAR stem took the PyTorch parity test of ResNet-20's
  * training steps past its 1e-4). F(4×4) on maps of 14×14 and more (at batch 1 it is slower than F(2×2)
  * when the weights change every call, but 2-3× faster than direct in inference, where its transform
- * is cached), F(2×2) on smaller maps (CIFAR's 64@8², ImageNet's 512@7² at larger batches).
+ * is cached), F(2×2) on smaller maps (CIFAR's 64@8², ImageNet's 512@7² at larger batches), except
+ * that `inference` calls (conv2d with a fused epilogue: bias, residual or ReLU, which ops.conv2d allows only for eval mode's
+ * folded batch norm) take F(4×4) from 8×8 (CIFAR's 64@8²: 1.6× F(2×2)). Training keeps F(2×2) there:
+ * with F(4×4)'s rounding on those layers, forward or input gradient, the PyTorch parity test of
+ * ResNet-20's two training steps failed (a ReLU input near zero changes sign: 7e-4 on conv1.weight).
  */
-function winogradAuto(s: Conv2dShape): 0 | 2 | 4 {
+function winogradAuto(s: Conv2dShape, inference = false): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
   if (tiles4 < 16 || s.cIn < 8) return 0;
-  return s.h >= 14 && s.w >= 14 ? 4 : 2;
+  return (s.h >= 14 && s.w >= 14) || (inference && s.h >= 8 && s.w >= 8) ? 4 : 2;
 }
 
 /** Most floats of a Winograd filter-gradient block's V and dM matrices (winograd.ts): 2 MiB. */
@@ -122,15 +126,16 @@ function winogradGradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  * from the measurements of tools/conv-algorithms.mjs (docs/BENCHMARKS.md): direct for the stems
  * (fewer than 8 input channels: the transforms cost more than the multiplies saved) and below 16
  * tiles of 4×4 (ResNet-50's 512@7² at batch 1: the per-thread sums of the transformed gradient
- * take 16 MiB there for little gain); F(2×2) on maps smaller than 16×16 (CIFAR's 64@8², ImageNet's
- * 256@14² and 512@7²), F(4×4) on larger maps (CIFAR's 16@32² and 32@16²: 1.4× and 1.9× direct;
- * ImageNet's 64@56² and 128@28²: 2-3.5×).
+ * take 16 MiB there for little gain); F(4×4) on maps of 16×16 and more (CIFAR's 16@32² and 32@16²:
+ * 1.4× and 1.9× direct; ImageNet's 64@56² and 128@28²: 2-3.5×) and on smaller maps cut into whole
+ * 4×4 tiles (CIFAR's 64@8²: 1.3× F(2×2), with the PyTorch parity test passing), F(2×2) on the
+ * others (ImageNet's 256@14² and 512@7², whose partial tiles F(4×4) computes for nothing).
  */
 function winogradGradAuto(s: Conv2dShape): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
   if (tiles4 < 16 || s.cIn < 8) return 0;
-  if (s.h < 16 || s.w < 16) return 2;
-  return 4;
+  const whole4 = s.h % 4 === 0 && s.w % 4 === 0 && s.h >= 8 && s.w >= 8;
+  return whole4 || (s.h >= 16 && s.w >= 16) ? 4 : 2;
 }
 
 /** Creates the WebAssembly kernel set (compiles the module, starts the worker threads). */
@@ -382,7 +387,7 @@ class WasmKernels implements WasmKernelSet {
       if (bias || relu) this.run('channelBiasRelu', [y, bias, p.n * p.cOut, p.cOut, pixels, relu], len, MIN_PARALLEL_ELEMENTS);
       return;
     }
-    const m = this.winogradTile(p);
+    const m = this.winogradTile(p, (s) => winogradAuto(s, bias !== 0 || res !== 0 || relu));
     if (m !== 0) {
       this.winograd(p, m, x, p.weight, false, y, bias, res, relu);
       return;

@@ -1,0 +1,68 @@
+// Times ResNet-20's stride-1 3×3 convolutions (batch 128) on this checkout's wasm set against the
+// one of another built checkout (`--base DIR`: its dist/ and build/, e.g. an unpacked `git archive`
+// of main after `npm run build`), both with 'auto', interleaved in one process: every round runs
+// each pass once on each set; medians over the rounds and the ratio base / this.
+// "fwd eval" keeps the weights and has a bias and ReLU (inference's folded batch norm), "fwd train"
+// and "bwd-input" rewrite the weights before each call (the filter transform is paid, as in a
+// training step), "bwd-weight" is the filter gradient.
+//
+//   npm run build && node tools/conv-ab.mjs --base DIR [--rounds 9] [--threads 2] [--only 64@8] [--passes 'fwd eval,bwd-weight']
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createWasmKernels } from '../dist/src/kernels/wasm/index.js';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const BASE = flag('--base', '');
+const ROUNDS = Number(flag('--rounds', 9));
+const THREADS = Number(flag('--threads', 2));
+const ONLY = flag('--only', '');
+const PASSES = flag('--passes', ''); // e.g. 'fwd eval,bwd-weight' (default: every pass)
+if (BASE === '') {
+  console.error('conv-ab: give the other checkout with --base DIR (built: DIR/dist and DIR/build)');
+  process.exit(2);
+}
+const base = await import(pathToFileURL(resolve(BASE, 'dist/src/kernels/wasm/index.js')).href);
+
+const SHAPES = [['16@32²', 16, 32], ['32@16²', 32, 16], ['64@8²', 64, 8]].filter(([label]) => label.includes(ONLY));
+const sets = { base: await base.createWasmKernels({ threads: THREADS }), this: await createWasmKernels({ threads: THREADS }) };
+const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
+
+console.log(`${THREADS} threads, ${ROUNDS} rounds, medians (ms per call), base ${BASE}`);
+console.log('| shape | pass | base ms | this ms | base / this |\n|---|---|---:|---:|---:|');
+for (const [label, c, size] of SHAPES) {
+  const n = 128;
+  const s = { n, cIn: c, h: size, w: size, cOut: c, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, hOut: size, wOut: size };
+  const len = n * c * size * size, wv = random(c * c * 9).map((v) => v / Math.sqrt(9 * c));
+  const xv = random(len), dyv = random(len);
+  const cases = {};
+  for (const [name, k] of Object.entries(sets)) {
+    const b = (v) => { const buf = k.alloc(v.length, 'float32', 'persistent'); k.write(buf, v); return buf; };
+    const x = b(xv), dy = b(dyv), w = b(wv), y = b(new Float32Array(len)), dx = b(new Float32Array(len)), dw = b(new Float32Array(c * c * 9));
+    const bias = b(random(c));
+    cases[name] = Object.fromEntries(Object.entries({
+      'fwd eval': () => k.conv2d({ ...s, x, weight: w, y, bias, relu: true }),
+      'fwd train': () => { k.write(w, wv); k.conv2d({ ...s, x, weight: w, y }); },
+      'bwd-input': () => { k.write(w, wv); k.conv2dBackwardInput({ ...s, dy, weight: w, dx }); },
+      'bwd-weight': () => k.conv2dBackwardWeight({ ...s, x, dy, dw }),
+    }).filter(([pass]) => PASSES === '' || PASSES.split(',').includes(pass)));
+  }
+  const times = new Map();
+  for (let r = -1; r < ROUNDS; r++) { // round -1 warms up
+    for (const pass of Object.keys(cases.this)) {
+      for (const name of r % 2 === 0 ? ['base', 'this'] : ['this', 'base']) {
+        const t0 = performance.now();
+        cases[name][pass]();
+        const ms = performance.now() - t0;
+        if (r >= 0) times.set(`${pass} ${name}`, [...(times.get(`${pass} ${name}`) ?? []), ms]);
+      }
+    }
+  }
+  for (const pass of Object.keys(cases.this)) {
+    const a = median(times.get(`${pass} base`)), b = median(times.get(`${pass} this`));
+    console.log(`| ${label} | ${pass} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${(a / b).toFixed(2)}× |`);
+  }
+}
+for (const k of Object.values(sets)) k.dispose();
