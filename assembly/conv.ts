@@ -267,7 +267,8 @@ export function conv2dForward(
 // ---------------------------------------------------------------------------------------------
 // Forward on small maps (one image, few pixels): pixels as rows.
 //
-// With fewer column blocks than threads (ImageNet's 14×14 and 7×7 maps at batch 1) the threads of
+// With fewer images than threads and at most 256 output pixels (ImageNet's 14×14 and 7×7 maps at
+// batch 1; the host decides, src/kernels/wasm/index.ts) the threads of
 // conv2dForward would split the output channels and each pack the same B, and 7×7 maps fill their
 // last 8-pixel strip with one pixel (56 columns for 49). Here the product is transposed:
 // Yᵀ[P, cOut] = colᵀ[P, K] · Wᵀ[K, cOut]. The threads first pack colᵀ once, in row panels of 4

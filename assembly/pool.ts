@@ -160,7 +160,7 @@ export function shortcutA(
 }
 
 /**
- * Backward of shortcutA: dx[i, ci, oy·stride, ox·stride] = dy[i, ci, oy, ox], 0 elsewhere. Threads
+ * Backward of shortcutA: dx[i, ci, oy·stride, ox·stride] = dy[i, ci, oy, ox] (oy < hOut, ox < wOut), 0 elsewhere. Threads
  * split the input planes; each row of dx is written once (stride 2: four gradients and their zero
  * neighbours at a time).
  */
@@ -177,7 +177,7 @@ export function shortcutABackward(
     const dyp = dy + (<usize>((i * cOut + ci) * hOut * wOut) << 2);
     for (let iy = 0; iy < h; iy++) {
       const xr = dxp + (<usize>(iy * w) << 2);
-      if (iy % stride != 0) {
+      if (iy % stride != 0 || iy / stride >= hOut) {
         let j = 0;
         for (; j + 4 <= w; j += 4) v128.store(xr + (<usize>j << 2), z);
         for (; j < w; j++) store<f32>(xr + (<usize>j << 2), 0);
@@ -186,13 +186,13 @@ export function shortcutABackward(
       const yr = dyp + (<usize>(iy / stride * wOut) << 2);
       let ix = 0;
       if (stride == 2) {
-        for (; ix + 8 <= w; ix += 8) {
+        for (; ix + 8 <= w && (ix >> 1) + 4 <= wOut; ix += 8) {
           const d = v128.load(yr + (<usize>(ix >> 1) << 2));
           v128.store(xr + (<usize>ix << 2), v128.shuffle<f32>(d, z, 0, 4, 1, 5));
           v128.store(xr + (<usize>ix << 2), v128.shuffle<f32>(d, z, 2, 6, 3, 7), 16);
         }
       }
-      for (; ix < w; ix++) store<f32>(xr + (<usize>ix << 2), ix % stride == 0 ? load<f32>(yr + (<usize>(ix / stride) << 2)) : 0);
+      for (; ix < w; ix++) store<f32>(xr + (<usize>ix << 2), ix % stride == 0 && ix / stride < wOut ? load<f32>(yr + (<usize>(ix / stride) << 2)) : 0);
     }
   }
 }

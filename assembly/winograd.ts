@@ -446,7 +446,7 @@ export function winogradForward(
               let v = load<f32>(tmp2 + (<usize>(i * m + j) << 4) + (<usize>l << 2));
               if (res) {
                 v += load<f32>(res + at);
-                if (relu) v = max<f32>(v, 0);
+                if (relu) v = v > 0 ? v : 0; // NaN → 0, as the reference
               }
               store<f32>(y + at, v);
             }
@@ -463,7 +463,7 @@ function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
   for (let i = 0; i < count; i++) {
     const at = p + (<usize>i << 4);
     const v = f32x4.add(v128.load(at), bv);
-    v128.store(at, relu ? f32x4.max(v, zero) : v);
+    v128.store(at, relu ? f32x4.pmax(zero, v) : v); // pmax: NaN → 0, as the reference
   }
 }
 
@@ -472,7 +472,7 @@ function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
 @inline function plusResidual(v: v128, r: usize, relu: bool): v128 {
   if (!r) return v;
   const s = f32x4.add(v, v128.load(r));
-  return relu ? f32x4.max(s, f32x4.splat(0)) : s;
+  return relu ? f32x4.pmax(f32x4.splat(0), s) : s;
 }
 
 /**
@@ -496,7 +496,7 @@ function storeTiles(tmp: usize, m: i32, out: usize, y1: usize, y2: usize, y3: us
         const r23 = v128.shuffle<f32>(v128.load64_zero(r + y2), v128.load64_zero(r + y3), 0, 1, 4, 5);
         v01 = f32x4.add(v01, r01);
         v23 = f32x4.add(v23, r23);
-        if (relu) { v01 = f32x4.max(v01, f32x4.splat(0)); v23 = f32x4.max(v23, f32x4.splat(0)); }
+        if (relu) { v01 = f32x4.pmax(f32x4.splat(0), v01); v23 = f32x4.pmax(f32x4.splat(0), v23); }
       }
       v128.store64_lane(d, v01, 0);
       v128.store64_lane(d + y1, v01, 1);

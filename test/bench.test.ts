@@ -104,6 +104,7 @@ describe('profile comparison in the report', () => {
     assert.deepEqual(p.lines, [{ kernel: 'conv2d', shape: '128×16×32×32 → 16×32×32, 3×3/1', calls: 6, msPerStep: 60 }]);
     assert.throws(() => parseProfileJson('resnet20-eval', { msPerBatch: 1 }), /has no 'profile', 'timesMs' or 'msPerBatch'/);
     assert.throws(() => parseProfileJson('w', cliJson([{ kernel: 'conv2d' }], [1], 1)), /lacks kernel, calls or msPerStep/);
+    assert.throws(() => parseProfileJson('w', cliJson([], [], 1)), /has no timed steps/);
     assert.throws(() => checkProfileSet({ profiles: 'x' }, 'before.json'), /before.json is not a profile set/);
   });
 

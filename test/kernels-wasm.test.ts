@@ -89,6 +89,8 @@ const CONV_CASES: ConvCase[] = [
   [5, 8, 8, 8, 12, 3, 3, 1, 1, 1], // backward weight takes 4 images at a time: 4 + 1
   [1, 80, 6, 5, 20, 3, 3, 1, 1, 1], // K = 720: several k-blocks
   [3, 40, 6, 6, 9, 3, 3, 2, 1, 1], // stride 2 with K = 360: several k-blocks in col2im
+  [2, 8, 18, 18, 12, 1, 1, 2, 0, 1], // 1×1 stride 2, x read in place with rows longer than the taps need
+  [1, 4, 20, 20, 5, 3, 3, 2, 0, 1], // 3×3 stride 2 without padding, output rows of 9
 ];
 
 function convShape(c: ConvCase): Conv2dShape {
@@ -231,7 +233,8 @@ for (const { label } of KERNEL_SETS) {
         [[1, 3, 32, 32, 8, 7, 7, 2, 3, 1], ['auto']],
         [[1, 80, 6, 5, 20, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
         [[2, 6, 9, 10, 5, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
-        [[1, 64, 7, 7, 70, 3, 3, 1, 1, 1], ['winograd2', 'winograd4']],
+        // 'direct' at batch 1 on 2 threads: the transposed small-map path, 70 channels (partial strips)
+        [[1, 64, 7, 7, 70, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
         [[2, 0, 4, 4, 3, 1, 1, 1, 0, 1], ['auto']],
       ];
       for (const [c, algorithms] of cases) {
@@ -434,6 +437,13 @@ for (const { label } of KERNEL_SETS) {
         const s: ShortcutAShape = { n, cIn, h, w, cOut, stride: 2, hOut: Math.ceil(h / 2), wOut: Math.ceil(w / 2) };
         const outLen = n * cOut * s.hOut * s.wOut, inLen = n * cIn * h * w;
         check(ks, { x: residualArrays(inLen), y: residualArrays(outLen) }, ['y'], FORWARD_TOL, (k, t) => k.shortcutA({ ...s, x: t.x!, y: t.y! }));
+      }
+      // an output smaller than ceil(size / stride): the inputs past it get no gradient
+      for (const [h, w, hOut, wOut] of [[13, 18, 5, 6], [16, 20, 7, 9]] as const) {
+        const s: ShortcutAShape = { n: 2, cIn: 3, h, w, cOut: 6, stride: 2, hOut, wOut };
+        const outLen = 2 * 6 * hOut * wOut, inLen = 2 * 3 * h * w;
+        check(ks, { x: randomArray(inLen), y: randomArray(outLen) }, ['y'], FORWARD_TOL, (k, t) => k.shortcutA({ ...s, x: t.x!, y: t.y! }));
+        check(ks, { dy: randomArray(outLen), dx: randomArray(inLen) }, ['dx'], GRAD_TOL, (k, t) => k.shortcutABackward({ ...s, dy: t.dy!, dx: t.dx! }));
       }
     });
 

@@ -48,6 +48,7 @@ export function parseProfileJson(workload: string, j: Record<string, unknown>): 
     throw new Error(`the profile of ${workload} has no 'profile', 'timesMs' or 'msPerBatch' field`);
   }
   const steps = times.length;
+  if (steps === 0) throw new Error(`the profile of ${workload} has no timed steps`);
   const lines = entries.map((e: Record<string, unknown>) => {
     if (typeof e.kernel !== 'string' || typeof e.calls !== 'number' || typeof e.msPerStep !== 'number') {
       throw new Error(`a line of the profile of ${workload} lacks kernel, calls or msPerStep`);

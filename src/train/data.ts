@@ -210,7 +210,7 @@ export async function fitImageFolder(
   const side = imageSize ?? defaultImageSize(await caches[0]!.imageSizes());
   const fitted = recipeForImages(chooseRecipe(choice, side), side, data.val !== null);
   const geometry = geometryFor(fitted.augmentation.kind === 'scale', side);
-  return { data: await cacheFolderImages(data, geometry, onMessage, caches), recipe: fitted, fit: { imageSize: side, geometry } };
+  return { data: await cacheFolderImages(data, geometry, { onMessage, caches }), recipe: fitted, fit: { imageSize: side, geometry } };
 }
 
 /**
@@ -219,8 +219,9 @@ export async function fitImageFolder(
  * leaving the training folder undecoded.
  */
 export async function cacheFolderImages(
-  data: DataSplits, geometry: ImageGeometry, onMessage?: (text: string) => void, caches = folderCaches(data), only?: 'test',
+  data: DataSplits, geometry: ImageGeometry, o: { onMessage?: (text: string) => void; caches?: FolderCache[] | null; only?: 'test' } = {},
 ): Promise<DataSplits> {
+  const { onMessage, caches = folderCaches(data), only } = o;
   if (!caches) return data;
   const open = (d: Dataset | null) => {
     const cache = caches.find((c) => c.folder === d);
@@ -236,7 +237,8 @@ export async function cacheFolderImages(
  * The images trained weights are tested on (`resnet eval`): the data named by `data`, else the
  * data they were trained on (in the folder training found it in, unless `dataDir`); its test set,
  * or with `split: 'val'` the run's validation hold-out. Image folders trained on are read from the
- * image cache at the geometry trained at, decoding only what the split needs.
+ * image cache at the geometry trained at: the test split decodes only the test folder; the val split
+ * the training folder (its hold-out) and a val/ folder if there is one.
  */
 export async function evalDataset(
   meta: { data: DataInfo | null }, o: { data?: string; dataDir?: string; split: 'test' | 'val'; source: string; onMessage?: (text: string) => void },
@@ -249,12 +251,12 @@ export async function evalDataset(
   if (o.split === 'val') {
     const validation = meta.data?.validation;
     if (!validation) throw new ConfigError(`${o.source} does not record a validation hold-out; use --split test`);
-    const data = geometry ? await cacheFolderImages(opened, geometry, o.onMessage) : opened;
+    const data = geometry ? await cacheFolderImages(opened, geometry, { onMessage: o.onMessage }) : opened;
     const val = holdOut(data, validation).val;
     if (!val) throw new ConfigError(`the run of ${o.source} held out no validation images`);
     return { name, dataset: val };
   }
   if (!opened.test) throw new ConfigError(`${name} has no test set`);
-  const data = geometry ? await cacheFolderImages(opened, geometry, o.onMessage, undefined, 'test') : opened;
+  const data = geometry ? await cacheFolderImages(opened, geometry, { onMessage: o.onMessage, only: 'test' }) : opened;
   return { name, dataset: data.test! };
 }

@@ -75,8 +75,8 @@ const MAX_PREPARED_BYTES = 256 << 20;
 /**
  * Output maps of at most this many pixels (ImageNet's 14×14 and 7×7) go through the transposed
  * forward convolution when the batch has fewer images than threads and the convolution is not a
- * plain 1×1 (convForwardPixels; docs/BENCHMARKS.md: it gains where packing B costs most, the 3×3
- * and strided layers, and was no faster on the 1×1 ones, whose B is a copy of x).
+ * plain 1×1 (convForwardPixels). docs/BENCHMARKS.md: 1.01-1.06× on the 3×3 and strided layers in
+ * most runs (one 0.89× under heavy load), not resolved on a shared machine; the 1×1 ones stay off it.
  */
 const PIXEL_ROWS_MAX_PIXELS = 256;
 /** Floats of a Winograd block's V and M matrices (winograd.ts) to stay in a core's L2 cache. */
