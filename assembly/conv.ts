@@ -3,13 +3,17 @@
 // For one image, with K = cIn·kh·kw and P = hOut·wOut output pixels:
 //   forward          y[cOut, P]  = W[cOut, K] · col[K, P]             (implicit GEMM: im2col is
 //                    folded into the packing of B, so the K×P matrix never exists in memory;
-//                    1×1 stride-1 unpadded convolutions pack x itself as B). Stride-1
-//                    convolutions whose output rows hold whole 8-pixel strips skip packing B:
-//                    the micro-kernel reads 8 consecutive pixels of a zero-padded copy of the
-//                    image through a table of per-k offsets ("direct" mode); other convolutions
-//                    pack B from such a padded copy (no bounds checks: 2 or 4 vector loads per
-//                    8 outputs at stride 1 or 2). Without padding the "padded copy" is x itself
-//                    (no copy: each thread would otherwise copy the whole image at batch 1)
+//                    1×1 stride-1 unpadded convolutions pack x itself as B). Both modes below
+//                    read the image's "phase image": its zero-padded copy split by the residues
+//                    of rows and columns mod the strides (phaseImage), in which the eight outputs
+//                    of one output row read eight consecutive floats for every tap at any stride
+//                    (a stride-2 convolution becomes four stride-1 ones of the phase planes with
+//                    parts of the kernel); at stride 1 it is the padded copy, and without padding
+//                    x itself (no copy: each thread would otherwise copy the whole image at batch
+//                    1). Convolutions whose output rows hold whole 8-pixel strips skip packing B:
+//                    the micro-kernel reads 8 consecutive pixels of the phase image through a
+//                    table of per-k offsets ("direct" mode); other convolutions pack B from it
+//                    (two vector loads per 8 outputs of one row, no bounds checks)
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
 //                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
 //                    one column block at a time, scattered (col2im) into a zero-padded copy of
@@ -63,37 +67,53 @@ function forwardBlockCols(pixels: i32): i32 {
   return roundUp8((pixels + blockCount(pixels, NC_MAX) - 1) / blockCount(pixels, NC_MAX));
 }
 
-/** Whether the forward kernel runs in direct mode (stride 1, output rows of whole strips). */
+/**
+ * Whether the forward kernel runs in direct mode: output rows of whole 8-pixel strips, read from
+ * the phase image (any stride) or, at stride 1 without padding, from x itself.
+ */
 function isDirect(s: ConvShape): bool {
-  return s.strideH == 1 && s.strideW == 1 && s.wOut % NR == 0;
+  return s.wOut % NR == 0;
 }
 
-/** Rows and columns of the zero-padded image copy read in direct mode: every row and column a tap reads. */
+/** Rows and columns of the zero-padded image that the taps read (backward kernels' padded copies). */
 // @ts-ignore: decorator
 @inline function paddedRows(s: ConvShape): i32 { return (s.hOut - 1) * s.strideH + (s.kh - 1) * s.dilationH + 1; }
 // @ts-ignore: decorator
 @inline function paddedCols(s: ConvShape): i32 { return (s.wOut - 1) * s.strideW + (s.kw - 1) * s.dilationW + 1; }
 
 /**
- * Whether the forward kernel reads x in place instead of a zero-padded copy: without padding the
- * rows and columns that the taps read are the first ones of x's own (paddedRows ≤ h, paddedCols ≤ w).
+ * The forward kernel's phase image (phaseImage): row phases (residues mod the stride that the
+ * taps' rows take: 1 at stride 1), column phases, and the rows and columns of each phase plane.
+ */
+// @ts-ignore: decorator
+@inline function phasesH(s: ConvShape): i32 { return min(s.strideH, (s.kh - 1) * s.dilationH + 1); }
+// @ts-ignore: decorator
+@inline function phasesW(s: ConvShape): i32 { return min(s.strideW, (s.kw - 1) * s.dilationW + 1); }
+// @ts-ignore: decorator
+@inline function planeRows(s: ConvShape): i32 { return s.hOut + (s.kh - 1) * s.dilationH / s.strideH; }
+// @ts-ignore: decorator
+@inline function planeCols(s: ConvShape): i32 { return s.wOut + (s.kw - 1) * s.dilationW / s.strideW; }
+
+/**
+ * Whether the forward kernel reads x in place instead of a phase image: at stride 1 without
+ * padding the rows and columns that the taps read are the first ones of x's own.
  */
 function readsInPlace(s: ConvShape): bool {
-  return s.padH == 0 && s.padW == 0;
+  return s.padH == 0 && s.padW == 0 && s.strideH == 1 && s.strideW == 1;
 }
 
-/** Floats of the zero-padded image copy in conv2dForward's scratch (0 when it reads x in place). */
-function paddedCopySize(s: ConvShape): i32 {
-  return readsInPlace(s) ? 0 : s.cIn * paddedRows(s) * paddedCols(s) + 16;
+/** Floats of the phase image in conv2dForward's scratch (0 when it reads x in place). */
+function phaseCopySize(s: ConvShape): i32 {
+  return readsInPlace(s) ? 0 : s.cIn * phasesH(s) * phasesW(s) * planeRows(s) * planeCols(s) + 16;
 }
 
 /** Floats of per-thread scratch that conv2dForward needs. */
 export function conv2dForwardScratch(shape: usize): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw;
-  if (isDirect(s)) return paddedCopySize(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR;
+  if (isDirect(s)) return phaseCopySize(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR;
   if (isPointwise(s)) return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
-  return KC_MAX * forwardBlockCols(s.hOut * s.wOut) + paddedCopySize(s);
+  return KC_MAX * forwardBlockCols(s.hOut * s.wOut) + phaseCopySize(s) + K;
 }
 
 /** Whether the forward kernel packs x itself as B (1×1, stride 1, no padding). */
@@ -102,43 +122,35 @@ function isPointwise(s: ConvShape): bool {
 }
 
 /**
- * Packs an im2col block of one image into strips of 8 columns, reading the zero-padded copy of
- * the image (padImage) or, without padding, x itself, so that no tap needs a bounds check:
- * B[k, j] = xp[ci, oy·sh + ky·dh, ox·sw + kx·dw] for rows k = (ci·kh + ky)·kw + kx in [pc, pc+kc)
- * and columns j = oy·wOut + ox in [j0, j0+ncols); eight outputs of one output row are two or four
- * vector loads (stride 1 or 2) that read no float past the last tap.
- * xp: [cIn, hp, wp] (hp ≥ paddedRows, wp ≥ paddedCols).
+ * Packs an im2col block of one image into strips of 8 columns, reading the phase image
+ * (phaseImage) or, at stride 1 without padding, x itself, so that no tap needs a bounds check:
+ * B[k, j] = xq[offs[k] bytes + (oy·wq + ox) floats] for rows k in [pc, pc+kc) (offs: tapOffsets
+ * from pc on) and columns j = oy·wOut + ox in [j0, j0+ncols). Eight outputs of one output row are
+ * eight consecutive floats at any stride (two vector loads); so are eight outputs on two rows
+ * when the planes are as wide as the output (wq = wOut: 1×1 taps, and 2×2 ones at stride 2).
  */
-function packPaddedConvB(s: ConvShape, xp: usize, hp: i32, wp: i32, pc: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
-  const kh = s.kh, kw = s.kw, sh = s.strideH, sw = s.strideW, wOut = s.wOut;
+function packPhaseB(s: ConvShape, xq: usize, offs: usize, wq: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+  const wOut = s.wOut, flat = wq == wOut;
   const strips = (ncols + NR - 1) / NR;
   const stripBytes = <usize>(kc * NR) << 2;
-  const rowStep = <usize>(sh * wp) << 2, colStep = <usize>sw << 2;
-  let ci = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
+  const rowStep = <usize>wq << 2;
   for (let k = 0; k < kc; k++) {
-    const base = xp + (<usize>((ci * hp + ky * s.dilationH) * wp + kx * s.dilationW) << 2);
+    const base = xq + <usize>load<i32>(offs + (<usize>k << 2));
     let oy = j0 / wOut, ox = j0 % wOut;
     let d = dst + (<usize>k << 5);
     for (let st = 0; st < strips; st++) {
       const cols = min(NR, ncols - st * NR);
-      if (cols == NR && ox + NR <= wOut) { // eight outputs on one output row
-        const src = base + <usize>oy * rowStep + <usize>ox * colStep;
-        if (sw == 1) {
-          v128.store(d, v128.load(src));
-          v128.store(d, v128.load(src, 16), 16);
-        } else if (sw == 2) { // floats 0, 2, .., 14 from four loads (the last one ends at float 14)
-          v128.store(d, v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
-          v128.store(d, v128.shuffle<f32>(v128.load(src, 32), v128.load(src, 44), 0, 2, 5, 7), 16);
-        } else {
-          for (let t = 0; t < NR; t++) store<f32>(d + (<usize>t << 2), load<f32>(src + <usize>t * colStep));
-        }
+      if (cols == NR && (flat || ox + NR <= wOut)) {
+        const src = base + <usize>oy * rowStep + (<usize>ox << 2);
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
         ox += NR;
-        if (ox == wOut) { ox = 0; oy++; }
+        while (ox >= wOut) { ox -= wOut; oy++; }
       } else {
         for (let t = 0; t < NR; t++) {
           let v: f32 = 0;
           if (t < cols) {
-            v = load<f32>(base + <usize>oy * rowStep + <usize>ox * colStep);
+            v = load<f32>(base + <usize>oy * rowStep + (<usize>ox << 2));
             if (++ox == wOut) { ox = 0; oy++; }
           }
           store<f32>(d + (<usize>t << 2), v);
@@ -146,12 +158,66 @@ function packPaddedConvB(s: ConvShape, xp: usize, hp: i32, wp: i32, pc: i32, kc:
       }
       d += stripBytes;
     }
-    if (++kx == kw) { kx = 0; if (++ky == kh) { ky = 0; ci++; } }
   }
 }
 
 /**
- * The zero-padded copy of one image for direct mode: xp[ci, r, c] = x[ci, r - ph, c - pw]
+ * x[c0·sw + b - pw .., every sw-th float] of one row into dst[c0..c1) (the columns of a phase row
+ * that come from x; src: the address of the row's float 0).
+ */
+function gatherColumns(src: usize, dst: usize, c0: i32, c1: i32, sw: i32, b: i32, pw: i32): void {
+  if (sw == 1) {
+    memory.copy(dst + (<usize>c0 << 2), src + (<usize>(c0 + b - pw) << 2), <usize>(c1 - c0) << 2);
+    return;
+  }
+  let c = c0;
+  if (sw == 2) { // four outputs from floats 0, 2, 4, 6 of two loads (the second ends at float 6)
+    for (; c + 4 <= c1; c += 4) {
+      const p = src + (<usize>(2 * c + b - pw) << 2);
+      v128.store(dst + (<usize>c << 2), v128.shuffle<f32>(v128.load(p), v128.load(p, 12), 0, 2, 5, 7));
+    }
+  }
+  for (; c < c1; c++) store<f32>(dst + (<usize>c << 2), load<f32>(src + (<usize>(c * sw + b - pw) << 2)));
+}
+
+/**
+ * The phase image of one image: its zero-padded copy xp[ci, R, C] = x[ci, R - ph, C - pw] (0
+ * outside x) split by the residues of the rows and columns mod the strides,
+ * xq[ci, a, b, r, c] = xp[ci, r·sh + a, c·sw + b] (a < phasesH, b < phasesW; planes of
+ * planeRows × planeCols). Tap (ky, kx) of output (oy, ox) is then
+ * xq[ci, dh·ky % sh, dw·kx % sw, oy + dh·ky / sh, ox + dw·kx / sw] (tapOffsets), so that eight
+ * outputs of one row are eight consecutive floats at any stride (at stride 1 there is one phase:
+ * the padded copy). x: one image [cIn, h, w].
+ */
+function phaseImage(s: ConvShape, x: usize, xq: usize): void {
+  const h = s.h, w = s.w, ph = s.padH, pw = s.padW, sh = s.strideH, sw = s.strideW;
+  const pa = phasesH(s), pb = phasesW(s), hq = planeRows(s), wq = planeCols(s);
+  const rowBytes = <usize>wq << 2;
+  let dst = xq;
+  for (let ci = 0; ci < s.cIn; ci++) {
+    for (let a = 0; a < pa; a++) {
+      for (let b = 0; b < pb; b++) {
+        // columns c of the plane with 0 ≤ c·sw + b - pw < w come from x
+        const c0 = min(wq, max(0, (pw - b + sw - 1) / sw)), last = w - 1 + pw - b;
+        const c1 = last < 0 ? c0 : max(c0, min(wq, last / sw + 1));
+        for (let r = 0; r < hq; r++) {
+          const row = r * sh + a - ph;
+          if (<u32>row >= <u32>h || c0 >= c1) {
+            memory.fill(dst, 0, rowBytes);
+          } else {
+            if (c0 > 0) memory.fill(dst, 0, <usize>c0 << 2);
+            gatherColumns(x + (<usize>((ci * h + row) * w) << 2), dst, c0, c1, sw, b, pw);
+            if (c1 < wq) memory.fill(dst + (<usize>c1 << 2), 0, <usize>(wq - c1) << 2);
+          }
+          dst += rowBytes;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The zero-padded copy of one image for the backward kernels: xp[ci, r, c] = x[ci, r - ph, c - pw]
  * (0 outside x). x: one image [cIn, h, w]; xp: [cIn, paddedRows, paddedCols].
  */
 function padImage(s: ConvShape, x: usize, xp: usize): void {
@@ -172,13 +238,19 @@ function padImage(s: ConvShape, x: usize, xp: usize): void {
   }
 }
 
-/** offs[k] = byte offset of tap k = (ci·kh + ky)·kw + kx in a padded image [cIn, hp, wp]. offs: [K] i32 */
-function tapOffsets(s: ConvShape, hp: i32, wp: i32, offs: usize): void {
+/**
+ * offs[k] = byte offset of tap k = (ci·kh + ky)·kw + kx in a phase image of pa × pb phases of
+ * hp × wp floats per channel (phaseImage, strides sh, sw); with strides 1 (one phase) in a padded
+ * image [cIn, hp, wp]. offs: [K] i32.
+ */
+function tapOffsets(s: ConvShape, sh: i32, sw: i32, pa: i32, pb: i32, hp: i32, wp: i32, offs: usize): void {
   let k = 0;
   for (let ci = 0; ci < s.cIn; ci++) {
     for (let ky = 0; ky < s.kh; ky++) {
+      const ry = ky * s.dilationH;
       for (let kx = 0; kx < s.kw; kx++) {
-        store<i32>(offs + (<usize>k << 2), ((ci * hp + ky * s.dilationH) * wp + kx * s.dilationW) << 2);
+        const rx = kx * s.dilationW;
+        store<i32>(offs + (<usize>k << 2), ((((ci * pa + ry % sh) * pb + rx % sw) * hp + ry / sh) * wp + rx / sw) << 2);
         k++;
       }
     }
@@ -207,14 +279,17 @@ export function conv2dForward(
   const items = units * rowParts;
   const kBlocks = blockCount(K, KC_MAX);
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, yImage = <usize>(M * pixels) << 2;
-  // scratch: packed B block, or (direct) padded image, tap offsets, strip bases; the padded
-  // image is x itself when there is no padding (readsInPlace)
   const bp = scratch + <usize>tid * <usize>scratchStride;
   const inPlace = readsInPlace(s);
-  const hp = inPlace ? s.h : paddedRows(s), wp = inPlace ? s.w : paddedCols(s);
-  const offs = bp + (<usize>paddedCopySize(s) << 2), bases = offs + (<usize>K << 2);
-  if (direct) tapOffsets(s, hp, wp, offs);
-  let paddedImage = -1;
+  const sh = inPlace ? 1 : s.strideH, sw = inPlace ? 1 : s.strideW;
+  const pa = inPlace ? 1 : phasesH(s), pb = inPlace ? 1 : phasesW(s);
+  const hq = inPlace ? s.h : planeRows(s), wq = inPlace ? s.w : planeCols(s);
+  // scratch: (direct) phase image, tap offsets, strip bases; (packed) packed B block, phase image,
+  // tap offsets; the phase image is x itself at stride 1 without padding (readsInPlace)
+  const xq = direct ? bp : bp + (<usize>(KC_MAX * blockCols) << 2);
+  const offs = xq + (<usize>phaseCopySize(s) << 2), bases = offs + (<usize>K << 2);
+  if (direct || !pointwise) tapOffsets(s, sh, sw, pa, pb, hq, wq, offs);
+  let phased = -1; // the image in xq
   // Threads take chunks of items (about an image's worth) from the shared counter, so that a
   // thread that started late or runs slower does less; each output is still computed whole by
   // one thread, so the result does not depend on the split.
@@ -236,13 +311,13 @@ export function conv2dForward(
     const xi = x + <usize>image * xImage, yi = y + <usize>image * yImage;
     const c = yi + (<usize>(r0 * pixels + j0) << 2);
     const b0 = bias ? bias + (<usize>r0 << 2) : 0, rc = res ? res + (c - y) : 0;
+    if (!inPlace && phased != image) { phaseImage(s, xi, xq); phased = image; }
+    const xp = inPlace ? xi : xq;
     if (direct) {
-      if (!inPlace && paddedImage != image) { padImage(s, xi, bp); paddedImage = image; }
-      const xp = inPlace ? xi : bp;
       const strips = ncols / NR;
       for (let st = 0; st < strips; st++) {
         const j = j0 + st * NR;
-        store<i32>(bases + (<usize>st << 2), <i32>xp + (((j / s.wOut) * wp + j % s.wOut) << 2));
+        store<i32>(bases + (<usize>st << 2), <i32>xp + (((j / s.wOut) * wq + j % s.wOut) << 2));
       }
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
@@ -251,13 +326,11 @@ export function conv2dForward(
       }
       continue;
     }
-    // other convolutions: B packed from a zero-padded copy of the image, after the packed block
-    const xpad = inPlace ? xi : bp + (<usize>(KC_MAX * blockCols) << 2);
-    if (!pointwise && !inPlace && paddedImage != image) { padImage(s, xi, xpad); paddedImage = image; }
+    // other convolutions: B packed from the phase image (or x), or from x itself (pointwise)
     for (let kb = 0; kb < kBlocks; kb++) {
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
-      else packPaddedConvB(s, xpad, hp, wp, pc, kc, j0, ncols, bp);
+      else packPhaseB(s, xp, offs + (<usize>pc << 2), wq, kc, j0, ncols, bp);
       const last = kb == kBlocks - 1;
       multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last ? rc : 0, last && relu);
     }
@@ -644,7 +717,7 @@ export function conv2dBackwardWeight(
   const rowTab = offs + (<usize>K << 2);
   const bt = rowTab + (<usize>blockRows << 2);
   const partialBytes = <usize>(weightTapRows(K) * mPad) << 2;
-  tapOffsets(s, paddedRows(s), paddedCols(s), offs);
+  tapOffsets(s, 1, 1, 1, 1, paddedRows(s), paddedCols(s), offs);
   const rowBytes = <usize>(s.strideH * paddedCols(s)) << 2, colBytes = <usize>s.strideW << 2;
   const ldc = <usize>mPad << 2, strips = mPad / NR;
   const xImage = <usize>(s.cIn * s.h * s.w) << 2, dyImage = <usize>(M * P) << 2;

@@ -1,10 +1,13 @@
-// Times ResNet-20's stride-1 3×3 convolutions (batch 128) on this checkout's wasm set against the
-// one of another built checkout (`--base DIR`: its dist/ and build/, e.g. an unpacked `git archive`
+// Times ResNet-20's 3×3 convolutions (batch 128: the stride-1 layers, the two stride-2 ones and
+// the stem) and the direct-path strided layers and stem of ResNet-50 at batch 1 (the stride-2 maps
+// of ≤256 output pixels take the small-map forward there, tools/conv-layers.mjs) on this
+// checkout's wasm set against the one of another built checkout (`--base DIR`: its dist/ and build/, e.g. an unpacked `git archive`
 // of main after `npm run build`), both with 'auto', interleaved in one process: every round runs
 // each pass once on each set; medians over the rounds and the ratio base / this.
 // "fwd eval" keeps the weights and has a bias and ReLU (inference's folded batch norm), "fwd train"
 // and "bwd-input" rewrite the weights before each call (the filter transform is paid, as in a
-// training step), "bwd-weight" is the filter gradient.
+// training step), "bwd-weight" is the filter gradient. Each shape runs the passes its network
+// takes (ResNet-50: inference only; the stems: no input gradient).
 //
 //   npm run build && node tools/conv-ab.mjs --base DIR [--rounds 9] [--threads 2] [--only 64@8] [--passes 'fwd eval,bwd-weight']
 
@@ -25,29 +28,38 @@ if (BASE === '') {
 }
 const base = await import(pathToFileURL(resolve(BASE, 'dist/src/kernels/wasm/index.js')).href);
 
-const SHAPES = [['16@32²', 16, 32], ['32@16²', 32, 16], ['64@8²', 64, 8]].filter(([label]) => label.includes(ONLY));
+const ALL_PASSES = ['fwd eval', 'fwd train', 'bwd-input', 'bwd-weight'];
+/** [label, batch, cIn, cOut, kernel, stride, input size, passes]. */
+const SHAPES = [
+  ['16@32²', 128, 16, 16, 3, 1, 32, ALL_PASSES], ['32@16²', 128, 32, 32, 3, 1, 16, ALL_PASSES], ['64@8²', 128, 64, 64, 3, 1, 8, ALL_PASSES],
+  ['16→32@32²/2', 128, 16, 32, 3, 2, 32, ALL_PASSES], ['32→64@16²/2', 128, 32, 64, 3, 2, 16, ALL_PASSES],
+  ['stem 3→16@32²', 128, 3, 16, 3, 1, 32, ['fwd eval', 'fwd train', 'bwd-weight']],
+  ['b1 stem 3→64 7×7/2@224²', 1, 3, 64, 7, 2, 224, ['fwd eval']], ['b1 128@56²/2', 1, 128, 128, 3, 2, 56, ['fwd eval']],
+  ['b1 256→512 1×1/2@56²', 1, 256, 512, 1, 2, 56, ['fwd eval']],
+].filter(([label]) => label.includes(ONLY));
 const sets = { base: await base.createWasmKernels({ threads: THREADS }), this: await createWasmKernels({ threads: THREADS }) };
 const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 
 console.log(`${THREADS} threads, ${ROUNDS} rounds, medians (ms per call), base ${BASE}`);
 console.log('| shape | pass | base ms | this ms | base / this |\n|---|---|---:|---:|---:|');
-for (const [label, c, size] of SHAPES) {
-  const n = 128;
-  const s = { n, cIn: c, h: size, w: size, cOut: c, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, hOut: size, wOut: size };
-  const len = n * c * size * size, wv = random(c * c * 9).map((v) => v / Math.sqrt(9 * c));
-  const xv = random(len), dyv = random(len);
+for (const [label, n, cIn, cOut, kk, stride, size, passes] of SHAPES) {
+  const pad = (kk - 1) >> 1, out = Math.floor((size + 2 * pad - kk) / stride) + 1;
+  const s = { n, cIn, h: size, w: size, cOut, kh: kk, kw: kk, strideH: stride, strideW: stride, padH: pad, padW: pad, dilationH: 1, dilationW: 1, hOut: out, wOut: out };
+  const xLen = n * cIn * size * size, yLen = n * cOut * out * out, wLen = cOut * cIn * kk * kk;
+  const wv = random(wLen).map((v) => v / Math.sqrt(kk * kk * cIn));
+  const xv = random(xLen), dyv = random(yLen);
   const cases = {};
   for (const [name, k] of Object.entries(sets)) {
     const b = (v) => { const buf = k.alloc(v.length, 'float32', 'persistent'); k.write(buf, v); return buf; };
-    const x = b(xv), dy = b(dyv), w = b(wv), y = b(new Float32Array(len)), dx = b(new Float32Array(len)), dw = b(new Float32Array(c * c * 9));
-    const bias = b(random(c));
+    const x = b(xv), dy = b(dyv), w = b(wv), y = b(new Float32Array(yLen)), dx = b(new Float32Array(xLen)), dw = b(new Float32Array(wLen));
+    const bias = b(random(cOut));
     cases[name] = Object.fromEntries(Object.entries({
       'fwd eval': () => k.conv2d({ ...s, x, weight: w, y, bias, relu: true }),
       'fwd train': () => { k.write(w, wv); k.conv2d({ ...s, x, weight: w, y }); },
       'bwd-input': () => { k.write(w, wv); k.conv2dBackwardInput({ ...s, dy, weight: w, dx }); },
       'bwd-weight': () => k.conv2dBackwardWeight({ ...s, x, dy, dw }),
-    }).filter(([pass]) => PASSES === '' || PASSES.split(',').includes(pass)));
+    }).filter(([pass]) => passes.includes(pass) && (PASSES === '' || PASSES.split(',').includes(pass))));
   }
   const times = new Map();
   for (let r = -1; r < ROUNDS; r++) { // round -1 warms up
