@@ -10,7 +10,8 @@
 //                    (a stride-2 convolution becomes four stride-1 ones of the phase planes with
 //                    parts of the kernel); at stride 1 it is the padded copy, and without padding
 //                    x itself (no copy: each thread would otherwise copy the whole image at batch
-//                    1). Convolutions whose output rows hold whole 8-pixel strips skip packing B:
+//                    1). Convolutions whose output rows hold whole 8-pixel strips (but the 1×1
+//                    stride-1 ones, which pack x) skip packing B:
 //                    the micro-kernel reads 8 consecutive pixels of the phase image through a
 //                    table of per-k offsets ("direct" mode); other convolutions pack B from it
 //                    (two vector loads per 8 outputs of one row, no bounds checks)
@@ -62,17 +63,28 @@ function storeTransposed4(dst: usize, r0: v128, r1: v128, r2: v128, r3: v128): v
 // ---------------------------------------------------------------------------------------------
 // Forward.
 
-/** Columns per work item of the forward kernel: whole 8-column strips, at most NC_MAX. */
-function forwardBlockCols(pixels: i32): i32 {
-  return roundUp8((pixels + blockCount(pixels, NC_MAX) - 1) / blockCount(pixels, NC_MAX));
+/**
+ * Columns per work item of the forward kernel: whole 8-column strips, at most NC_MAX. With one
+ * image (`images` 1) and several blocks, they come in a multiple of `nt`, so that no thread waits
+ * on the others' last item (ResNet-50's 56×56 maps: 14 blocks of 224 rather than 13 of 248; one
+ * block stays one, split by output channels instead); `nt` 1 gives the widest blocks (the scratch
+ * size).
+ */
+function forwardBlockCols(pixels: i32, images: i32, nt: i32): i32 {
+  let blocks = blockCount(pixels, NC_MAX);
+  if (images == 1 && blocks > 1) blocks = (blocks + nt - 1) / nt * nt;
+  return roundUp8((pixels + blocks - 1) / blocks);
 }
 
 /**
+/**
  * Whether the forward kernel runs in direct mode: output rows of whole 8-pixel strips, read from
- * the phase image (any stride) or, at stride 1 without padding, from x itself.
+ * the phase image (any stride) or, at stride 1 without padding, from x itself; except the 1×1
+ * convolutions that pack x as B (isPointwise): their strips would be read in place from K rows of
+ * x a whole map apart, and packing them once per block was measured faster.
  */
 function isDirect(s: ConvShape): bool {
-  return s.wOut % NR == 0;
+  return s.wOut % NR == 0 && !isPointwise(s);
 }
 
 /** Rows and columns of the zero-padded image that the taps read (backward kernels' padded copies). */
@@ -111,9 +123,10 @@ function phaseCopySize(s: ConvShape): i32 {
 export function conv2dForwardScratch(shape: usize): i32 {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw;
-  if (isDirect(s)) return phaseCopySize(s) + K + forwardBlockCols(s.hOut * s.wOut) / NR;
-  if (isPointwise(s)) return KC_MAX * forwardBlockCols(s.hOut * s.wOut);
-  return KC_MAX * forwardBlockCols(s.hOut * s.wOut) + phaseCopySize(s) + K;
+  const blockCols = forwardBlockCols(s.hOut * s.wOut, 1, 1);
+  if (isDirect(s)) return phaseCopySize(s) + K + blockCols / NR;
+  if (isPointwise(s)) return KC_MAX * blockCols;
+  return KC_MAX * blockCols + phaseCopySize(s) + K;
 }
 
 /** Whether the forward kernel packs x itself as B (1×1, stride 1, no padding). */
@@ -271,7 +284,7 @@ export function conv2dForward(
   const K = s.cIn * s.kh * s.kw, M = s.cOut, pixels = s.hOut * s.wOut;
   const pointwise = isPointwise(s);
   const direct = isDirect(s);
-  const blockCols = forwardBlockCols(pixels);
+  const blockCols = forwardBlockCols(pixels, s.n, nt);
   const colBlocks = (pixels + blockCols - 1) / blockCols;
   const units = s.n * colBlocks;
   const panels = panelCount(M);

@@ -239,12 +239,66 @@ export function tile4x8(
 }
 
 /**
+ * tile4x8 for a strip of 2 to 4 columns (B's strip row k: its first 4 floats): even and odd k
+ * go to separate accumulators, which halves the dependent chains of the half-width tile (ResNet-50's
+ * 14×14 maps: 196 pixels, the last strip 4 wide).
+ */
+function tile4x4(
+  kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
+): void {
+  let e0 = zero4(), e1 = zero4(), e2 = zero4(), e3 = zero4();
+  let o0 = zero4(), o1 = zero4(), o2 = zero4(), o3 = zero4();
+  let k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    const be = v128.load(b), bo = v128.load(b, 32);
+    e0 = madd(v128.load32_splat(a), be, e0); o0 = madd(v128.load32_splat(a, 16), bo, o0);
+    e1 = madd(v128.load32_splat(a, 4), be, e1); o1 = madd(v128.load32_splat(a, 20), bo, o1);
+    e2 = madd(v128.load32_splat(a, 8), be, e2); o2 = madd(v128.load32_splat(a, 24), bo, o2);
+    e3 = madd(v128.load32_splat(a, 12), be, e3); o3 = madd(v128.load32_splat(a, 28), bo, o3);
+    a += 32; b += 64;
+  }
+  if (k < kc) {
+    const be = v128.load(b);
+    e0 = madd(v128.load32_splat(a), be, e0); e1 = madd(v128.load32_splat(a, 4), be, e1);
+    e2 = madd(v128.load32_splat(a, 8), be, e2); e3 = madd(v128.load32_splat(a, 12), be, e3);
+  }
+  const z = zero4();
+  storeTile4(c, ldc, add, rows, cols, bias, res, relu, f32x4.add(e0, o0), z, f32x4.add(e1, o1), z, f32x4.add(e2, o2), z, f32x4.add(e3, o3), z);
+}
+
+/**
+ * tile4x8 for a strip of one column (B's strip row k: its first float): the panel's 4 rows times
+ * B[k, 0], summed in four accumulators by k mod 4 (ResNet-50's 7×7 maps: 49 pixels, the last strip
+ * one wide; the 8-wide tile would spend 8 columns' time on it).
+ */
+function tile4x1(kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, bias: usize, res: usize, relu: bool): void {
+  let s0 = zero4(), s1 = zero4(), s2 = zero4(), s3 = zero4();
+  let k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    s0 = madd(v128.load(a), v128.load32_splat(b), s0);
+    s1 = madd(v128.load(a, 16), v128.load32_splat(b, 32), s1);
+    s2 = madd(v128.load(a, 32), v128.load32_splat(b, 64), s2);
+    s3 = madd(v128.load(a, 48), v128.load32_splat(b, 96), s3);
+    a += 64; b += 128;
+  }
+  for (; k < kc; k++) {
+    s0 = madd(v128.load(a), v128.load32_splat(b), s0);
+    a += 16; b += 32;
+  }
+  const v = f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)); // lane i: C[i, 0]
+  const z = zero4();
+  storeTile4(c, ldc, add, rows, 1, bias, res, relu, v128.shuffle<f32>(v, v, 0, 0, 0, 0), z, v128.shuffle<f32>(v, v, 1, 1, 1, 1), z,
+    v128.shuffle<f32>(v, v, 2, 2, 2, 2), z, v128.shuffle<f32>(v, v, 3, 3, 3, 3), z);
+}
+
+/**
  * C[r0..r1, 0..ncols] (+)= A[r0..r1, pc..pc+kc] · B[pc..pc+kc, 0..ncols], then the epilogue
  * (see Micro-kernels; bias: the address of bias[r0], or 0; res: the address of the residual's
  * element that goes with C[r0, 0], rows `ldc` floats apart, or 0).
  * ap: packed A of the whole m × kTot matrix (r0 and r1 start panels, or r1 = m);
  * bp: packed B block, ceil(ncols/8) strips of kc × 8 floats;
- * c: the address of C[r0, 0], rows `ldc` floats apart. Overwrites C unless `add`.
+ * c: the address of C[r0, 0], rows `ldc` floats apart. Overwrites C unless `add`. A last strip
+ * of at most 4 columns takes a narrower micro-kernel (tile4x4, tile4x1).
  */
 export function multiplyBlock(
   ap: usize, m: i32, kTot: i32, r0: i32, r1: i32, pc: i32, kc: i32,
@@ -265,7 +319,10 @@ export function multiplyBlock(
         const a = ap + (<usize>(r * kTot + pc * mr) << 2);
         const ct = c + <usize>(r - r0) * ldcBytes + (<usize>(s * NR) << 2);
         const rows = min(mr, m - r);
-        tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols, bias ? bias + (<usize>(r - r0) << 2) : 0, res ? res + (ct - c) : 0, relu);
+        const bt = bias ? bias + (<usize>(r - r0) << 2) : 0, rt = res ? res + (ct - c) : 0;
+        if (cols > 4) tile4x8(kc, a, b, ct, ldcBytes, add, rows, cols, bt, rt, relu);
+        else if (cols > 1) tile4x4(kc, a, b, ct, ldcBytes, add, rows, cols, bt, rt, relu);
+        else tile4x1(kc, a, b, ct, ldcBytes, add, rows, bt, rt, relu);
         r += mr;
       }
     }

@@ -221,12 +221,14 @@ for (const { label } of KERNEL_SETS) {
 
     it('conv2d with a residual (+ bias, + ReLU) on every conv path', () => {
       // [case, algorithms]: the direct micro-kernel (whole 8-pixel rows, 3×3 and 1×1, partial row
-      // panels), B packed for 1×1 and strided convs (partial strips), the stem, several k-blocks,
+      // panels), B packed for 1×1 and strided convs (partial strips, 3- and 1-column ones), the stem, several k-blocks,
       // Winograd F(2×2) and F(4×4) with whole and partial tiles, and a conv with no taps
       const cases: [ConvCase, ('auto' | 'direct' | 'winograd2' | 'winograd4')[]][] = [
         [[2, 16, 16, 16, 16, 3, 3, 1, 1, 1], ['direct', 'winograd2', 'winograd4']],
         [[2, 8, 8, 8, 13, 1, 1, 1, 0, 1], ['auto']],
         [[2, 8, 9, 9, 13, 1, 1, 1, 0, 1], ['auto']],
+        [[2, 11, 5, 7, 13, 1, 1, 1, 0, 1], ['auto']], // 35 pixels: a last strip of 3 columns (tile4x4), odd K
+        [[1, 11, 9, 9, 6, 1, 1, 1, 0, 1], ['auto']], // 81 pixels: a last strip of 1 column (tile4x1), K = 11
         [[2, 8, 9, 9, 16, 1, 1, 2, 0, 1], ['auto']],
         [[2, 16, 16, 16, 32, 3, 3, 2, 1, 1], ['auto']],
         [[1, 64, 14, 14, 32, 3, 3, 2, 1, 1], ['auto']],

@@ -1,11 +1,15 @@
 // Times the forward convolutions of ResNet-50 that take the direct path (every one but the
 // stride-1 3×3 layers that Winograd takes), one shape at a time, in inference mode (packed weights
-// cached, bias and ReLU in the epilogue), with the set's small-map forward (pixelRows) off and on,
-// alternated call by call: every round runs each shape once each way; medians (or minima) over the
-// rounds, and the ratio off / on per shape and over the network (each shape weighted by its calls).
+// cached, bias and ReLU in the epilogue), either with the set's small-map forward (pixelRows) off
+// and on, or (`--base DIR`) on another built checkout's wasm set (DIR/dist and DIR/build, e.g. a
+// worktree of main after `npm run build`) and on this one's, alternated call by call: every round
+// runs each shape once each way; medians (or minima) over the rounds, and the ratio first / second
+// per shape and over the network (each shape weighted by its calls).
 //
-//   npm run build && node tools/conv-layers.mjs [--batch N] [--rounds N] [--threads N] [--only TEXT] [--stat median|min] [--clock wall|cpu]
+//   npm run build && node tools/conv-layers.mjs [--base DIR] [--batch N] [--rounds N] [--threads N] [--only TEXT] [--stat median|min] [--clock wall|cpu]
 
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createWasmKernels } from '../dist/src/kernels/wasm/index.js';
 
 const args = process.argv.slice(2);
@@ -14,6 +18,7 @@ const BATCH = Number(flag('--batch', 1));
 const ROUNDS = Number(flag('--rounds', 11));
 const THREADS = Number(flag('--threads', 2));
 const ONLY = flag('--only', '');
+const BASE = flag('--base', '');
 const STAT = flag('--stat', 'median'); // or 'min' (steadier when the machine is busy)
 // 'cpu': the process's CPU time instead of wall-clock time, which leaves out the time other
 // processes hold the core (with --threads 1 only: it would add up the threads)
@@ -40,34 +45,40 @@ const LAYERS = [
 }).filter(({ label }) => label.includes(ONLY));
 
 const k = await createWasmKernels({ threads: THREADS });
-/** The variants compared: [name, setup before each call]. */
-const VARIANTS = [['pixelRows off', () => { k.pixelRows = false; }], ['pixelRows on', () => { k.pixelRows = true; }]];
+/** The variants compared: [name, kernel set, setup before each call]. */
+const VARIANTS = BASE === ''
+  ? [['pixelRows off', k, () => { k.pixelRows = false; }], ['pixelRows on', k, () => { k.pixelRows = true; }]]
+  : [['base', await (await import(pathToFileURL(resolve(BASE, 'dist/src/kernels/wasm/index.js')).href)).createWasmKernels({ threads: THREADS }), () => {}],
+    ['this', k, () => {}]];
 const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const stat = STAT === 'min' ? (a) => Math.min(...a) : median;
 
-/** Each layer's call on its own buffers. */
+/** Each layer's call on its own buffers, per variant (the same values in each kernel set). */
 const cases = LAYERS.map(({ s }) => {
   const xLen = s.n * s.cIn * s.h * s.w, wLen = s.cOut * s.cIn * s.kh * s.kw, yLen = s.n * s.cOut * s.hOut * s.wOut;
-  const x = k.alloc(xLen, 'float32', 'persistent'), w = k.alloc(wLen, 'float32', 'persistent');
-  const b = k.alloc(s.cOut, 'float32', 'persistent'), y = k.alloc(yLen, 'float32', 'persistent');
-  k.write(x, random(xLen)); k.write(w, random(wLen)); k.write(b, random(s.cOut));
-  return () => k.conv2d({ ...s, x, weight: w, bias: b, relu: true, y });
+  const values = [random(xLen), random(wLen), random(s.cOut)];
+  return VARIANTS.map(([, set]) => {
+    const [x, w, b] = values.map((v) => { const buf = set.alloc(v.length, 'float32', 'persistent'); set.write(buf, v); return buf; });
+    const y = set.alloc(yLen, 'float32', 'persistent');
+    return () => set.conv2d({ ...s, x, weight: w, bias: b, relu: true, y });
+  });
 });
 
 const times = LAYERS.map(() => VARIANTS.map(() => []));
 for (let r = -2; r < ROUNDS; r++) { // two rounds warm up (and prepare the weights)
-  cases.forEach((f, li) => VARIANTS.forEach(([, setup], vi) => {
-    setup();
+  const order = r % 2 === 0 ? [0, 1] : [1, 0]; // which variant runs first alternates
+  cases.forEach((fs, li) => order.forEach((vi) => {
+    VARIANTS[vi][2]();
     const t0 = now();
-    f();
+    fs[vi]();
     const ms = now() - t0;
     if (r >= 0) times[li][vi].push(ms);
   }));
 }
 
 const head = VARIANTS.map(([name]) => `${name} ms`).join(' | ');
-const lines = [`| layer (batch ${BATCH}, ${THREADS} threads, ${STAT} of ${ROUNDS}, ${CLOCK} clock) | calls | ${head} | GFLOP/s (on) | off / on |`,
+const lines = [`| layer (batch ${BATCH}, ${THREADS} threads, ${STAT} of ${ROUNDS}, ${CLOCK} clock) | calls | ${head} | GFLOP/s (${VARIANTS[1][0]}) | ${VARIANTS[0][0]} / ${VARIANTS[1][0]} |`,
   `|---|---:|${VARIANTS.map(() => '---:|').join('')}---:|---:|`];
 const total = VARIANTS.map(() => 0);
 LAYERS.forEach(({ label, calls, s }, li) => {
@@ -79,4 +90,4 @@ LAYERS.forEach(({ label, calls, s }, li) => {
 });
 lines.push(`| weighted total | | ${total.map((t) => t.toFixed(2)).join(' | ')} | | ${(total[0] / total[1]).toFixed(3)}× |`);
 console.log(lines.join('\n'));
-k.dispose();
+for (const set of new Set(VARIANTS.map(([, set]) => set))) set.dispose();
