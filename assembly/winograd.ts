@@ -12,15 +12,16 @@
 // F(4×4): 4× fewer). The three phases:
 //   * winogradWeights: U[p] for every p, packed as gemm.ts's A panels (cached by the host);
 //   * winogradForward: blocks of tiles taken from the shared work counter (part of one image, or
-//     whole images when they are small); the block's images are copied into a zero-padded buffer
-//     of the thread with room for every whole tile, so that no tile needs a bounds check; the
-//     input transform writes V[p] of the block packed as gemm.ts's B strips,
-//     α² calls of the packed micro-kernel give M[p], the output transform writes y.
-// The transforms run on four tiles at once, one per SIMD lane.
+//     whole images when they are small); the input transform reads x in place (its vertical half
+//     on whole rows, see "The forward pass's input transform") and writes V[p] of the block
+//     packed as gemm.ts's B strips, α² multiplies (multiplyPosition) give M[p], the output
+//     transform writes y with the epilogue.
+// The transforms run on four tiles at once, one per SIMD lane. The filter gradient reads a
+// zero-padded copy of the block's images (padImages), so that no tile needs a bounds check.
 
 import { KC_MAX, MR, NR, blockCount, multiplyPacked, packedASize, panelCount, panelStart, roundUp8 } from './gemm';
 import { ConvShape } from './conv';
-import { madd, rangeStart, takeWork, zero4 } from './util';
+import { loadLanes, madd, rangeStart, takeWork, zero4 } from './util';
 
 /** Tiles per row and per column of the output. */
 // @ts-ignore: decorator
@@ -45,22 +46,14 @@ function blockImages(s: ConvShape, m: i32, tb: i32): i32 {
   return max(1, tb / perImage);
 }
 
-/** Floats of per-thread scratch that winogradForward needs for blocks of at most `tb` tiles. */
-export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
-  const s = changetype<ConvShape>(shape);
-  const a2 = (m + 2) * (m + 2);
-  const padded = blockImages(s, m, tb) * s.cIn * paddedHeight(s, m) * paddedWidth(s, m) + 16;
-  return a2 * (s.cIn + s.cOut) * tb + 2 * a2 * 4 + padded + 16;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Timing the phases (tools/winograd-phases.mjs).
 
 /** Phases that winogradForward and winogradWeightGrad run (bits PHASE_*): all but in that tool. */
 let phases: i32 = -1;
-/** The padded copy of the block's images. */
+/** The padded copy of the block's images (the filter gradient; the forward pass makes none). */
 const PHASE_PAD: i32 = 1;
-/** The input transform (V; the filter gradient: V and dM). */
+/** The input transform (V, with the forward's band; the filter gradient: V and dM). */
 const PHASE_INPUT: i32 = 2;
 /** The α² multiplies. */
 const PHASE_MULTIPLY: i32 = 4;
@@ -167,7 +160,12 @@ function padImages(s: ConvShape, x: usize, i0: i32, images: i32, xp: usize, m: i
 /** Bᵀ of F(2×2): (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
 // @ts-ignore: decorator
 @inline function inputTransform2(src: usize, ss: usize, dst: usize, ds: usize): void {
-  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss), d3 = v128.load(src + 3 * ss);
+  inputValues2(v128.load(src), v128.load(src + ss), v128.load(src + 2 * ss), v128.load(src + 3 * ss), dst, ds);
+}
+
+/** inputTransform2 of the four vectors d0..d3. */
+// @ts-ignore: decorator
+@inline function inputValues2(d0: v128, d1: v128, d2: v128, d3: v128, dst: usize, ds: usize): void {
   v128.store(dst, f32x4.sub(d0, d2));
   v128.store(dst + ds, f32x4.add(d1, d2));
   v128.store(dst + 2 * ds, f32x4.sub(d2, d1));
@@ -177,8 +175,13 @@ function padImages(s: ConvShape, x: usize, i0: i32, images: i32, xp: usize, m: i
 /** Bᵀ of F(4×4) (interpolation points 0, ±1, ±2). */
 // @ts-ignore: decorator
 @inline function inputTransform4(src: usize, ss: usize, dst: usize, ds: usize): void {
-  const d0 = v128.load(src), d1 = v128.load(src + ss), d2 = v128.load(src + 2 * ss);
-  const d3 = v128.load(src + 3 * ss), d4 = v128.load(src + 4 * ss), d5 = v128.load(src + 5 * ss);
+  inputValues4(v128.load(src), v128.load(src + ss), v128.load(src + 2 * ss), v128.load(src + 3 * ss), v128.load(src + 4 * ss),
+    v128.load(src + 5 * ss), dst, ds);
+}
+
+/** inputTransform4 of the six vectors d0..d5. */
+// @ts-ignore: decorator
+@inline function inputValues4(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128, dst: usize, ds: usize): void {
   const four = f32x4.splat(4), five = f32x4.splat(5), two = f32x4.splat(2);
   const a = f32x4.sub(d4, f32x4.mul(four, d2)); // d4 - 4 d2
   const b = f32x4.sub(d3, f32x4.mul(four, d1)); // d3 - 4 d1
@@ -338,7 +341,112 @@ function inputTransformPatch(m: i32, tmp: usize, tmp2: usize, dst: usize, ds: us
 }
 
 // ---------------------------------------------------------------------------------------------
+// The forward pass's input transform, in two halves.
+//
+// The vertical half (Bᵀ d, down the columns) runs on x's rows as they lie in memory, four
+// columns per vector, and writes the block's band: α transformed rows for every tile row that
+// the block touches, over the columns its tiles read. The horizontal half (· B, along the rows)
+// then takes four tiles at once, one per lane, from the band (a 4×4 transpose of loads) and
+// writes V. A band row holds x's column c at column c + 4: its columns 0..3 stay zero (x's column
+// -1 is column 3), and the vertical half writes zeros past x's last column; rows above and below
+// x are read from a zero row. So no padded copy of x is made, and no tile needs a bounds check.
+
+/** Floats of one band row for maps `w` columns wide: 4 zero columns, w rounded up to 4, 4 more. */
+// @ts-ignore: decorator
+@inline function bandRowFloats(w: i32): i32 { return ((w + 3) & ~3) + 8; }
+
+/** Most tile rows that a block of at most `tb` consecutive tiles touches. */
+// @ts-ignore: decorator
+@inline function bandTileRows(s: ConvShape, m: i32, tb: i32): i32 {
+  const tilesW = tilesAcross(s.wOut, m);
+  return (tb + tilesW - 2) / tilesW + 1;
+}
+
+/**
+ * The vertical half of tile row `ty` of `plane` (one channel of one image of x, h × w) for x's
+ * columns 4·k0 .. 4·k1: its α rows into the band rows from dst (`bandBytes` apart). zero: a zero row.
+ */
+function bandTransform(plane: usize, h: i32, w: i32, ty: i32, m: i32, k0: i32, k1: i32, zero: usize, dst: usize, bandBytes: usize): void {
+  const xRow = <usize>w << 2, r = m * ty - 1; // the patch's first row (r + α - 1 ≥ 0 and r < h)
+  const p0 = r >= 0 ? plane + <usize>r * xRow : zero, p1 = plane + <usize>(r + 1) * xRow;
+  const p2 = r + 2 < h ? p1 + xRow : zero, p3 = r + 3 < h ? p1 + 2 * xRow : zero;
+  const full = min(k1, w >> 2);
+  let k = k0;
+  if (m == 2) {
+    for (; k < full; k++) {
+      const o = <usize>k << 4;
+      inputValues2(v128.load(p0 + o), v128.load(p1 + o), v128.load(p2 + o), v128.load(p3 + o), dst + o + 16, bandBytes);
+    }
+    for (; k < k1; k++) { // past x's last full vector: its last columns, then zeros
+      const o = <usize>k << 4, n = w - 4 * k;
+      inputValues2(loadLanes(p0 + o, n), loadLanes(p1 + o, n), loadLanes(p2 + o, n), loadLanes(p3 + o, n), dst + o + 16, bandBytes);
+    }
+    return;
+  }
+  const p4 = r + 4 < h ? p1 + 3 * xRow : zero, p5 = r + 5 < h ? p1 + 4 * xRow : zero;
+  for (; k < full; k++) {
+    const o = <usize>k << 4;
+    inputValues4(v128.load(p0 + o), v128.load(p1 + o), v128.load(p2 + o), v128.load(p3 + o), v128.load(p4 + o), v128.load(p5 + o),
+      dst + o + 16, bandBytes);
+  }
+  for (; k < k1; k++) {
+    const o = <usize>k << 4, n = w - 4 * k;
+    inputValues4(loadLanes(p0 + o, n), loadLanes(p1 + o, n), loadLanes(p2 + o, n), loadLanes(p3 + o, n), loadLanes(p4 + o, n),
+      loadLanes(p5 + o, n), dst + o + 16, bandBytes);
+  }
+}
+
+/**
+ * The horizontal half of four tiles, F(4×4): tile l's patch row u at q + ol + u·bandBytes (o0 = 0);
+ * V[p = u·6 + v] to dst + p·ds.
+ */
+// @ts-ignore: decorator
+@inline function bandTiles4(q: usize, o1: usize, o2: usize, o3: usize, bandBytes: usize, dst: usize, ds: usize): void {
+  for (let u = 0; u < 6; u++) {
+    const p = q + <usize>u * bandBytes;
+    const r0 = v128.load(p), r1 = v128.load(p + o1), r2 = v128.load(p + o2), r3 = v128.load(p + o3);
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    const s0 = v128.load(p, 16), s1 = v128.load(p + o1, 16), s2 = v128.load(p + o2, 16), s3 = v128.load(p + o3, 16);
+    const e0 = v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), e1 = v128.shuffle<f32>(s2, s3, 0, 4, 1, 5);
+    inputValues4(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), v128.shuffle<f32>(t2, t3, 0, 1, 4, 5),
+      v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), v128.shuffle<f32>(e0, e1, 0, 1, 4, 5), v128.shuffle<f32>(e0, e1, 2, 3, 6, 7),
+      dst + <usize>(u * 6) * ds, ds);
+  }
+}
+
+/** bandTiles4 for F(2×2): V[p = u·4 + v] (four band rows). */
+// @ts-ignore: decorator
+@inline function bandTiles2(q: usize, o1: usize, o2: usize, o3: usize, bandBytes: usize, dst: usize, ds: usize): void {
+  for (let u = 0; u < 4; u++) {
+    const p = q + <usize>u * bandBytes;
+    if (o1 == 8 && o2 == 16 && o3 == 24) { // one tile row: tile l column v is column 2l + v, even and odd lanes of two loads
+      const l0 = v128.load(p), l1 = v128.load(p, 16), l2 = v128.load(p, 8), l3 = v128.load(p, 24);
+      inputValues2(v128.shuffle<f32>(l0, l1, 0, 2, 4, 6), v128.shuffle<f32>(l0, l1, 1, 3, 5, 7), v128.shuffle<f32>(l2, l3, 0, 2, 4, 6),
+        v128.shuffle<f32>(l2, l3, 1, 3, 5, 7), dst + <usize>(u * 4) * ds, ds);
+      continue;
+    }
+    const r0 = v128.load(p), r1 = v128.load(p + o1), r2 = v128.load(p + o2), r3 = v128.load(p + o3);
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    inputValues2(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), v128.shuffle<f32>(t2, t3, 0, 1, 4, 5),
+      v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), dst + <usize>(u * 4) * ds, ds);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The convolution.
+
+/** Floats of the forward's M matrices per tile and position: cOut rounded up to whole A panels. */
+// @ts-ignore: decorator
+@inline function mRows(cOut: i32): i32 { return (cOut + MR - 1) & ~(MR - 1); }
+
+/** Floats of per-thread scratch that winogradForward needs for blocks of at most `tb` tiles. */
+export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  const a = m + 2, a2 = a * a, row = bandRowFloats(s.wOut);
+  return a2 * (s.cIn + mRows(s.cOut)) * tb + 2 * a2 * 4 + (bandTileRows(s, m, tb) * a + 1) * row + tb + 16;
+}
 
 /**
  * y = conv(x, g) for the whole batch, as described at the top, then + bias[co] when `bias` is not
@@ -359,16 +467,18 @@ export function winogradForward(
   const imagesPer = blockImages(s, m, tb);
   const partsPer = imagesPer > 1 ? 1 : (perImage + tb - 1) / tb;
   const blocks = imagesPer > 1 ? (s.n + imagesPer - 1) / imagesPer : s.n * partsPer;
-  const hp = paddedHeight(s, m), wp = paddedWidth(s, m);
-  const rowBytes = <usize>wp << 2, planeBytes = <usize>(hp * wp) << 2;
-  const vStride = <usize>(cIn * tb) << 2, mStride = <usize>(cOut * tb) << 2; // bytes between positions p
+  const vStride = <usize>(cIn * tb) << 2, mStride = <usize>(mRows(cOut) * tb) << 2; // bytes between positions p
   const uStride = <usize>packedASize(cOut, cIn) << 2;
   const vBase = scratch + <usize>tid * <usize>scratchStride;
   const mBase = vBase + <usize>a2 * vStride;
   const tmp = mBase + <usize>a2 * mStride, tmp2 = tmp + (<usize>a2 << 4);
-  const xp = tmp2 + (<usize>a2 << 4); // the block's images, padded
-  let paddedFirst = -1;
+  // the band (tile row R of the block at band + (R - R0)·α·bandBytes), the zero row, the groups' lane offsets
+  const bandBytes = <usize>bandRowFloats(wOut) << 2, bandRows = bandTileRows(s, m, tb) * a;
+  const band = tmp2 + (<usize>a2 << 4), zero = band + <usize>bandRows * bandBytes, offs = zero + bandBytes;
+  memory.fill(zero, 0, bandBytes);
+  for (let r = 0; r < bandRows; r++) v128.store(band + <usize>r * bandBytes, zero4());
   const kBlocks = blockCount(cIn, KC_MAX);
+  const xPlane = <usize>(s.h * s.w) << 2;
   const yRow = <usize>wOut << 2, yPlane = <usize>(hOut * wOut) << 2;
   for (;;) {
     const blk = takeWork(1);
@@ -376,23 +486,35 @@ export function winogradForward(
     const first = imagesPer > 1 ? blk * imagesPer : blk / partsPer, images = min(imagesPer, s.n - first);
     const t0 = imagesPer > 1 ? first * perImage : first * perImage + (blk % partsPer) * tb;
     const count = imagesPer > 1 ? images * perImage : min(tb, (first + 1) * perImage - t0);
-    if (paddedFirst != first && (phases & PHASE_PAD) != 0) { padImages(s, x, first, images, xp, m); paddedFirst = first; }
     const groups = (count + 3) >> 2;
     // input transform: V[p][ci, tile] in B strips, k-block by k-block
-    for (let g = 0; g < ((phases & PHASE_INPUT) != 0 ? groups : 0); g++) {
-      const tile = t0 + 4 * g;
-      const fast = 4 * g + 4 <= count ? patchAddress(s, m, xp, first, tile) : 0;
-      const o1 = fast != 0 ? patchAddress(s, m, xp, first, tile + 1) - fast : 0;
-      const o2 = fast != 0 ? patchAddress(s, m, xp, first, tile + 2) - fast : 0;
-      const o3 = fast != 0 ? patchAddress(s, m, xp, first, tile + 3) - fast : 0;
-      const lane8 = <usize>((4 * g) & 7) << 2, strip = (4 * g) >> 3;
-      for (let kb = 0; kb < kBlocks; kb++) {
-        const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
-        let dst = vBase + (<usize>(pc * tb + strip * kc * NR) << 2) + lane8;
-        for (let ci = pc; ci < pc + kc; ci++) {
-          gatherPatches(s, m, xp, first, images, ci, tile, count - 4 * g, fast, o1, o2, o3, tmp);
-          inputTransformPatch(m, tmp, tmp2, dst, vStride);
-          dst += 32;
+    const R0 = t0 / tilesW, R1 = (t0 + count - 1) / tilesW; // the block's tile rows (over the images)
+    for (let g = 0; g < groups; g++) { // the band offsets of the group's tiles (a lane past the block: its first tile's)
+      for (let l = 0; l < 4; l++) {
+        const tl = t0 + min(4 * g + l, count - 1);
+        const at = <usize>(tl / tilesW - R0) * <usize>a * bandBytes + (<usize>((tl % tilesW) * m + 3) << 2);
+        store<u32>(offs + (<usize>(4 * g + l) << 2), <u32>at);
+      }
+    }
+    for (let kb = 0; kb < ((phases & PHASE_INPUT) != 0 ? kBlocks : 0); kb++) {
+      const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
+      for (let ci = pc; ci < pc + kc; ci++) {
+        for (let R = R0; R <= R1; R++) { // the vertical half over the columns of the block's tiles in row R
+          const ta = max(t0, R * tilesW) - R * tilesW, te = min(t0 + count, (R + 1) * tilesW) - R * tilesW;
+          const plane = x + <usize>((R / tilesH) * cIn + ci) * xPlane;
+          bandTransform(plane, s.h, s.w, R % tilesH, m, max(0, (m * ta - 1) >> 2), (m * te + 4) >> 2, zero,
+            band + <usize>((R - R0) * a) * bandBytes, bandBytes);
+        }
+        const vc = vBase + (<usize>(pc * tb + (ci - pc) * NR) << 2); // V[0][ci, strip 0]
+        for (let g = 0; g < groups; g++) { // the horizontal half, four tiles at a time
+          const o = offs + (<usize>g << 4);
+          const q = band + <usize>load<u32>(o);
+          const o1 = <usize>load<u32>(o, 4) - <usize>load<u32>(o), o2 = <usize>load<u32>(o, 8) - <usize>load<u32>(o);
+          const o3 = <usize>load<u32>(o, 12) - <usize>load<u32>(o);
+          const dst = vc + (<usize>(((4 * g) >> 3) * kc * NR) << 2) + (<usize>((4 * g) & 7) << 2);
+          if (m == 2) bandTiles2(q, o1, o2, o3, bandBytes, dst, vStride);
+          else if (o1 == 16 && o2 == 32 && o3 == 48) bandTiles4(q, 16, 32, 48, bandBytes, dst, vStride); // one tile row
+          else bandTiles4(q, o1, o2, o3, bandBytes, dst, vStride);
         }
       }
     }
@@ -400,6 +522,7 @@ export function winogradForward(
     const ncols = roundUp8(count);
     for (let p = 0; p < ((phases & PHASE_MULTIPLY) != 0 ? a2 : 0); p++) {
       const vp = vBase + <usize>p * vStride, mp = mBase + <usize>p * mStride, up = u + <usize>p * uStride;
+      if (kBlocks == 1) { multiplyPosition(up, vp, mp, mRows(cOut) >> 2, ncols >> 3, cIn, <usize>tb << 2); continue; }
       for (let kb = 0; kb < kBlocks; kb++) {
         const pc = rangeStart(cIn, kb, kBlocks), kc = rangeStart(cIn, kb + 1, kBlocks) - pc;
         multiplyPacked(up, cOut, cIn, 0, cOut, pc, kc, vp + (<usize>(pc * tb) << 2), ncols, mp, tb, kb > 0);
@@ -416,23 +539,21 @@ export function winogradForward(
       const y3 = fast ? outputAddress(s, m, y, cOut, tile + 3) - y0 : 0;
       for (let co = 0; co < cOut; co++) {
         const src = mBase + (<usize>(co * tb + 4 * g) << 2);
-        // Aᵀ M: down the columns into tmp (m × α), then along the rows into tmp2 (m × m)
+        // Aᵀ M: down the columns into tmp (m × α), then along the rows (whole tiles: in storeTiles)
         const cs = <usize>a << 4;
-        if (m == 2) {
-          for (let q = 0; q < 4; q++) outputTransform2(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
-          for (let r = 0; r < 2; r++) outputTransform2(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 2) << 4), 16);
-        } else {
-          for (let q = 0; q < 6; q++) outputTransform4(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
-          for (let r = 0; r < 4; r++) outputTransform4(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 4) << 4), 16);
-        }
-        // with a residual, it and the ReLU after it are added in the stores
-        const early = relu && res == 0;
-        if (bias != 0 || early) epilogue(tmp2, m * m, bias != 0 ? load<f32>(bias + (<usize>co << 2)) : 0, early);
+        if (m == 2) for (let q = 0; q < 4; q++) outputTransform2(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
+        else for (let q = 0; q < 6; q++) outputTransform4(src + <usize>q * mStride, <usize>a * mStride, tmp + (<usize>q << 4), cs);
+        const b = bias != 0 ? load<f32>(bias + (<usize>co << 2)) : 0;
         if (fast) {
           const at = y0 - y + <usize>co * yPlane;
-          storeTiles(tmp2, m, y + at, y1, y2, y3, yRow, res ? res + at : 0, relu);
+          storeTiles(tmp, m, y + at, y1, y2, y3, yRow, b, res ? res + at : 0, relu);
           continue;
         }
+        if (m == 2) for (let r = 0; r < 2; r++) outputTransform2(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 2) << 4), 16);
+        else for (let r = 0; r < 4; r++) outputTransform4(tmp + <usize>r * cs, 16, tmp2 + (<usize>(r * 4) << 4), 16);
+        // with a residual, it and the ReLU after it are added in the stores
+        const early = relu && res == 0;
+        if (bias != 0 || early) epilogue(tmp2, m * m, b, early);
         for (let l = 0; l < 4; l++) {
           if (4 * g + l >= count) break;
           const tl = tile + l, im = tl / perImage, rm = tl % perImage;
@@ -457,14 +578,48 @@ export function winogradForward(
   }
 }
 
+/**
+ * M = U · V for one position when every input channel is in one k-block: U packed as gemm.ts's A
+ * panels (`panels` of them, kc columns), V as its B strips (`strips` of kc × 8), M whole 4×8 tiles
+ * (its rows past cOut get the zero rows of U's last panel), rows ldc bytes apart. The micro-kernel
+ * of gemm.ts's tile4x8, inlined here without its partial tiles and epilogue: with the few input
+ * channels of CIFAR's layers (k = 16) the calls and their checks cost as much as the multiply-adds
+ * (16@32², 1 thread: the multiplies took 8.3 ms through multiplyPacked, 8.0 calling tile4x8 per
+ * tile, 6.1 inlined).
+ */
+function multiplyPosition(up: usize, vp: usize, mp: usize, panels: i32, strips: i32, kc: i32, ldc: usize): void {
+  const panelBytes = <usize>kc << 4, stripBytes = <usize>kc << 5;
+  for (let st = 0; st < strips; st++) {
+    const b0 = vp + <usize>st * stripBytes;
+    for (let r = 0; r < panels; r++) {
+      let a = up + <usize>r * panelBytes, b = b0;
+      let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
+      let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
+      for (let k = 0; k < kc; k++) {
+        const x0 = v128.load(b), x1 = v128.load(b, 16);
+        let av = v128.load32_splat(a);
+        c00 = madd(av, x0, c00); c01 = madd(av, x1, c01);
+        av = v128.load32_splat(a, 4);
+        c10 = madd(av, x0, c10); c11 = madd(av, x1, c11);
+        av = v128.load32_splat(a, 8);
+        c20 = madd(av, x0, c20); c21 = madd(av, x1, c21);
+        av = v128.load32_splat(a, 12);
+        c30 = madd(av, x0, c30); c31 = madd(av, x1, c31);
+        a += 16; b += 32;
+      }
+      const c = mp + <usize>(4 * r) * ldc + (<usize>st << 5);
+      v128.store(c, c00); v128.store(c, c01, 16);
+      v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+      v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+      v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+    }
+  }
+}
+
 /** v + b, then max(·, 0) when `relu`, on `count` v128s at p. */
 function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
-  const bv = f32x4.splat(b), zero = f32x4.splat(0);
-  for (let i = 0; i < count; i++) {
-    const at = p + (<usize>i << 4);
-    const v = f32x4.add(v128.load(at), bv);
-    v128.store(at, relu ? f32x4.pmax(zero, v) : v); // pmax: NaN → 0, as the reference
-  }
+  const bv = f32x4.splat(b);
+  for (let i = 0; i < count; i++) v128.store(p + (<usize>i << 4), withBias(v128.load(p + (<usize>i << 4)), bv, relu));
 }
 
 /** v + the four floats at `r`, then max(·, 0) when `relu`; v itself when r is 0. */
@@ -476,14 +631,18 @@ function epilogue(p: usize, count: i32, b: f32, relu: bool): void {
 }
 
 /**
- * Writes four tiles' m×m outputs (tmp: m×m v128s, lane l = tile l) to y: tile 0's first row at
- * out, tile l's at out + yl (consecutive tiles of one row: m, 2m, 3m floats), rows yRow bytes apart;
- * adds the same places of the residual map at `res` (laid out as y) and then the ReLU when `res` is not 0.
+ * The row half of the output transform of four whole tiles (tmp: Aᵀ M, m rows of α v128s, lane l
+ * = tile l), + b, and the stores to y: tile 0's first row at out, tile l's at out + yl
+ * (consecutive tiles of one row: m, 2m, 3m floats), rows yRow bytes apart. Then the ReLU, after
+ * the same places of the residual map at `res` (laid out as y) are added when `res` is not 0.
  */
-function storeTiles(tmp: usize, m: i32, out: usize, y1: usize, y2: usize, y3: usize, yRow: usize, res: usize, relu: bool): void {
+function storeTiles(tmp: usize, m: i32, out: usize, y1: usize, y2: usize, y3: usize, yRow: usize, b: f32, res: usize, relu: bool): void {
+  const bv = f32x4.splat(b), early = relu && !res;
   if (m == 2) { // row i: o[i,0] and o[i,1] interleaved, two tiles per vector
     for (let i = 0; i < 2; i++) {
-      const o0 = v128.load(tmp + (<usize>(i * 2) << 4)), o1 = v128.load(tmp + (<usize>(i * 2 + 1) << 4));
+      const q = tmp + (<usize>i << 6);
+      const m0 = v128.load(q), m1 = v128.load(q, 16), m2 = v128.load(q, 32), m3 = v128.load(q, 48);
+      const o0 = withBias(f32x4.add(f32x4.add(m0, m1), m2), bv, early), o1 = withBias(f32x4.sub(f32x4.sub(m1, m2), m3), bv, early);
       const d = out + <usize>i * yRow, r = res ? res + <usize>i * yRow : 0;
       let v01 = v128.shuffle<f32>(o0, o1, 0, 4, 1, 5), v23 = v128.shuffle<f32>(o0, o1, 2, 6, 3, 7);
       if (y1 == 8 && y2 == 16 && y3 == 24) {
@@ -506,21 +665,32 @@ function storeTiles(tmp: usize, m: i32, out: usize, y1: usize, y2: usize, y3: us
     return;
   }
   if (y1 == 16 && y2 == 32 && y3 == 48) { // one tile row (constant offsets)
-    for (let i = 0; i < 4; i++) {
-      storeTransposed(tmp + (<usize>(i * 4) << 4), out + <usize>i * yRow, 16, 32, 48, res ? res + <usize>i * yRow : 0, relu);
-    }
+    for (let i = 0; i < 4; i++) storeRow4(tmp + <usize>i * 96, bv, early, out + <usize>i * yRow, 16, 32, 48, res ? res + <usize>i * yRow : 0, relu);
     return;
   }
-  for (let i = 0; i < 4; i++) storeTransposed(tmp + (<usize>(i * 4) << 4), out + <usize>i * yRow, y1, y2, y3, res ? res + <usize>i * yRow : 0, relu);
+  for (let i = 0; i < 4; i++) storeRow4(tmp + <usize>i * 96, bv, early, out + <usize>i * yRow, y1, y2, y3, res ? res + <usize>i * yRow : 0, relu);
+}
+
+/** v + bv, then max(·, 0) when `relu` (NaN → 0, as the reference). */
+// @ts-ignore: decorator
+@inline function withBias(v: v128, bv: v128, relu: bool): v128 {
+  const s = f32x4.add(v, bv);
+  return relu ? f32x4.pmax(f32x4.splat(0), s) : s;
 }
 
 /**
- * The 4×4 transpose of the four v128s at q (row i: o[i, 0..4] of four tiles): tile l's four floats
- * to d + yl (y0 = 0), plus the residual's at r + yl and the ReLU when r is not 0 (plusResidual).
+ * Row i of four F(4×4) tiles: the six v128s at q (Aᵀ M's row i) · A, + bv (then the ReLU when
+ * `early`), transposed: tile l's four floats to d + yl (y0 = 0), plus the residual's at r + yl and
+ * the ReLU when r is not 0 (plusResidual).
  */
 // @ts-ignore: decorator
-@inline function storeTransposed(q: usize, d: usize, y1: usize, y2: usize, y3: usize, r: usize, relu: bool): void {
-  const r0 = v128.load(q), r1 = v128.load(q, 16), r2 = v128.load(q, 32), r3 = v128.load(q, 48);
+@inline function storeRow4(q: usize, bv: v128, early: bool, d: usize, y1: usize, y2: usize, y3: usize, r: usize, relu: bool): void {
+  const m0 = v128.load(q), m1 = v128.load(q, 16), m2 = v128.load(q, 32), m3 = v128.load(q, 48), m4 = v128.load(q, 64), m5 = v128.load(q, 80);
+  const sp = f32x4.add(m1, m2), sm = f32x4.sub(m1, m2), tp = f32x4.add(m3, m4), tm = f32x4.sub(m3, m4);
+  const r0 = withBias(f32x4.add(f32x4.add(m0, sp), tp), bv, early);
+  const r1 = withBias(f32x4.add(sm, f32x4.mul(f32x4.splat(2), tm)), bv, early);
+  const r2 = withBias(f32x4.add(sp, f32x4.mul(f32x4.splat(4), tp)), bv, early);
+  const r3 = withBias(f32x4.add(f32x4.add(sm, f32x4.mul(f32x4.splat(8), tm)), m5), bv, early);
   const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
   const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
   v128.store(d, plusResidual(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), r, relu));

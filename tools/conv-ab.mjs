@@ -1,5 +1,5 @@
 // Times ResNet-20's 3×3 convolutions (batch 128: the stride-1 layers, the two stride-2 ones and
-// the stem) and the direct-path strided layers and stem of ResNet-50 at batch 1 (the stride-2 maps
+// the stem), ResNet-50's Winograd layers at batch 1 and its direct-path strided layers and stem (the stride-2 maps
 // of ≤256 output pixels take the small-map forward there, tools/conv-layers.mjs) on this
 // checkout's wasm set against the one of another built checkout (`--base DIR`: its dist/ and build/, e.g. an unpacked `git archive`
 // of main after `npm run build`), both with 'auto', interleaved in one process: every round runs
@@ -7,7 +7,10 @@
 // "fwd eval" keeps the weights and has a bias and ReLU (inference's folded batch norm), "fwd train"
 // and "bwd-input" rewrite the weights before each call (the filter transform is paid, as in a
 // training step), "bwd-weight" is the filter gradient. Each shape runs the passes its network
-// takes (ResNet-50: inference only; the stems: no input gradient).
+// takes (ResNet-50: inference only; the stems: no input gradient). Each timed call follows an
+// untimed one of the same pass and set: its workers are then awake, and the other set's have stopped
+// spinning (pool.ts), as in a network's run of back-to-back calls (without it, the other set's spinning workers took CPU time
+// from the call timed next: with 2 threads 16@32²'s forward measured 10.6 ms here, 7.8 ms alone).
 //
 //   npm run build && node tools/conv-ab.mjs --base DIR [--rounds 9] [--threads 2] [--only 64@8] [--passes 'fwd eval,bwd-weight']
 
@@ -32,6 +35,8 @@ const ALL_PASSES = ['fwd eval', 'fwd train', 'bwd-input', 'bwd-weight'];
 /** [label, batch, cIn, cOut, kernel, stride, input size, passes]. */
 const SHAPES = [
   ['16@32²', 128, 16, 16, 3, 1, 32, ALL_PASSES], ['32@16²', 128, 32, 32, 3, 1, 16, ALL_PASSES], ['64@8²', 128, 64, 64, 3, 1, 8, ALL_PASSES],
+  ['b1 64@56²', 1, 64, 64, 3, 1, 56, ['fwd eval']], ['b1 128@28²', 1, 128, 128, 3, 1, 28, ['fwd eval']],
+  ['b1 256@14²', 1, 256, 256, 3, 1, 14, ['fwd eval']],
   ['16→32@32²/2', 128, 16, 32, 3, 2, 32, ALL_PASSES], ['32→64@16²/2', 128, 32, 64, 3, 2, 16, ALL_PASSES],
   ['stem 3→16@32²', 128, 3, 16, 3, 1, 32, ['fwd eval', 'fwd train', 'bwd-weight']],
   ['b1 stem 3→64 7×7/2@224²', 1, 3, 64, 7, 2, 224, ['fwd eval']], ['b1 128@56²/2', 1, 128, 128, 3, 2, 56, ['fwd eval']],
@@ -65,6 +70,7 @@ for (const [label, n, cIn, cOut, kk, stride, size, passes] of SHAPES) {
   for (let r = -1; r < ROUNDS; r++) { // round -1 warms up
     for (const pass of Object.keys(cases.this)) {
       for (const name of r % 2 === 0 ? ['base', 'this'] : ['this', 'base']) {
+        cases[name][pass]();
         const t0 = performance.now();
         cases[name][pass]();
         const ms = performance.now() - t0;

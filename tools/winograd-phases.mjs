@@ -1,6 +1,7 @@
 // Splits a Winograd convolution call (assembly/winograd.ts) into its phases on one thread: each
 // configuration is timed whole and with one phase only (winogradPhases: the padded copy of the
-// images, the input transform, the α² multiplies, the output transform), all configurations
+// images (the filter gradient only: the forward pass reads x in place), the input transform, the α²
+// multiplies, the output transform), all configurations
 // interleaved in every round, medians over the rounds. The module is instantiated here on a memory
 // of its own (no pool: one thread), so any block size `tb` can be tried without changing the host.
 //
@@ -24,7 +25,7 @@ const TBS = flag('--tb', '').split(',').filter((t) => t !== '').map(Number);
 /** [label, n, channels, size]: ResNet-20's stride-1 3×3 layers at batch 128. */
 const SHAPES = [['16@32²', 128, 16, 32], ['32@16²', 128, 32, 16], ['64@8²', 128, 64, 8]]
   .filter(([label]) => label.includes(ONLY));
-const PHASES = { pad: 1, input: 2, multiply: 4, output: 8 };
+const PHASES = PASS === 'fwd' ? { input: 2, multiply: 4, output: 8 } : { pad: 1, input: 2, multiply: 4, output: 8 };
 
 /** The host's block sizes (kept in step with src/kernels/wasm/index.ts). */
 function hostTiles(c, m) {
@@ -40,7 +41,8 @@ const k = instantiateKernels(module, memory);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 
 console.log(`pass ${PASS}, 1 thread, ${variant} build, ${ROUNDS} rounds, medians (ms per call)`);
-console.log('| shape | m | tb | whole | pad | input | multiply | output | sum of phases |\n|---|---|---|---:|---:|---:|---:|---:|---:|');
+const NAMES = Object.keys(PHASES);
+console.log(`| shape | m | tb | whole | ${NAMES.join(' | ')} | sum of phases |\n|---|---|---|---:|${NAMES.map(() => '---:|').join('')}---:|`);
 for (const [label, n, c, size] of SHAPES) {
   const shape = { n, cIn: c, h: size, w: size, cOut: c, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, hOut: size, wOut: size };
   const i32 = new Int32Array(memory.buffer);
@@ -83,7 +85,7 @@ for (const [label, n, c, size] of SHAPES) {
   k.winogradPhases(-1);
   for (const { m, tb } of configs) {
     const t = Object.fromEntries(Object.keys(masks).map((name) => [name, median(times.get(`${m} ${tb} ${name}`))]));
-    const sum = t.pad + t.input + t.multiply + t.output;
-    console.log(`| ${label} | ${m} | ${tb} | ${t.whole.toFixed(2)} | ${t.pad.toFixed(2)} | ${t.input.toFixed(2)} | ${t.multiply.toFixed(2)} | ${t.output.toFixed(2)} | ${sum.toFixed(2)} |`);
+    const sum = NAMES.reduce((total, name) => total + t[name], 0);
+    console.log(`| ${label} | ${m} | ${tb} | ${t.whole.toFixed(2)} | ${NAMES.map((name) => t[name].toFixed(2)).join(' | ')} | ${sum.toFixed(2)} |`);
   }
 }
