@@ -16,7 +16,10 @@
 //                    table of per-k offsets ("direct" mode); other convolutions pack B from it
 //                    (two vector loads per 8 outputs of one row, no bounds checks)
 //   backward input   stride 1: a forward convolution of dy with the flipped, transposed weights
-//                    (padding d·(k-1) - p); other strides: dcol[K, P] = Wᵀ · dy[cOut, P]
+//                    (padding d·(k-1) - p); other strides, dilation 1: each phase of dx (rows
+//                    and columns mod the strides) is a stride-1 correlation of dy with part of
+//                    the flipped kernel, computed as the direct mode does and interleaved into dx
+//                    ("by phases of dx"); dilated strided ones: dcol[K, P] = Wᵀ · dy[cOut, P]
 //                    one column block at a time, scattered (col2im) into a zero-padded copy of
 //                    dx (no bounds checks) that is copied out at the end
 //   backward weight  dWᵀ[K, cOut] += col[K, P] · dyᵀ[P, cOut], summed over the images: the
@@ -141,9 +144,10 @@ function isPointwise(s: ConvShape): bool {
  * from pc on) and columns j = oy·wOut + ox in [j0, j0+ncols). Eight outputs of one output row are
  * eight consecutive floats at any stride (two vector loads); so are eight outputs on two rows
  * when the planes are as wide as the output (wq = wOut: 1×1 taps, and 2×2 ones at stride 2).
+ * wOut: the output's width; xq: planes wq floats wide.
  */
-function packPhaseB(s: ConvShape, xq: usize, offs: usize, wq: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
-  const wOut = s.wOut, flat = wq == wOut;
+function packPhaseB(wOut: i32, xq: usize, offs: usize, wq: i32, kc: i32, j0: i32, ncols: i32, dst: usize): void {
+  const flat = wq == wOut;
   const strips = (ncols + NR - 1) / NR;
   const stripBytes = <usize>(kc * NR) << 2;
   const rowStep = <usize>wq << 2;
@@ -230,25 +234,32 @@ function phaseImage(s: ConvShape, x: usize, xq: usize): void {
 }
 
 /**
- * The zero-padded copy of one image for the backward kernels: xp[ci, r, c] = x[ci, r - ph, c - pw]
+ * A zero-padded copy of `channels` planes: dst[c, r, col] = src[c, r - top, col - left] (0 outside
+ * src). src: [channels, h, w]; dst: [channels, hp, wp].
+ */
+function padPlanes(src: usize, channels: i32, h: i32, w: i32, top: i32, left: i32, hp: i32, wp: i32, dst: usize): void {
+  const c0 = max(0, left), c1 = min(wp, w + left); // columns of dst that come from src
+  for (let ci = 0; ci < channels; ci++) {
+    for (let r = 0; r < hp; r++) {
+      const d = dst + (<usize>((ci * hp + r) * wp) << 2);
+      const row = r - top;
+      if (<u32>row >= <u32>h || c0 >= c1) {
+        memory.fill(d, 0, <usize>wp << 2);
+        continue;
+      }
+      if (c0 > 0) memory.fill(d, 0, <usize>c0 << 2);
+      memory.copy(d + (<usize>c0 << 2), src + (<usize>((ci * h + row) * w + c0 - left) << 2), <usize>(c1 - c0) << 2);
+      if (c1 < wp) memory.fill(d + (<usize>c1 << 2), 0, <usize>(wp - c1) << 2);
+    }
+  }
+}
+
+/**
+ * The zero-padded copy of one image for the backward weight: xp[ci, r, c] = x[ci, r - ph, c - pw]
  * (0 outside x). x: one image [cIn, h, w]; xp: [cIn, paddedRows, paddedCols].
  */
 function padImage(s: ConvShape, x: usize, xp: usize): void {
-  const h = s.h, w = s.w, ph = s.padH, pw = s.padW, hp = paddedRows(s), wp = paddedCols(s);
-  const c0 = max(0, pw), c1 = min(wp, w + pw); // columns of xp that come from x
-  for (let ci = 0; ci < s.cIn; ci++) {
-    for (let r = 0; r < hp; r++) {
-      const dst = xp + (<usize>((ci * hp + r) * wp) << 2);
-      const row = r - ph;
-      if (<u32>row >= <u32>h || c0 >= c1) {
-        memory.fill(dst, 0, <usize>wp << 2);
-        continue;
-      }
-      if (c0 > 0) memory.fill(dst, 0, <usize>c0 << 2);
-      memory.copy(dst + (<usize>c0 << 2), x + (<usize>((ci * h + row) * w + c0 - pw) << 2), <usize>(c1 - c0) << 2);
-      if (c1 < wp) memory.fill(dst + (<usize>c1 << 2), 0, <usize>(wp - c1) << 2);
-    }
-  }
+  padPlanes(x, s.cIn, s.h, s.w, s.padH, s.padW, paddedRows(s), paddedCols(s), xp);
 }
 
 /**
@@ -343,7 +354,7 @@ export function conv2dForward(
     for (let kb = 0; kb < kBlocks; kb++) {
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
       if (pointwise) packB(xi, pixels, false, pc, kc, j0, ncols, bp);
-      else packPhaseB(s, xp, offs + (<usize>pc << 2), wq, kc, j0, ncols, bp);
+      else packPhaseB(s.wOut, xp, offs + (<usize>pc << 2), wq, kc, j0, ncols, bp);
       const last = kb == kBlocks - 1;
       multiplyBlock(ap, M, K, r0, r1, pc, kc, bp, ncols, c, pixels, kb > 0, last ? b0 : 0, last ? rc : 0, last && relu);
     }
@@ -558,7 +569,8 @@ function unpadImage(s: ConvShape, dxp: usize, c0: i32, c1: i32, dx: usize): void
 }
 
 /**
- * dx = conv_transpose(dy, w) for any stride, by dcol = Wᵀ·dy and col2im.
+ * dx = conv_transpose(dy, w) for any stride and dilation, by dcol = Wᵀ·dy and col2im (the host
+ * takes it for the dilated strided convolutions; conv2dBackwardInputPhases for the others).
  * w: [cOut, cIn, kh, kw]; dy: [n, cOut, hOut, wOut]; dx: [n, cIn, h, w] (overwritten).
  * Work items are (image, part of the input channels); each thread packs its own rows of Wᵀ.
  */
@@ -601,6 +613,244 @@ export function conv2dBackwardInputCol2im(shape: usize, w: usize, dy: usize, dx:
       col2imPadded(s, dcol, rows, j0, ncols, dxp);
     }
     unpadImage(s, dxp, c0, c1, dxi);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward input of strided convolutions, by phases of dx.
+//
+// Along one dimension (stride s, padding p, kernel size k, dilation 1), the rows iy = s·t + e of
+// dx (phase e < s) take only the taps ky = f + s·i (f = (e + p) mod s, i < n = ceil((k - f)/s)),
+// from dy's rows t + q - i (q = floor((e + p)/s)). So each phase of dx (of its rows and columns)
+// is a stride-1 correlation of dy with a part of the flipped kernel: at stride 2 a 3×3 kernel
+// gives dx's four phases by 2×2, 2×1, 1×2 and 1×1 kernels, 9 taps in all as the forward has. Each
+// phase is computed as the forward's direct mode computes a convolution (8 consecutive pixels of
+// a zero-padded copy of dy per tap, through a table of tap offsets; packed B when a phase's rows
+// are not whole 8-pixel strips) into a block of rows, and the phases are interleaved into dx:
+// no dcol matrix and no col2im scatter.
+
+/** First tap, number of taps and dy shift of phase e along one dimension (see above). */
+// @ts-ignore: decorator
+@inline function phaseFirst(e: i32, p: i32, s: i32): i32 { return (e + p) % s; }
+// @ts-ignore: decorator
+@inline function phaseTaps(e: i32, k: i32, p: i32, s: i32): i32 { const f = (e + p) % s; return f < k ? (k - f + s - 1) / s : 0; }
+// @ts-ignore: decorator
+@inline function phaseShift(e: i32, p: i32, s: i32): i32 { return (e + p) / s; }
+/** Rows (columns) of phase e of a dx dimension of size n. */
+// @ts-ignore: decorator
+@inline function phaseSize(e: i32, n: i32, s: i32): i32 { return e < n ? (n - e + s - 1) / s : 0; }
+
+/** Zero rows (columns) before dy in its padded copy: enough for every phase's first tap. */
+function dyPadBefore(k: i32, p: i32, s: i32): i32 {
+  let m = 0;
+  for (let e = 0; e < s; e++) m = max(m, phaseTaps(e, k, p, s) - 1 - phaseShift(e, p, s));
+  return m;
+}
+
+/** Rows (columns) of dy's padded copy: dy and every row that a phase's last output reads. */
+function dyPadExtent(n: i32, nOut: i32, k: i32, p: i32, s: i32): i32 {
+  let m = nOut;
+  for (let e = 0; e < s; e++) m = max(m, phaseSize(e, n, s) + phaseShift(e, p, s));
+  return dyPadBefore(k, p, s) + m;
+}
+
+/** Columns per block of a phase's product: whole 8-column strips, at most NC_MAX. */
+function phaseBlockCols(s: ConvShape): i32 {
+  return forwardBlockCols(phaseSize(0, s.h, s.strideH) * phaseSize(0, s.w, s.strideW));
+}
+
+/** Floats of the packed weights of every phase for `rows` input channels. */
+function phaseWeightsSize(s: ConvShape, rows: i32): i32 {
+  let n = 0;
+  for (let ey = 0; ey < s.strideH; ey++) {
+    for (let ex = 0; ex < s.strideW; ex++) {
+      n += packedASize(rows, s.cOut * phaseTaps(ey, s.kh, s.padH, s.strideH) * phaseTaps(ex, s.kw, s.padW, s.strideW));
+    }
+  }
+  return n;
+}
+
+/** Floats of per-thread scratch that conv2dBackwardInputPhases needs. */
+export function conv2dBackwardInputPhasesScratch(shape: usize, nt: i32): i32 {
+  const s = changetype<ConvShape>(shape);
+  const parts = col2imParts(s, nt), rows = (s.cIn + parts - 1) / parts;
+  const hd = dyPadExtent(s.h, s.hOut, s.kh, s.padH, s.strideH), wd = dyPadExtent(s.w, s.wOut, s.kw, s.padW, s.strideW);
+  const plane = phaseSize(0, s.h, s.strideH) * phaseSize(0, s.w, s.strideW), blockCols = phaseBlockCols(s);
+  return s.cOut * hd * wd + 16 + phaseWeightsSize(s, rows) + KC_MAX * blockCols + s.strideW * rows * plane
+    + s.cOut * s.kh * s.kw + blockCols / NR;
+}
+
+/**
+ * Packs the weights of phase (ey, ex) for the input channels c0..c0+rows as A (packA's panels):
+ * A[ci - c0, (co·ty + i)·tx + j] = w[co, ci, fy + sh·(ty-1-i), fx + sw·(tx-1-j)] (the phase's taps
+ * flipped, to read dy forward).
+ */
+function packPhaseWeights(s: ConvShape, w: usize, c0: i32, rows: i32, fy: i32, ty: i32, fx: i32, tx: i32, dst: usize): void {
+  const khkw = s.kh * s.kw, K = s.cOut * ty * tx;
+  for (let r = 0; r < rows; r += MR) {
+    let d = dst + (<usize>(r * K) << 2);
+    for (let co = 0; co < s.cOut; co++) {
+      for (let i = 0; i < ty; i++) {
+        for (let j = 0; j < tx; j++) {
+          const tap = (fy + s.strideH * (ty - 1 - i)) * s.kw + fx + s.strideW * (tx - 1 - j);
+          const src = w + (<usize>((co * s.cIn + c0 + r) * khkw + tap) << 2), step = <usize>khkw << 2;
+          for (let m = 0; m < MR; m++) {
+            store<f32>(d, r + m < rows ? load<f32>(src + <usize>m * step) : 0);
+            d += 4;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * C[0..rows, 0..te·fe] = A · B for one phase: B[(co·ty + i)·tx + j, t·fe + u] = dyp[offs[k] bytes +
+ * (t·wd + u) floats] (dy's padded copy, planes wd floats wide). ap: the phase's packed weights
+ * (K = cOut·ty·tx); c: rows te·fe floats apart.
+ */
+function phaseProduct(
+  ap: usize, rows: i32, K: i32, dyp: usize, offs: usize, wd: i32, te: i32, fe: i32, blockCols: i32, bp: usize, bases: usize, c: usize,
+): void {
+  const P = te * fe, direct = fe % NR == 0, kBlocks = blockCount(K, KC_MAX);
+  for (let j0 = 0; j0 < P; j0 += blockCols) {
+    const ncols = min(blockCols, P - j0), strips = ncols / NR;
+    if (direct) {
+      for (let st = 0; st < strips; st++) {
+        const j = j0 + st * NR;
+        store<i32>(bases + (<usize>st << 2), <i32>dyp + (((j / fe) * wd + j % fe) << 2));
+      }
+    }
+    for (let kb = 0; kb < kBlocks; kb++) {
+      const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+      if (direct) {
+        multiplyDirect(ap, rows, K, 0, rows, pc, kc, bases, strips, offs + (<usize>pc << 2), c + (<usize>j0 << 2), P, kb > 0, 0, 0, false);
+      } else {
+        packPhaseB(fe, dyp, offs + (<usize>pc << 2), wd, kc, j0, ncols, bp);
+        multiplyPacked(ap, rows, K, 0, rows, pc, kc, bp, ncols, c + (<usize>j0 << 2), P, kb > 0);
+      }
+    }
+  }
+}
+
+/**
+ * Row t of row phase ey of channels c0..c1 into dx: dx[ci, sh·t + ey, sw·u + ex] = C_ex[ci - c0,
+ * t·fe_ex + u] for every column phase ex (0 where it has no taps). cs: the column phases' C blocks,
+ * `cStride` bytes apart; dxi: one image of dx.
+ */
+function interleavePhases(s: ConvShape, cs: usize, cStride: usize, c0: i32, c1: i32, ey: i32, te: i32, dxi: usize): void {
+  const sw = s.strideW, w = s.w;
+  const fe0 = phaseSize(0, w, sw), fe1 = phaseSize(1, w, sw);
+  // stride 2 with both column phases as wide and computed: two rows zipped four floats at a time
+  const zip = sw == 2 && fe0 == fe1 && phaseTaps(0, s.kw, s.padW, 2) > 0 && phaseTaps(1, s.kw, s.padW, 2) > 0;
+  for (let ci = c0; ci < c1; ci++) {
+    for (let t = 0; t < te; t++) {
+      const dst = dxi + (<usize>((ci * s.h + s.strideH * t + ey) * w) << 2);
+      if (zip) {
+        const r0 = cs + (<usize>(((ci - c0) * te + t) * fe0) << 2), r1 = r0 + cStride;
+        let u = 0;
+        for (; u + 4 <= fe0; u += 4) {
+          const a = v128.load(r0 + (<usize>u << 2)), b = v128.load(r1 + (<usize>u << 2));
+          v128.store(dst + (<usize>u << 3), v128.shuffle<f32>(a, b, 0, 4, 1, 5));
+          v128.store(dst + (<usize>u << 3), v128.shuffle<f32>(a, b, 2, 6, 3, 7), 16);
+        }
+        for (; u < fe0; u++) {
+          store<f32>(dst + (<usize>u << 3), load<f32>(r0 + (<usize>u << 2)));
+          store<f32>(dst + (<usize>u << 3), load<f32>(r1 + (<usize>u << 2)), 4);
+        }
+        continue;
+      }
+      for (let ex = 0; ex < sw; ex++) {
+        const fe = phaseSize(ex, w, sw);
+        const none = phaseTaps(ex, s.kw, s.padW, sw) == 0;
+        const row = cs + <usize>ex * cStride + (<usize>(((ci - c0) * te + t) * fe) << 2);
+        for (let u = 0; u < fe; u++) store<f32>(dst + (<usize>(sw * u + ex) << 2), none ? 0 : load<f32>(row + (<usize>u << 2)));
+      }
+    }
+  }
+}
+
+/**
+ * dx = conv_transpose(dy, w) for strided convolutions of dilation 1, by phases of dx (see above).
+ * w: [cOut, cIn, kh, kw]; dy: [n, cOut, hOut, wOut]; dx: [n, cIn, h, w] (overwritten). Work items
+ * are (image, part of the input channels) as in conv2dBackwardInputCol2im; each thread packs its
+ * own rows of every phase's weights and pads each image's dy once.
+ */
+export function conv2dBackwardInputPhases(shape: usize, w: usize, dy: usize, dx: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const sh = s.strideH, sw = s.strideW, cOut = s.cOut;
+  const parts = col2imParts(s, nt), maxRows = (s.cIn + parts - 1) / parts;
+  const top = dyPadBefore(s.kh, s.padH, sh), left = dyPadBefore(s.kw, s.padW, sw);
+  const hd = dyPadExtent(s.h, s.hOut, s.kh, s.padH, sh), wd = dyPadExtent(s.w, s.wOut, s.kw, s.padW, sw);
+  const plane = phaseSize(0, s.h, sh) * phaseSize(0, s.w, sw), blockCols = phaseBlockCols(s);
+  // scratch: dy's padded copy, every phase's packed weights, packed B block, the column phases'
+  // products, every phase's tap offsets, strip bases
+  const dyp = scratch + <usize>tid * <usize>scratchStride;
+  const ap = dyp + (<usize>(cOut * hd * wd + 16) << 2);
+  const bp = ap + (<usize>phaseWeightsSize(s, maxRows) << 2);
+  const cs = bp + (<usize>(KC_MAX * blockCols) << 2), cStride = <usize>(maxRows * plane) << 2;
+  const offs = cs + <usize>sw * cStride, bases = offs + (<usize>(cOut * s.kh * s.kw) << 2);
+  // tap offsets of phase after phase: dyp[co, t + top + qy - (ty-1) + i, u + left + qx - (tx-1) + j]
+  let o = offs;
+  for (let ey = 0; ey < sh; ey++) {
+    const ty = phaseTaps(ey, s.kh, s.padH, sh), dr = top + phaseShift(ey, s.padH, sh) - (ty - 1);
+    for (let ex = 0; ex < sw; ex++) {
+      const tx = phaseTaps(ex, s.kw, s.padW, sw), dc = left + phaseShift(ex, s.padW, sw) - (tx - 1);
+      for (let co = 0; co < cOut; co++) {
+        for (let i = 0; i < ty; i++) {
+          for (let j = 0; j < tx; j++) {
+            store<i32>(o, ((co * hd + dr + i) * wd + dc + j) << 2);
+            o += 4;
+          }
+        }
+      }
+    }
+  }
+  const items = s.n * parts;
+  const dyImage = <usize>(cOut * s.hOut * s.wOut) << 2, dxImage = <usize>(s.cIn * s.h * s.w) << 2;
+  let packedC0 = -1, padded = -1;
+  for (;;) {
+    const it = takeWork(1);
+    if (it >= items) break;
+    const image = it / parts, part = it % parts;
+    const c0 = rangeStart(s.cIn, part, parts), c1 = rangeStart(s.cIn, part + 1, parts);
+    const rows = c1 - c0;
+    if (rows == 0) continue;
+    if (packedC0 != c0) {
+      let a = ap;
+      for (let ey = 0; ey < sh; ey++) {
+        const fy = phaseFirst(ey, s.padH, sh), ty = phaseTaps(ey, s.kh, s.padH, sh);
+        for (let ex = 0; ex < sw; ex++) {
+          const fx = phaseFirst(ex, s.padW, sw), tx = phaseTaps(ex, s.kw, s.padW, sw);
+          packPhaseWeights(s, w, c0, rows, fy, ty, fx, tx, a);
+          a += <usize>packedASize(maxRows, cOut * ty * tx) << 2;
+        }
+      }
+      packedC0 = c0;
+    }
+    if (padded != image) {
+      padPlanes(dy + <usize>image * dyImage, cOut, s.hOut, s.wOut, top, left, hd, wd, dyp);
+      padded = image;
+    }
+    let a = ap, ph = offs;
+    for (let ey = 0; ey < sh; ey++) {
+      const ty = phaseTaps(ey, s.kh, s.padH, sh), te = phaseSize(ey, s.h, sh);
+      for (let ex = 0; ex < sw; ex++) {
+        const tx = phaseTaps(ex, s.kw, s.padW, sw), fe = phaseSize(ex, s.w, sw), K = cOut * ty * tx;
+        if (K > 0 && te > 0 && fe > 0) phaseProduct(a, rows, K, dyp, ph, wd, te, fe, blockCols, bp, bases, cs + <usize>ex * cStride);
+        a += <usize>packedASize(maxRows, K) << 2;
+        ph += <usize>K << 2;
+      }
+      if (te > 0) {
+        if (ty == 0) { // no tap reaches these rows of dx
+          for (let ci = c0; ci < c1; ci++) {
+            for (let t = 0; t < te; t++) memory.fill(dx + <usize>image * dxImage + (<usize>((ci * s.h + sh * t + ey) * s.w) << 2), 0, <usize>s.w << 2);
+          }
+        } else {
+          interleavePhases(s, cs, cStride, c0, c1, ey, te, dx + <usize>image * dxImage);
+        }
+      }
+    }
   }
 }
 

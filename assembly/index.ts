@@ -9,7 +9,7 @@ export { packA, packedASize, matmulPacked, matmulScratch, matmulFewRowsTransB } 
 export {
   conv2dForward, conv2dForwardScratch, packFlippedWeights,
   pixelPanelsSize, conv2dPackPixels, packWeightsTransposed, conv2dForwardPixels,
-  conv2dBackwardInputCol2im, conv2dBackwardInputScratch,
+  conv2dBackwardInputCol2im, conv2dBackwardInputScratch, conv2dBackwardInputPhases, conv2dBackwardInputPhasesScratch,
   conv2dBackwardWeight, conv2dBackwardWeightScratch, conv2dBackwardWeightReduce, conv2dBackwardWeightPartial,
 } from './conv';
 export {

@@ -91,6 +91,10 @@ const CONV_CASES: ConvCase[] = [
   [3, 40, 6, 6, 9, 3, 3, 2, 1, 1], // stride 2 with K = 360: several k-blocks in col2im
   [2, 8, 18, 18, 12, 1, 1, 2, 0, 1], // 1×1 stride 2, x read in place with rows longer than the taps need
   [1, 4, 20, 20, 5, 3, 3, 2, 0, 1], // 3×3 stride 2 without padding, output rows of 9
+  [2, 6, 16, 32, 96, 3, 3, 2, 1, 1], // input gradient by phases: 16-wide phases (direct), K = 384 in two k-blocks
+  [2, 3, 14, 13, 4, 5, 5, 3, 2, 1], // 5×5 stride 3: nine phases of 2 or 1 taps a dimension, odd widths
+  [1, 3, 9, 10, 4, 3, 3, 2, 2, 1], // padding as large as the stride
+  [2, 3, 9, 9, 5, 2, 2, 3, 0, 1], // kernel smaller than the stride: phases no tap reaches
 ];
 
 function convShape(c: ConvCase): Conv2dShape {
@@ -136,6 +140,25 @@ function convAt(s: Conv2dShape, x: Float32Array, w: Float32Array, bias: Float32A
         const ix = ox * s.strideW - s.padW + kx * s.dilationW;
         if (ix < 0 || ix >= s.w) continue;
         sum += x[((image * s.cIn + ci) * s.h + iy) * s.w + ix]! * w[((co * s.cIn + ci) * s.kh + ky) * s.kw + kx]!;
+      }
+    }
+  }
+  return sum;
+}
+
+/** dx[at] of the convolution `s` for output gradient dy and weights w, summed in float64 from the definition. */
+function convInputGradAt(s: Conv2dShape, dy: Float32Array, w: Float32Array, at: number): number {
+  const ix = at % s.w, iy = Math.floor(at / s.w) % s.h;
+  const ci = Math.floor(at / (s.w * s.h)) % s.cIn, image = Math.floor(at / (s.w * s.h * s.cIn));
+  let sum = 0;
+  for (let co = 0; co < s.cOut; co++) {
+    for (let ky = 0; ky < s.kh; ky++) {
+      const ty = iy + s.padH - ky * s.dilationH, oy = ty / s.strideH;
+      if (ty < 0 || ty % s.strideH !== 0 || oy >= s.hOut) continue;
+      for (let kx = 0; kx < s.kw; kx++) {
+        const tx = ix + s.padW - kx * s.dilationW, ox = tx / s.strideW;
+        if (tx < 0 || tx % s.strideW !== 0 || ox >= s.wOut) continue;
+        sum += dy[((image * s.cOut + co) * s.hOut + oy) * s.wOut + ox]! * w[((co * s.cIn + ci) * s.kh + ky) * s.kw + kx]!;
       }
     }
   }
@@ -287,6 +310,34 @@ for (const { label } of KERNEL_SETS) {
         }
       } finally {
         ks.convAlgorithm = 'auto';
+      }
+    });
+
+    it(`conv2d input gradient of every strided convolution of the paper's networks, batch 1${ks.threads > 1 ? ' and 3' : ''} (sampled)`, () => {
+      // The phases of dx at the networks' real sizes (400 elements of dx, and the last, summed in
+      // float64 from the definition), with the channels split between threads at batch 1.
+      const strided = NETWORK_CONVS.filter((s) => s.strideH > 1);
+      for (const want of ['3→64 k7', '16→32 k3', '256→512 k1', '1024→2048 k1', '256→512 k3']) {
+        assert.ok(strided.some((s) => `${s.cIn}→${s.cOut} k${s.kh}` === want), want);
+      }
+      // the bottlenecks' 3×3 stride-2 layers in torchvision's layout (the networks above stride the first 1×1)
+      for (const [c, size] of [[128, 56], [256, 28], [512, 14]] as const) strided.push(convShape([1, c, size, size, c, 3, 3, 2, 1, 1]));
+      for (const n of ks.threads > 1 ? [1, 3] : [1]) {
+        for (const shape of strided) {
+          const s = { ...shape, n };
+          const xLen = n * s.cIn * s.h * s.w, yLen = n * s.cOut * s.hOut * s.wOut;
+          const dy = networkArrays(yLen), w = networkArrays(s.cOut * s.cIn * s.kh * s.kw);
+          const bdy = ks.alloc(yLen, 'float32', 'step'), bw = ks.alloc(w.length, 'float32', 'step'), bdx = ks.alloc(xLen, 'float32', 'step');
+          ks.write(bdy, dy); ks.write(bw, w);
+          ks.conv2dBackwardInput({ ...s, dy: bdy, weight: bw, dx: bdx });
+          const dx = ks.read(bdx);
+          const picks = networkArrays(400, 0, xLen).map(Math.floor);
+          const got: number[] = [], want: number[] = [];
+          for (const at of [...picks, xLen - 1]) { got.push(dx[at]!); want.push(convInputGradAt(s, dy, w, at)); }
+          const err = relMaxError(got, want);
+          assert.ok(err <= GRAD_TOL, `${describeConv(s)}: relative error ${err.toExponential(2)} > ${GRAD_TOL}`);
+          ks.endStep();
+        }
       }
     });
 

@@ -33,6 +33,10 @@ export interface KernelExports {
   conv2dBackwardInputCol2im(shape: number, w: number, dy: number, dx: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dBackwardInputScratch(shape: usize, nt: i32) */
   conv2dBackwardInputScratch(shape: number, nt: number): number;
+  /** assembly/conv/conv2dBackwardInputPhases(shape: usize, w: usize, dy: usize, dx: usize, scratch: usize, scratchStride: i32, tid: i32, nt: i32) */
+  conv2dBackwardInputPhases(shape: number, w: number, dy: number, dx: number, scratch: number, scratchStride: number, tid: number, nt: number): void;
+  /** assembly/conv/conv2dBackwardInputPhasesScratch(shape: usize, nt: i32) */
+  conv2dBackwardInputPhasesScratch(shape: number, nt: number): number;
   /** assembly/conv/conv2dBackwardWeight(shape: usize, x: usize, dy: usize, dw: usize, scratch: usize, scratchStride: i32, partials: usize, chunks: i32, tid: i32, nt: i32) */
   conv2dBackwardWeight(shape: number, x: number, dy: number, dw: number, scratch: number, scratchStride: number, partials: number, chunks: number, tid: number, nt: number): void;
   /** assembly/conv/conv2dBackwardWeightScratch(shape: usize, nt: i32) */
@@ -124,27 +128,28 @@ export const KERNEL_NAMES = [
   'packA', 'packedASize', 'matmulPacked', 'matmulScratch', 'matmulFewRowsTransB', 'conv2dForward',
   'conv2dForwardScratch', 'packFlippedWeights', 'pixelPanelsSize', 'conv2dPackPixels',
   'packWeightsTransposed', 'conv2dForwardPixels', 'conv2dBackwardInputCol2im',
-  'conv2dBackwardInputScratch', 'conv2dBackwardWeight', 'conv2dBackwardWeightScratch',
-  'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial', 'winogradWeights',
-  'winogradWeightsSize', 'winogradForward', 'winogradScratch', 'winogradWeightGrad',
-  'winogradGradScratch', 'winogradGradReduce', 'winogradBlocks', 'winogradPhases', 'fill', 'copy',
-  'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep',
-  'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormMeans',
-  'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply', 'batchNormBackwardPlanes',
-  'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward',
-  'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'conv2dBackwardInputScratch', 'conv2dBackwardInputPhases', 'conv2dBackwardInputPhasesScratch',
+  'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
+  'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
+  'winogradScratch', 'winogradWeightGrad', 'winogradGradScratch', 'winogradGradReduce',
+  'winogradBlocks', 'winogradPhases', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
+  'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
+  'batchNormPlaneSums', 'batchNormMeans', 'batchNormPlaneSquares', 'batchNormVariances',
+  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardStats', 'batchNormBackwardApply',
+  'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA',
+  'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
 export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'matmulFewRowsTransB', 'conv2dForward', 'packFlippedWeights',
   'conv2dPackPixels', 'packWeightsTransposed', 'conv2dForwardPixels', 'conv2dBackwardInputCol2im',
-  'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
-  'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
-  'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
-  'batchNormPlaneSums', 'batchNormPlaneSquares', 'batchNormApply', 'batchNormBackwardPlanes',
-  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
-  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'conv2dBackwardInputPhases', 'conv2dBackwardWeight', 'conv2dBackwardWeightReduce',
+  'winogradWeights', 'winogradForward', 'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy',
+  'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep',
+  'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormPlaneSquares',
+  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d',
+  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

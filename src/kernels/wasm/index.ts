@@ -455,8 +455,15 @@ class WasmKernels implements WasmKernelSet {
     }
     this.writeConvShape(SHAPE_A, p);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
-    const [scratch, stride] = this.scratch(this.k.conv2dBackwardInputScratch(SHAPE_A, nt), nt);
     this.mem.i32[WORK_NEXT / 4] = 0;
+    if (p.dilationH === 1 && p.dilationW === 1) {
+      // each phase of dx (rows and columns mod the strides) is a stride-1 correlation of dy with
+      // part of the kernel (assembly/conv.ts, "by phases of dx")
+      const [scratch, stride] = this.scratch(this.k.conv2dBackwardInputPhasesScratch(SHAPE_A, nt), nt);
+      this.run('conv2dBackwardInputPhases', [SHAPE_A, w, dy, dx, scratch, stride], macs, MIN_PARALLEL_MACS);
+      return;
+    }
+    const [scratch, stride] = this.scratch(this.k.conv2dBackwardInputScratch(SHAPE_A, nt), nt);
     this.run('conv2dBackwardInputCol2im', [SHAPE_A, w, dy, dx, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
