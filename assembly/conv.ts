@@ -80,7 +80,6 @@ function forwardBlockCols(pixels: i32, images: i32, nt: i32): i32 {
 }
 
 /**
-/**
  * Whether the forward kernel runs in direct mode: output rows of whole 8-pixel strips, read from
  * the phase image (any stride) or, at stride 1 without padding, from x itself; except the 1×1
  * convolutions that pack x as B (isPointwise): their strips would be read in place from K rows of
@@ -656,7 +655,7 @@ function dyPadExtent(n: i32, nOut: i32, k: i32, p: i32, s: i32): i32 {
 
 /** Columns per block of a phase's product: whole 8-column strips, at most NC_MAX. */
 function phaseBlockCols(s: ConvShape): i32 {
-  return forwardBlockCols(phaseSize(0, s.h, s.strideH) * phaseSize(0, s.w, s.strideW));
+  return forwardBlockCols(phaseSize(0, s.h, s.strideH) * phaseSize(0, s.w, s.strideW), 1, 1);
 }
 
 /** Floats of the packed weights of every phase for `rows` input channels. */
