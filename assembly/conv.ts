@@ -680,19 +680,18 @@ export function conv2dBackwardInputPhasesScratch(shape: usize, nt: i32): i32 {
 }
 
 /**
- * Packs the weights of phase (ey, ex) for the input channels c0..c0+rows as A (packA's panels):
- * A[ci - c0, (co·ty + i)·tx + j] = w[co, ci, fy + sh·(ty-1-i), fx + sw·(tx-1-j)] (the phase's taps
- * flipped, to read dy forward).
+ * Packs the weights of phase (ey, ex) for the input channels c0..c0+rows as A (packA's panels),
+ * tap by tap: A[ci - c0, (i·tx + j)·cOut + co] = w[co, ci, fy + sh·i, fx + sw·j].
  */
 function packPhaseWeights(s: ConvShape, w: usize, c0: i32, rows: i32, fy: i32, ty: i32, fx: i32, tx: i32, dst: usize): void {
-  const khkw = s.kh * s.kw, K = s.cOut * ty * tx;
+  const khkw = s.kh * s.kw, K = s.cOut * ty * tx, step = <usize>khkw << 2;
   for (let r = 0; r < rows; r += MR) {
     let d = dst + (<usize>(r * K) << 2);
-    for (let co = 0; co < s.cOut; co++) {
-      for (let i = 0; i < ty; i++) {
-        for (let j = 0; j < tx; j++) {
-          const tap = (fy + s.strideH * (ty - 1 - i)) * s.kw + fx + s.strideW * (tx - 1 - j);
-          const src = w + (<usize>((co * s.cIn + c0 + r) * khkw + tap) << 2), step = <usize>khkw << 2;
+    for (let i = 0; i < ty; i++) {
+      for (let j = 0; j < tx; j++) {
+        const tap = (fy + s.strideH * i) * s.kw + fx + s.strideW * j;
+        for (let co = 0; co < s.cOut; co++) {
+          const src = w + (<usize>((co * s.cIn + c0 + r) * khkw + tap) << 2);
           for (let m = 0; m < MR; m++) {
             store<f32>(d, r + m < rows ? load<f32>(src + <usize>m * step) : 0);
             d += 4;
@@ -704,14 +703,16 @@ function packPhaseWeights(s: ConvShape, w: usize, c0: i32, rows: i32, fy: i32, t
 }
 
 /**
- * C[0..rows, 0..te·fe] = A · B for one phase: B[(co·ty + i)·tx + j, t·fe + u] = dyp[offs[k] bytes +
- * (t·wd + u) floats] (dy's padded copy, planes wd floats wide). ap: the phase's packed weights
- * (K = cOut·ty·tx); c: rows te·fe floats apart.
+ * C[0..rows, 0..te·fe] = A · B for one phase of `taps` taps: B[t·cOut + co, y·fe + u] =
+ * dyp[offs[k] bytes + (y·wd + u) floats] (dy's padded copy, planes wd floats wide). ap: the
+ * phase's packed weights (K = taps·cOut); c: rows te·fe floats apart. The k-blocks are the taps
+ * (and blocks of at most KC_MAX channels each), so that C is the sum over the taps, in order, of
+ * each tap's sum over the output channels: the sums that col2im adds up, in its order.
  */
 function phaseProduct(
-  ap: usize, rows: i32, K: i32, dyp: usize, offs: usize, wd: i32, te: i32, fe: i32, blockCols: i32, bp: usize, bases: usize, c: usize,
+  ap: usize, rows: i32, taps: i32, cOut: i32, dyp: usize, offs: usize, wd: i32, te: i32, fe: i32, blockCols: i32, bp: usize, bases: usize, c: usize,
 ): void {
-  const P = te * fe, direct = fe % NR == 0, kBlocks = blockCount(K, KC_MAX);
+  const P = te * fe, direct = fe % NR == 0, K = taps * cOut, chBlocks = blockCount(cOut, KC_MAX);
   for (let j0 = 0; j0 < P; j0 += blockCols) {
     const ncols = min(blockCols, P - j0), strips = ncols / NR;
     if (direct) {
@@ -720,8 +721,9 @@ function phaseProduct(
         store<i32>(bases + (<usize>st << 2), <i32>dyp + (((j / fe) * wd + j % fe) << 2));
       }
     }
-    for (let kb = 0; kb < kBlocks; kb++) {
-      const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+    for (let kb = 0; kb < taps * chBlocks; kb++) {
+      const t = kb / chBlocks, cb = kb % chBlocks;
+      const pc = t * cOut + rangeStart(cOut, cb, chBlocks), kc = rangeStart(cOut, cb + 1, chBlocks) - rangeStart(cOut, cb, chBlocks);
       if (direct) {
         multiplyDirect(ap, rows, K, 0, rows, pc, kc, bases, strips, offs + (<usize>pc << 2), c + (<usize>j0 << 2), P, kb > 0, 0, 0, false);
       } else {
@@ -789,16 +791,16 @@ export function conv2dBackwardInputPhases(shape: usize, w: usize, dy: usize, dx:
   const bp = ap + (<usize>phaseWeightsSize(s, maxRows) << 2);
   const cs = bp + (<usize>(KC_MAX * blockCols) << 2), cStride = <usize>(maxRows * plane) << 2;
   const offs = cs + <usize>sw * cStride, bases = offs + (<usize>(cOut * s.kh * s.kw) << 2);
-  // tap offsets of phase after phase: dyp[co, t + top + qy - (ty-1) + i, u + left + qx - (tx-1) + j]
+  // tap offsets of phase after phase, tap by tap: dyp[co, y + top + qy - i, u + left + qx - j]
   let o = offs;
   for (let ey = 0; ey < sh; ey++) {
-    const ty = phaseTaps(ey, s.kh, s.padH, sh), dr = top + phaseShift(ey, s.padH, sh) - (ty - 1);
+    const ty = phaseTaps(ey, s.kh, s.padH, sh), dr = top + phaseShift(ey, s.padH, sh);
     for (let ex = 0; ex < sw; ex++) {
-      const tx = phaseTaps(ex, s.kw, s.padW, sw), dc = left + phaseShift(ex, s.padW, sw) - (tx - 1);
-      for (let co = 0; co < cOut; co++) {
-        for (let i = 0; i < ty; i++) {
-          for (let j = 0; j < tx; j++) {
-            store<i32>(o, ((co * hd + dr + i) * wd + dc + j) << 2);
+      const tx = phaseTaps(ex, s.kw, s.padW, sw), dc = left + phaseShift(ex, s.padW, sw);
+      for (let i = 0; i < ty; i++) {
+        for (let j = 0; j < tx; j++) {
+          for (let co = 0; co < cOut; co++) {
+            store<i32>(o, ((co * hd + dr - i) * wd + dc - j) << 2);
             o += 4;
           }
         }
@@ -836,7 +838,7 @@ export function conv2dBackwardInputPhases(shape: usize, w: usize, dy: usize, dx:
       const ty = phaseTaps(ey, s.kh, s.padH, sh), te = phaseSize(ey, s.h, sh);
       for (let ex = 0; ex < sw; ex++) {
         const tx = phaseTaps(ex, s.kw, s.padW, sw), fe = phaseSize(ex, s.w, sw), K = cOut * ty * tx;
-        if (K > 0 && te > 0 && fe > 0) phaseProduct(a, rows, K, dyp, ph, wd, te, fe, blockCols, bp, bases, cs + <usize>ex * cStride);
+        if (K > 0 && te > 0 && fe > 0) phaseProduct(a, rows, ty * tx, cOut, dyp, ph, wd, te, fe, blockCols, bp, bases, cs + <usize>ex * cStride);
         a += <usize>packedASize(maxRows, K) << 2;
         ph += <usize>K << 2;
       }
