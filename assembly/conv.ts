@@ -361,6 +361,70 @@ export function conv2dForward(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Forward of 1×1 convolutions on one image's smaller maps: B packed once, shared by the threads.
+//
+// At batch 1 conv2dForward has one (image, pixel block) unit on maps of at most NC_MAX pixels
+// (ImageNet's 14×14 and 7×7), and splits the output channels between the threads, each of which
+// packs the same B for its part; with as many parts as threads, a thread that another process
+// slows down holds up the call. Here (the host decides, src/kernels/wasm/index.ts) the
+// threads first pack B, i.e. x, once (conv2dPackPointwise), then take parts of the output
+// channels from the shared counter (conv2dForwardPointwise), several per thread, none packing.
+
+/** Floats of conv2dPackPointwise's packed x (one image): cIn rows of the pixels rounded up to a strip. */
+export function pointwisePackedSize(shape: usize): i32 {
+  const s = changetype<ConvShape>(shape);
+  return s.cIn * roundUp8(s.hOut * s.wOut);
+}
+
+/**
+ * Packs one image's x [cIn, P] as B for conv2dForwardPointwise: k-block [pc, pc+kc) (conv2dForward's
+ * k-blocks) at dst + pc·roundUp8(P) floats, as packB's strips of kc × 8 floats. Threads split the strips.
+ */
+export function conv2dPackPointwise(shape: usize, x: usize, dst: usize, tid: i32, nt: i32): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn, P = s.hOut * s.wOut, pPad = roundUp8(P), strips = pPad / NR;
+  const s0 = rangeStart(strips, tid, nt), s1 = rangeStart(strips, tid + 1, nt);
+  if (s0 >= s1) return;
+  const kBlocks = blockCount(K, KC_MAX);
+  for (let kb = 0; kb < kBlocks; kb++) {
+    const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+    packB(x, P, false, pc, kc, s0 * NR, min(P, s1 * NR) - s0 * NR, dst + (<usize>(pc * pPad + s0 * kc * NR) << 2));
+  }
+}
+
+/** Parts of the output channels that conv2dForwardPointwise makes: about 4 per thread, of 16 panels or more. */
+function pointwiseParts(panels: i32, nt: i32): i32 {
+  return min(panels, max(nt, min(4 * nt, panels / 16)));
+}
+
+/**
+ * y = conv(x, w) (+ bias[co]) (+ res) (ReLU) for one image of a 1×1 stride-1 unpadded convolution,
+ * from conv2dPackPointwise's packed x `bp` and packA of the weights `ap`; the threads take parts of
+ * the output channels from the shared work counter. y: [cOut, P]; res: 0, or a map laid out as y.
+ */
+export function conv2dForwardPointwise(
+  shape: usize, bp: usize, ap: usize, bias: usize, res: usize, relu: bool, y: usize, tid: i32, nt: i32,
+): void {
+  const s = changetype<ConvShape>(shape);
+  const K = s.cIn, M = s.cOut, P = s.hOut * s.wOut, pPad = roundUp8(P);
+  const panels = panelCount(M), parts = pointwiseParts(panels, nt);
+  const kBlocks = blockCount(K, KC_MAX);
+  for (;;) {
+    const part = takeWork(1);
+    if (part >= parts) break;
+    const r0 = panelStart(M, rangeStart(panels, part, parts)), r1 = panelStart(M, rangeStart(panels, part + 1, parts));
+    if (r0 >= r1) continue;
+    const c = y + (<usize>(r0 * P) << 2);
+    for (let kb = 0; kb < kBlocks; kb++) {
+      const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+      const last = kb == kBlocks - 1;
+      multiplyBlock(ap, M, K, r0, r1, pc, kc, bp + (<usize>(pc * pPad) << 2), P, c, P, kb > 0,
+        last && bias ? bias + (<usize>r0 << 2) : 0, last && res ? res + (c - y) : 0, last && relu);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Forward on small maps (one image, few pixels): pixels as rows.
 //
 // With fewer images than threads and at most 256 output pixels (ImageNet's 14×14 and 7×7 maps at

@@ -8,6 +8,7 @@
 export { packA, packedASize, matmulPacked, matmulScratch, matmulFewRowsTransB } from './gemm';
 export {
   conv2dForward, conv2dForwardScratch, packFlippedWeights,
+  pointwisePackedSize, conv2dPackPointwise, conv2dForwardPointwise,
   pixelPanelsSize, conv2dPackPixels, packWeightsTransposed, conv2dForwardPixels,
   conv2dBackwardInputCol2im, conv2dBackwardInputScratch, conv2dBackwardInputPhases, conv2dBackwardInputPhasesScratch,
   conv2dBackwardWeight, conv2dBackwardWeightScratch, conv2dBackwardWeightReduce, conv2dBackwardWeightPartial,

@@ -252,6 +252,9 @@ for (const { label } of KERNEL_SETS) {
         [[2, 8, 9, 9, 13, 1, 1, 1, 0, 1], ['auto']],
         [[2, 11, 5, 7, 13, 1, 1, 1, 0, 1], ['auto']], // 35 pixels: a last strip of 3 columns (tile4x4), odd K
         [[1, 11, 9, 9, 6, 1, 1, 1, 0, 1], ['auto']], // 81 pixels: a last strip of 1 column (tile4x1), K = 11
+        // batch 1 on 2 threads: 1×1 with x packed once for the threads (14×14; 7×7 with two k-blocks)
+        [[1, 64, 14, 14, 96, 1, 1, 1, 0, 1], ['auto']],
+        [[1, 400, 7, 7, 52, 1, 1, 1, 0, 1], ['auto']],
         [[2, 8, 9, 9, 16, 1, 1, 2, 0, 1], ['auto']],
         [[2, 16, 16, 16, 32, 3, 3, 2, 1, 1], ['auto']],
         [[1, 64, 14, 14, 32, 3, 3, 2, 1, 1], ['auto']],

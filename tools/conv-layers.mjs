@@ -6,7 +6,7 @@
 // runs each shape once each way; medians (or minima) over the rounds, and the ratio first / second
 // per shape and over the network (each shape weighted by its calls).
 //
-//   npm run build && node tools/conv-layers.mjs [--base DIR] [--batch N] [--rounds N] [--threads N] [--only TEXT] [--stat median|min] [--clock wall|cpu]
+//   npm run build && node tools/conv-layers.mjs [--base DIR] [--batch N] [--rounds N] [--threads N] [--only TEXT] [--stat median|min|mean] [--clock wall|cpu]
 
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,7 +19,7 @@ const ROUNDS = Number(flag('--rounds', 11));
 const THREADS = Number(flag('--threads', 2));
 const ONLY = flag('--only', '');
 const BASE = flag('--base', '');
-const STAT = flag('--stat', 'median'); // or 'min' (steadier when the machine is busy)
+const STAT = flag('--stat', 'median'); // or 'min' (steadier when the machine is busy), or 'mean' (what another process's load costs)
 // 'cpu': the process's CPU time instead of wall-clock time, which leaves out the time other
 // processes hold the core (with --threads 1 only: it would add up the threads)
 const CLOCK = flag('--clock', 'wall');
@@ -52,7 +52,8 @@ const VARIANTS = BASE === ''
     ['this', k, () => {}]];
 const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
-const stat = STAT === 'min' ? (a) => Math.min(...a) : median;
+const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+const stat = STAT === 'min' ? (a) => Math.min(...a) : STAT === 'mean' ? mean : median;
 
 /** Each layer's call on its own buffers, per variant (the same values in each kernel set). */
 const cases = LAYERS.map(({ s }) => {

@@ -21,6 +21,12 @@ export interface KernelExports {
   conv2dForwardScratch(shape: number): number;
   /** assembly/conv/packFlippedWeights(w: usize, cOut: i32, cIn: i32, kh: i32, kw: i32, dst: usize, tid: i32, nt: i32) */
   packFlippedWeights(w: number, cOut: number, cIn: number, kh: number, kw: number, dst: number, tid: number, nt: number): void;
+  /** assembly/conv/pointwisePackedSize(shape: usize) */
+  pointwisePackedSize(shape: number): number;
+  /** assembly/conv/conv2dPackPointwise(shape: usize, x: usize, dst: usize, tid: i32, nt: i32) */
+  conv2dPackPointwise(shape: number, x: number, dst: number, tid: number, nt: number): void;
+  /** assembly/conv/conv2dForwardPointwise(shape: usize, bp: usize, ap: usize, bias: usize, res: usize, relu: bool, y: usize, tid: i32, nt: i32) */
+  conv2dForwardPointwise(shape: number, bp: number, ap: number, bias: number, res: number, relu: boolean, y: number, tid: number, nt: number): void;
   /** assembly/conv/pixelPanelsSize(shape: usize) */
   pixelPanelsSize(shape: number): number;
   /** assembly/conv/conv2dPackPixels(shape: usize, x: usize, dst: usize, tid: i32, nt: i32) */
@@ -126,30 +132,31 @@ export type KernelName = keyof KernelExports;
 /** Every export, in a fixed order: the worker pool names a kernel by its index here. */
 export const KERNEL_NAMES = [
   'packA', 'packedASize', 'matmulPacked', 'matmulScratch', 'matmulFewRowsTransB', 'conv2dForward',
-  'conv2dForwardScratch', 'packFlippedWeights', 'pixelPanelsSize', 'conv2dPackPixels',
-  'packWeightsTransposed', 'conv2dForwardPixels', 'conv2dBackwardInputCol2im',
-  'conv2dBackwardInputScratch', 'conv2dBackwardInputPhases', 'conv2dBackwardInputPhasesScratch',
-  'conv2dBackwardWeight', 'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce',
-  'conv2dBackwardWeightPartial', 'winogradWeights', 'winogradWeightsSize', 'winogradForward',
-  'winogradScratch', 'winogradWeightGrad', 'winogradGradScratch', 'winogradGradReduce',
-  'winogradBlocks', 'winogradPhases', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
-  'reluBackward', 'sum', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
-  'batchNormPlaneSums', 'batchNormMeans', 'batchNormPlaneSquares', 'batchNormVariances',
-  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardStats', 'batchNormBackwardApply',
-  'maxPool2d', 'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA',
-  'shortcutABackward',
+  'conv2dForwardScratch', 'packFlippedWeights', 'pointwisePackedSize', 'conv2dPackPointwise',
+  'conv2dForwardPointwise', 'pixelPanelsSize', 'conv2dPackPixels', 'packWeightsTransposed',
+  'conv2dForwardPixels', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputScratch',
+  'conv2dBackwardInputPhases', 'conv2dBackwardInputPhasesScratch', 'conv2dBackwardWeight',
+  'conv2dBackwardWeightScratch', 'conv2dBackwardWeightReduce', 'conv2dBackwardWeightPartial',
+  'winogradWeights', 'winogradWeightsSize', 'winogradForward', 'winogradScratch',
+  'winogradWeightGrad', 'winogradGradScratch', 'winogradGradReduce', 'winogradBlocks',
+  'winogradPhases', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'sum',
+  'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums',
+  'batchNormMeans', 'batchNormPlaneSquares', 'batchNormVariances', 'batchNormApply',
+  'batchNormBackwardPlanes', 'batchNormBackwardStats', 'batchNormBackwardApply', 'maxPool2d',
+  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 
 /** The kernels that split their work over threads: their last two parameters are (tid, nt). */
 export const POOL_KERNELS = [
   'packA', 'matmulPacked', 'matmulFewRowsTransB', 'conv2dForward', 'packFlippedWeights',
-  'conv2dPackPixels', 'packWeightsTransposed', 'conv2dForwardPixels', 'conv2dBackwardInputCol2im',
-  'conv2dBackwardInputPhases', 'conv2dBackwardWeight', 'conv2dBackwardWeightReduce',
-  'winogradWeights', 'winogradForward', 'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy',
-  'add', 'mul', 'axpy', 'scale', 'relu', 'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep',
-  'channelBiasRelu', 'batchNormEval', 'batchNormPlaneSums', 'batchNormPlaneSquares',
-  'batchNormApply', 'batchNormBackwardPlanes', 'batchNormBackwardApply', 'maxPool2d',
-  'maxPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
+  'conv2dPackPointwise', 'conv2dForwardPointwise', 'conv2dPackPixels', 'packWeightsTransposed',
+  'conv2dForwardPixels', 'conv2dBackwardInputCol2im', 'conv2dBackwardInputPhases',
+  'conv2dBackwardWeight', 'conv2dBackwardWeightReduce', 'winogradWeights', 'winogradForward',
+  'winogradWeightGrad', 'winogradGradReduce', 'fill', 'copy', 'add', 'mul', 'axpy', 'scale', 'relu',
+  'reluBackward', 'addBiasRows', 'sumRows', 'sgdStep', 'channelBiasRelu', 'batchNormEval',
+  'batchNormPlaneSums', 'batchNormPlaneSquares', 'batchNormApply', 'batchNormBackwardPlanes',
+  'batchNormBackwardApply', 'maxPool2d', 'maxPool2dBackward', 'globalAvgPool',
+  'globalAvgPoolBackward', 'shortcutA', 'shortcutABackward',
 ] as const satisfies readonly KernelName[];
 export type PoolKernelName = (typeof POOL_KERNELS)[number];
 

@@ -79,6 +79,12 @@ const MAX_PREPARED_BYTES = 256 << 20;
  * most runs (one 0.89× under heavy load), not resolved on a shared machine; the 1×1 ones stay off it.
  */
 const PIXEL_ROWS_MAX_PIXELS = 256;
+/**
+ * Largest map (output pixels) on which a 1×1 stride-1 conv2d of one image packs x once for all
+ * threads (convForwardPointwise) rather than once per thread (conv2dForward, which has a single
+ * pixel block there and splits the output channels): ImageNet's 14×14 and 7×7 maps at batch 1.
+ */
+const POINTWISE_SHARED_MAX_PIXELS = 256;
 /** Floats of a Winograd block's V and M matrices (winograd.ts) to stay in a core's L2 cache. */
 const WINOGRAD_BLOCK_FLOATS = 32 << 10;
 
@@ -401,7 +407,25 @@ class WasmKernels implements WasmKernelSet {
     const ap = this.preparedWeights(p.weight, `packed ${p.cOut} ${K}`, this.k.packedASize(p.cOut, K) * 4, (dst) => {
       this.run('packA', [w, K, false, p.cOut, K, dst], p.cOut * K * 16, MIN_PARALLEL_MACS);
     });
+    if (pointwise && p.n === 1 && pixels <= POINTWISE_SHARED_MAX_PIXELS && this.threadsFor(macs, MIN_PARALLEL_MACS) > 1) {
+      this.convForwardPointwise(p, x, ap, y, bias, res, relu);
+      return;
+    }
     this.convForward(p, x, ap, y, bias, res, relu);
+  }
+
+  /**
+   * A 1×1 stride-1 conv2d of one image on a map of at most POINTWISE_SHARED_MAX_PIXELS pixels
+   * (assembly/conv.ts, "B packed once"): the threads pack x once, then take parts of the output
+   * channels from the work counter.
+   */
+  private convForwardPointwise(p: Conv2dShape, x: number, ap: number, y: number, bias: number, res: number, relu: boolean): void {
+    const macs = p.cOut * p.hOut * p.wOut * p.cIn;
+    this.writeConvShape(SHAPE_A, p);
+    const bp = this.mem.scratchArea('pointwiseB', this.k.pointwisePackedSize(SHAPE_A) * 4);
+    this.run('conv2dPackPointwise', [SHAPE_A, x, bp], macs, MIN_PARALLEL_MACS);
+    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
+    this.run('conv2dForwardPointwise', [SHAPE_A, bp, ap, bias, res, relu, y], macs, MIN_PARALLEL_MACS);
   }
 
   /**
