@@ -500,18 +500,24 @@ export function packWeightsTransposed(w: usize, cOut: i32, K: i32, dst: usize, t
  * y = conv(x, w) (+ bias[co]) (+ res) (ReLU) from conv2dPackPixels' panels `ap` of x and
  * packWeightsTransposed's strips `wt` of w: 4-pixel × 8-channel tiles of Yᵀ stored transposed
  * into y [n, cOut, hOut, wOut], the epilogue in the stores of the last k-block (res: 0, or a
- * residual map laid out as y). Threads split the channel strips.
+ * residual map laid out as y). Threads take items of (image, group of channel strips) from the
+ * shared work counter, about four per thread, so that a thread slowed down by another process
+ * leaves its share to the others; within an item the k-blocks go outermost, so that each k-block
+ * of the panels is read once from L2 for all the item's strips.
  */
 export function conv2dForwardPixels(
   shape: usize, ap: usize, wt: usize, bias: usize, res: usize, relu: bool, y: usize, tid: i32, nt: i32,
 ): void {
   const s = changetype<ConvShape>(shape);
   const K = s.cIn * s.kh * s.kw, P = s.hOut * s.wOut, panels = (P + MR - 1) / MR, cOut = s.cOut;
-  const strips = (cOut + NR - 1) / NR;
-  const t0 = rangeStart(strips, tid, nt), t1 = rangeStart(strips, tid + 1, nt);
+  const strips = (cOut + NR - 1) / NR, groups = min(strips, 4 * nt);
   const kBlocks = blockCount(K, KC_MAX);
   const ldy = <usize>P << 2;
-  for (let image = 0; image < s.n; image++) {
+  for (;;) {
+    const it = takeWork(1);
+    if (it >= s.n * groups) break;
+    const image = it / groups, g = it % groups;
+    const t0 = rangeStart(strips, g, groups), t1 = rangeStart(strips, g + 1, groups);
     const ai = ap + (<usize>(image * panels * K * MR) << 2);
     for (let kb = 0; kb < kBlocks; kb++) {
       const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;

@@ -441,6 +441,7 @@ class WasmKernels implements WasmKernelSet {
     this.writeConvShape(SHAPE_A, p);
     const ap = this.mem.scratchArea('pixelPanels', this.k.pixelPanelsSize(SHAPE_A) * 4);
     this.run('conv2dPackPixels', [SHAPE_A, x, ap], macs, MIN_PARALLEL_MACS);
+    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
     this.run('conv2dForwardPixels', [SHAPE_A, ap, wt, bias, res, relu, y], macs, MIN_PARALLEL_MACS);
   }
 
