@@ -347,9 +347,9 @@ function inputTransformPatch(m: i32, tmp: usize, tmp2: usize, dst: usize, ds: us
 // columns per vector, and writes the block's band: α transformed rows for every tile row that
 // the block touches, over the columns its tiles read. The horizontal half (· B, along the rows)
 // then takes four tiles at once, one per lane, from the band (a 4×4 transpose of loads) and
-// writes V. A band row holds x's column c at column c + 4: its columns 0..3 stay zero (x's column
-// -1 is column 3), and the vertical half writes zeros past x's last column; rows above and below
-// x are read from a zero row. So no padded copy of x is made, and no tile needs a bounds check.
+// writes V. A band row holds x's column c at column c + 4: its columns 0..3 and the four after x's
+// columns rounded up to 4 are zeroed once per call (x's column -1 is column 3), the vertical half
+// writes zeros in the lanes past x's last column; rows above and below x are read from a zero row. So no padded copy of x is made, and no tile needs a bounds check.
 
 /** Floats of one band row for maps `w` columns wide: 4 zero columns, w rounded up to 4, 4 more. */
 // @ts-ignore: decorator
@@ -377,7 +377,7 @@ function bandTransform(plane: usize, h: i32, w: i32, ty: i32, m: i32, k0: i32, k
       const o = <usize>k << 4;
       inputValues2(v128.load(p0 + o), v128.load(p1 + o), v128.load(p2 + o), v128.load(p3 + o), dst + o + 16, bandBytes);
     }
-    for (; k < k1; k++) { // past x's last full vector: its last columns, then zeros
+    for (; k < k1; k++) { // x's last columns, zeros after them
       const o = <usize>k << 4, n = w - 4 * k;
       inputValues2(loadLanes(p0 + o, n), loadLanes(p1 + o, n), loadLanes(p2 + o, n), loadLanes(p3 + o, n), dst + o + 16, bandBytes);
     }
@@ -445,7 +445,7 @@ function bandTransform(plane: usize, h: i32, w: i32, ty: i32, m: i32, k0: i32, k
 export function winogradScratch(shape: usize, m: i32, tb: i32): i32 {
   const s = changetype<ConvShape>(shape);
   const a = m + 2, a2 = a * a, row = bandRowFloats(s.wOut);
-  return a2 * (s.cIn + mRows(s.cOut)) * tb + 2 * a2 * 4 + (bandTileRows(s, m, tb) * a + 1) * row + tb + 16;
+  return a2 * ((s.cIn + mRows(s.cOut)) * tb + 2 * 16) + 2 * a2 * 4 + (bandTileRows(s, m, tb) * a + 1) * row + tb + 16;
 }
 
 /**
@@ -467,7 +467,9 @@ export function winogradForward(
   const imagesPer = blockImages(s, m, tb);
   const partsPer = imagesPer > 1 ? 1 : (perImage + tb - 1) / tb;
   const blocks = imagesPer > 1 ? (s.n + imagesPer - 1) / imagesPer : s.n * partsPer;
-  const vStride = <usize>(cIn * tb) << 2, mStride = <usize>(mRows(cOut) * tb) << 2; // bytes between positions p
+  // bytes between positions p: a cache line more than their matrices (the transforms write all
+  // positions at once, which at multiples of 4 KiB apart would fall in the same L1 cache set)
+  const vStride = (<usize>(cIn * tb) << 2) + 64, mStride = (<usize>(mRows(cOut) * tb) << 2) + 64;
   const uStride = <usize>packedASize(cOut, cIn) << 2;
   const vBase = scratch + <usize>tid * <usize>scratchStride;
   const mBase = vBase + <usize>a2 * vStride;
@@ -476,7 +478,10 @@ export function winogradForward(
   const bandBytes = <usize>bandRowFloats(wOut) << 2, bandRows = bandTileRows(s, m, tb) * a;
   const band = tmp2 + (<usize>a2 << 4), zero = band + <usize>bandRows * bandBytes, offs = zero + bandBytes;
   memory.fill(zero, 0, bandBytes);
-  for (let r = 0; r < bandRows; r++) v128.store(band + <usize>r * bandBytes, zero4());
+  for (let r = 0; r < bandRows; r++) { // the zero columns left and right of x's
+    v128.store(band + <usize>r * bandBytes, zero4());
+    v128.store(band + <usize>r * bandBytes + (<usize>((wOut + 3) & ~3) << 2), zero4(), 16);
+  }
   const kBlocks = blockCount(cIn, KC_MAX);
   const xPlane = <usize>(s.h * s.w) << 2;
   const yRow = <usize>wOut << 2, yPlane = <usize>(hOut * wOut) << 2;
@@ -502,7 +507,7 @@ export function winogradForward(
         for (let R = R0; R <= R1; R++) { // the vertical half over the columns of the block's tiles in row R
           const ta = max(t0, R * tilesW) - R * tilesW, te = min(t0 + count, (R + 1) * tilesW) - R * tilesW;
           const plane = x + <usize>((R / tilesH) * cIn + ci) * xPlane;
-          bandTransform(plane, s.h, s.w, R % tilesH, m, max(0, (m * ta - 1) >> 2), (m * te + 4) >> 2, zero,
+          bandTransform(plane, s.h, s.w, R % tilesH, m, max(0, (m * ta - 1) >> 2), min((m * te + 4) >> 2, (s.w + 3) >> 2), zero,
             band + <usize>((R - R0) * a) * bandBytes, bandBytes);
         }
         const vc = vBase + (<usize>(pc * tb + (ci - pc) * NR) << 2); // V[0][ci, strip 0]
