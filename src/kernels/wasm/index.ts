@@ -98,7 +98,10 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  * The tile size that 'auto' takes for a stride-1 3×3 shape (0: direct), from the measurements of
  * tools/conv-algorithms.mjs (docs/BENCHMARKS.md). With few tiles the filter transform and the
  * streaming of the transformed filters outweigh the saved multiplies: direct below 16 tiles of 4×4
- * (ResNet-50's 512@7² at batch 1), and for fewer than 8 input channels (the stems: transforms
+ * (ResNet-50's 512@7² at batch 1) when the filter is transformed every call (training), F(2×2) there
+ * in `inference` calls from 16 tiles of 2×2 (its transform cached: 512@7² at batch 1 7.0 → 4.2 ms a
+ * call alone, `tools/conv-algorithms.mjs --only '512@7² b1' --passes 'fwd eval'`; 6.2 → 4.3 ms in
+ * ResNet-50's profile), and for fewer than 8 input channels (the stems: transforms
  * dominate there, and F(4×4)'s rounding on a CIFAR stem took the PyTorch parity test of ResNet-20's
  * training steps past its 1e-4). F(4×4) on maps of 14×14 and more (at batch 1 it is slower than F(2×2)
  * when the weights change every call, but 2-3× faster than direct in inference, where its transform
@@ -110,7 +113,8 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  */
 function winogradAuto(s: Conv2dShape, inference = false): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
-  if (tiles4 < 16 || s.cIn < 8) return 0;
+  if (s.cIn < 8) return 0;
+  if (tiles4 < 16) return inference && s.n * Math.ceil(s.h / 2) * Math.ceil(s.w / 2) >= 16 ? 2 : 0;
   return (s.h >= 14 && s.w >= 14) || (inference && s.h >= 8 && s.w >= 8) ? 4 : 2;
 }
 
