@@ -368,7 +368,8 @@ export function conv2dForward(
 // packs the same B for its part; with as many parts as threads, a thread that another process
 // slows down holds up the call. Here (the host decides, src/kernels/wasm/index.ts) the
 // threads first pack B, i.e. x, once (conv2dPackPointwise), then take parts of the output
-// channels from the shared counter (conv2dForwardPointwise), several per thread, none packing.
+// channels (conv2dForwardPointwise), several per thread, none packing; both phases take their
+// work from the shared counter.
 
 /** Floats of conv2dPackPointwise's packed x (one image): cIn rows of the pixels rounded up to a strip. */
 export function pointwisePackedSize(shape: usize): i32 {
@@ -378,17 +379,22 @@ export function pointwisePackedSize(shape: usize): i32 {
 
 /**
  * Packs one image's x [cIn, P] as B for conv2dForwardPointwise: k-block [pc, pc+kc) (conv2dForward's
- * k-blocks) at dst + pc·roundUp8(P) floats, as packB's strips of kc × 8 floats. Threads split the strips.
+ * k-blocks) at dst + pc·roundUp8(P) floats, as packB's strips of kc × 8 floats. Threads take groups
+ * of strips from the shared work counter (about four per thread: a thread slowed down by another
+ * process leaves its share to the others).
  */
 export function conv2dPackPointwise(shape: usize, x: usize, dst: usize, tid: i32, nt: i32): void {
   const s = changetype<ConvShape>(shape);
-  const K = s.cIn, P = s.hOut * s.wOut, pPad = roundUp8(P), strips = pPad / NR;
-  const s0 = rangeStart(strips, tid, nt), s1 = rangeStart(strips, tid + 1, nt);
-  if (s0 >= s1) return;
+  const K = s.cIn, P = s.hOut * s.wOut, pPad = roundUp8(P), strips = pPad / NR, groups = min(strips, 4 * nt);
   const kBlocks = blockCount(K, KC_MAX);
-  for (let kb = 0; kb < kBlocks; kb++) {
-    const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
-    packB(x, P, false, pc, kc, s0 * NR, min(P, s1 * NR) - s0 * NR, dst + (<usize>(pc * pPad + s0 * kc * NR) << 2));
+  for (;;) {
+    const g = takeWork(1);
+    if (g >= groups) break;
+    const s0 = rangeStart(strips, g, groups), s1 = rangeStart(strips, g + 1, groups);
+    for (let kb = 0; kb < kBlocks; kb++) {
+      const pc = rangeStart(K, kb, kBlocks), kc = rangeStart(K, kb + 1, kBlocks) - pc;
+      packB(x, P, false, pc, kc, s0 * NR, min(P, s1 * NR) - s0 * NR, dst + (<usize>(pc * pPad + s0 * kc * NR) << 2));
+    }
   }
 }
 

@@ -427,8 +427,9 @@ class WasmKernels implements WasmKernelSet {
     const macs = p.cOut * p.hOut * p.wOut * p.cIn;
     this.writeConvShape(SHAPE_A, p);
     const bp = this.mem.scratchArea('pointwiseB', this.k.pointwisePackedSize(SHAPE_A) * 4);
+    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter, in both phases
     this.run('conv2dPackPointwise', [SHAPE_A, x, bp], macs, MIN_PARALLEL_MACS);
-    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
+    this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('conv2dForwardPointwise', [SHAPE_A, bp, ap, bias, res, relu, y], macs, MIN_PARALLEL_MACS);
   }
 
