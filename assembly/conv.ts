@@ -438,7 +438,7 @@ export function conv2dForwardPointwise(
 // conv2dForward would split the output channels and each pack the same B, and 7×7 maps fill their
 // last 8-pixel strip with one pixel (56 columns for 49). Here the product is transposed:
 // Yᵀ[P, cOut] = colᵀ[P, K] · Wᵀ[K, cOut]. The threads first pack colᵀ once, in row panels of 4
-// pixels (conv2dPackPixels: 52 rows for 49 pixels), then split the 8-channel strips of Wᵀ (packed
+// pixels (conv2dPackPixels: 52 rows for 49 pixels), then take groups of the 8-channel strips of Wᵀ from the work counter (packed
 // once per weight buffer, packWeightsTransposed) and store each 4×8 tile transposed into y.
 // The host takes this path for the 3×3 and strided convolutions only (src/kernels/wasm/index.ts:
 // on the plain 1×1 ones, whose B is a plain copy of x, it was not faster).

@@ -494,7 +494,7 @@ export function winogradForward(
     const groups = (count + 3) >> 2;
     // input transform: V[p][ci, tile] in B strips, k-block by k-block
     const R0 = t0 / tilesW, R1 = (t0 + count - 1) / tilesW; // the block's tile rows (over the images)
-    for (let g = 0; g < groups; g++) { // the band offsets of the group's tiles (a lane past the block: its first tile's)
+    for (let g = 0; g < groups; g++) { // the band offsets of the group's tiles (a lane past the block: its last tile's)
       for (let l = 0; l < 4; l++) {
         const tl = t0 + min(4 * g + l, count - 1);
         const at = <usize>(tl / tilesW - R0) * <usize>a * bandBytes + (<usize>((tl % tilesW) * m + 3) << 2);

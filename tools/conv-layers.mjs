@@ -1,5 +1,6 @@
 // Times the forward convolutions of ResNet-50 that take the direct path (every one but the
-// stride-1 3×3 layers that Winograd takes), one shape at a time, in inference mode (packed weights
+// stride-1 3×3 layers that Winograd takes; 512@7², which inference at batch 1 runs by Winograd, is
+// timed on the direct path too: both sets run with convAlgorithm 'direct'), one shape at a time, in inference mode (packed weights
 // cached, bias and ReLU in the epilogue), either with the set's small-map forward (pixelRows) off
 // and on, or (`--base DIR`) on another built checkout's wasm set (DIR/dist and DIR/build, e.g. a
 // worktree of main after `npm run build`) and on this one's, alternated call by call: every round
@@ -50,6 +51,7 @@ const VARIANTS = BASE === ''
   ? [['pixelRows off', k, () => { k.pixelRows = false; }], ['pixelRows on', k, () => { k.pixelRows = true; }]]
   : [['base', await (await import(pathToFileURL(resolve(BASE, 'dist/src/kernels/wasm/index.js')).href)).createWasmKernels({ threads: THREADS }), () => {}],
     ['this', k, () => {}]];
+for (const [, set] of VARIANTS) set.convAlgorithm = 'direct';
 const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;

@@ -99,9 +99,11 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  * tools/conv-algorithms.mjs (docs/BENCHMARKS.md). With few tiles the filter transform and the
  * streaming of the transformed filters outweigh the saved multiplies: direct below 16 tiles of 4×4
  * (ResNet-50's 512@7² at batch 1) when the filter is transformed every call (training), F(2×2) there
- * in `inference` calls from 16 tiles of 2×2 (its transform cached: 512@7² at batch 1 7.0 → 4.2 ms a
- * call alone, `tools/conv-algorithms.mjs --only '512@7² b1' --passes 'fwd eval'`; 6.2 → 4.3 ms in
- * ResNet-50's profile), and for fewer than 8 input channels (the stems: transforms
+ * in `inference` calls when its blocks of tiles give every thread one (its transform cached: 512@7²
+ * at batch 1, two blocks of 8 tiles, on 2 threads 7.0 → 4.2 ms a call alone, `tools/conv-algorithms.mjs
+ * --only '512@7² b1' --passes 'fwd eval'`; 6.2 → 4.3 ms in ResNet-50's profile; with more threads
+ * than blocks the direct path, which splits the channels over every thread, is kept), and for fewer
+ * than 8 input channels (the stems: transforms
  * dominate there, and F(4×4)'s rounding on a CIFAR stem took the PyTorch parity test of ResNet-20's
  * training steps past its 1e-4). F(4×4) on maps of 14×14 and more (at batch 1 it is slower than F(2×2)
  * when the weights change every call, but 2-3× faster than direct in inference, where its transform
@@ -111,10 +113,13 @@ function winogradBlockTiles(s: Conv2dShape, m: 2 | 4): number {
  * with F(4×4)'s rounding on those layers, forward or input gradient, the PyTorch parity test of
  * ResNet-20's two training steps failed (a ReLU input near zero changes sign: 7e-4 on conv1.weight).
  */
-function winogradAuto(s: Conv2dShape, inference = false): 0 | 2 | 4 {
+function winogradAuto(s: Conv2dShape, threads: number, inference = false): 0 | 2 | 4 {
   const tiles4 = s.n * Math.ceil(s.h / 4) * Math.ceil(s.w / 4);
   if (s.cIn < 8) return 0;
-  if (tiles4 < 16) return inference && s.n * Math.ceil(s.h / 2) * Math.ceil(s.w / 2) >= 16 ? 2 : 0;
+  if (tiles4 < 16) {
+    const tiles2 = s.n * Math.ceil(s.h / 2) * Math.ceil(s.w / 2);
+    return inference && tiles2 >= 16 && Math.floor(tiles2 / winogradBlockTiles(s, 2)) >= threads ? 2 : 0;
+  }
   return (s.h >= 14 && s.w >= 14) || (inference && s.h >= 8 && s.w >= 8) ? 4 : 2;
 }
 
@@ -397,7 +402,7 @@ class WasmKernels implements WasmKernelSet {
       if (bias || relu) this.run('channelBiasRelu', [y, bias, p.n * p.cOut, p.cOut, pixels, relu], len, MIN_PARALLEL_ELEMENTS);
       return;
     }
-    const m = this.winogradTile(p, (s) => winogradAuto(s, bias !== 0 || res !== 0 || relu));
+    const m = this.winogradTile(p, (s) => winogradAuto(s, this.threads, bias !== 0 || res !== 0 || relu));
     if (m !== 0) {
       this.winograd(p, m, x, p.weight, false, y, bias, res, relu);
       return;
@@ -498,7 +503,7 @@ class WasmKernels implements WasmKernelSet {
   }
 
   /** Winograd's output tile size for convolution `s` (0: the direct path); `auto`: the rule of 'auto'. */
-  private winogradTile(s: Conv2dShape, auto: (s: Conv2dShape) => 0 | 2 | 4 = winogradAuto): 0 | 2 | 4 {
+  private winogradTile(s: Conv2dShape, auto: (s: Conv2dShape) => 0 | 2 | 4 = (s) => winogradAuto(s, this.threads)): 0 | 2 | 4 {
     if (s.kh !== 3 || s.kw !== 3 || s.strideH !== 1 || s.strideW !== 1 || s.padH !== 1 || s.padW !== 1
       || s.dilationH !== 1 || s.dilationW !== 1 || s.hOut !== s.h || s.wOut !== s.w) return 0;
     switch (this.convAlgorithm) {
