@@ -221,10 +221,14 @@ class WasmKernels implements WasmKernelSet {
 
   // ---- running kernels ----
 
-  /** Runs kernel `name` on all threads when `work` reaches `minWork`, else on this one. */
+  /**
+   * Runs kernel `name` on all threads when `work` reaches `minWork`, else on this one. The shared
+   * work counter (WORK_NEXT, from which kernels take their items) starts at 0 for every kernel.
+   */
   private run<K extends PoolKernelName>(name: K, args: PoolArgs<K>, work: number, minWork: number): void {
     const pool = this.pool;
     const fn = this.k[name] as unknown as (...a: [...PoolArgs<K>, number, number]) => void; // TypeScript cannot narrow the union of kernels by K
+    this.mem.i32[WORK_NEXT / 4] = 0;
     if (!pool || work < minWork) {
       fn(...args, 0, 1);
       return;
@@ -432,9 +436,7 @@ class WasmKernels implements WasmKernelSet {
     const macs = p.cOut * p.hOut * p.wOut * p.cIn;
     this.writeConvShape(SHAPE_A, p);
     const bp = this.mem.scratchArea('pointwiseB', this.k.pointwisePackedSize(SHAPE_A) * 4);
-    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter, in both phases
     this.run('conv2dPackPointwise', [SHAPE_A, x, bp], macs, MIN_PARALLEL_MACS);
-    this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('conv2dForwardPointwise', [SHAPE_A, bp, ap, bias, res, relu, y], macs, MIN_PARALLEL_MACS);
   }
 
@@ -451,7 +453,6 @@ class WasmKernels implements WasmKernelSet {
     this.writeConvShape(SHAPE_A, p);
     const ap = this.mem.scratchArea('pixelPanels', this.k.pixelPanelsSize(SHAPE_A) * 4);
     this.run('conv2dPackPixels', [SHAPE_A, x, ap], macs, MIN_PARALLEL_MACS);
-    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
     this.run('conv2dForwardPixels', [SHAPE_A, ap, wt, bias, res, relu, y], macs, MIN_PARALLEL_MACS);
   }
 
@@ -462,7 +463,6 @@ class WasmKernels implements WasmKernelSet {
     this.writeConvShape(SHAPE_A, s);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.conv2dForwardScratch(SHAPE_A), nt);
-    this.mem.i32[WORK_NEXT / 4] = 0; // the threads take their work from this counter
     this.run('conv2dForward', [SHAPE_A, x, ap, bias, res, relu, y, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
@@ -490,7 +490,6 @@ class WasmKernels implements WasmKernelSet {
     }
     this.writeConvShape(SHAPE_A, p);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
-    this.mem.i32[WORK_NEXT / 4] = 0;
     if (p.dilationH === 1 && p.dilationW === 1) {
       // each phase of dx (rows and columns mod the strides) is a stride-1 correlation of dy with
       // part of the kernel (assembly/conv.ts, "by phases of dx")
@@ -528,7 +527,6 @@ class WasmKernels implements WasmKernelSet {
     const tb = winogradBlockTiles(s, m);
     const nt = this.threadsFor(macs, MIN_PARALLEL_MACS);
     const [scratch, stride] = this.scratch(this.k.winogradScratch(SHAPE_A, m, tb), nt);
-    this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('winogradForward', [SHAPE_A, x, u, y, bias, res, relu, m, tb, scratch, stride], macs, MIN_PARALLEL_MACS);
   }
 
@@ -589,7 +587,6 @@ class WasmKernels implements WasmKernelSet {
     // on which thread took which part).
     const chunks = nt > 1 ? Math.min(p.n, WEIGHT_CHUNKS_PER_THREAD * nt) : 1;
     const partials = this.mem.scratchArea('partials', chunks * this.k.conv2dBackwardWeightPartial(SHAPE_B) * 4);
-    this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('conv2dBackwardWeight', [SHAPE_B, x, dy, dw, scratch, stride, partials, chunks], macs, MIN_PARALLEL_MACS);
     if (chunks > 1) this.run('conv2dBackwardWeightReduce', [SHAPE_B, dw, partials, chunks], macs, MIN_PARALLEL_MACS);
   }
@@ -608,7 +605,6 @@ class WasmKernels implements WasmKernelSet {
     const [scratch, stride] = this.scratch(this.k.winogradGradScratch(SHAPE_B, m, tb), nt);
     const len = s.cOut * s.cIn * 9;
     const partials = chunks > 1 ? this.mem.scratchArea('partials', chunks * len * 4) : 0;
-    this.mem.i32[WORK_NEXT / 4] = 0;
     this.run('winogradWeightGrad', [SHAPE_B, x, dy, dw, m, tb, scratch, stride, partials, chunks], macs, MIN_PARALLEL_MACS);
     if (chunks > 1) this.run('winogradGradReduce', [dw, partials, len, chunks], len * chunks, MIN_PARALLEL_ELEMENTS);
   }
