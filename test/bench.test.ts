@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoRuns, benchResult, median, mergeRounds } from '../src/bench/measure.js';
 import { WORKLOADS, workloadCost } from '../src/bench/workloads.js';
-import { checkTargets, type Row } from '../src/bench/report.js';
+import { checkTargets, renderMarkdown, type Row } from '../src/bench/report.js';
+import { describeCpu } from '../src/bench/machine.js';
 import { timeKernels } from '../src/bench/profile.js';
 import { type ProfileLine, type ProfileSet, checkProfileSet, parseProfileJson, renderProfiles } from '../src/bench/profiles.js';
 import { refKernels } from '../src/kernels/ref/index.js';
@@ -74,6 +75,37 @@ describe('benchmark arithmetic', () => {
     assert.equal(byName('ResNet-50 batch 16: peak RSS').met, true); // 800/700 = 1.14× ≤ 1.2×
     assert.equal(byName('ResNet-20 training: peak RSS').met, false); // 700/560 = 1.25× > 1.2×
     assert.ok(Math.abs(byName('ResNet-20 training: peak RSS').ratio! - 1.25) < 1e-9);
+  });
+});
+
+describe('the report', () => {
+  const row = (workload: keyof typeof WORKLOADS, engine: string, rounds: number[][]): Row => ({
+    workload, engine, status: 'ok',
+    result: mergeRounds(rounds.map((timesMs) => benchResult({ workload: WORKLOADS[workload], engine, backend: '', threads: 2 },
+      workloadCost(WORKLOADS[workload]), { warmup: 0, timesMs }, 2 ** 20))),
+  });
+
+  it('gives every round\'s ratio beside the pooled one when several rounds ran', () => {
+    const rows = [row('resnet50-b1', 'resnet-ts wasm', [[100, 100, 100], [200, 200, 200]]), row('resnet50-b1', 'PyTorch', [[80, 80, 80], [100, 100, 100]])];
+    const t = checkTargets(rows).find((x) => x.name.includes('≥ 0.8× PyTorch'))!;
+    assert.deepEqual(t.roundRatios, [0.8, 0.5]);
+    assert.ok(Math.abs(t.ratio! - 90 / 150) < 1e-4); // pooled medians: 150 ms against 90 ms (images/s rounded to 3 decimals)
+    const md = renderMarkdown({
+      date: '2026-12-02T00:00:00Z', commit: 'abc1234', threads: 2, rounds: 2, workloads: ['resnet50-b1'], rows, targets: checkTargets(rows),
+      engines: [{ label: 'resnet-ts wasm', side: 'ours' }, { label: 'PyTorch', side: 'peer' }], elapsedSeconds: 60,
+      machine: { cpu: 'AMD EPYC (family 26 model 2, AVX-512)', cores: 2, memoryBytes: 2 ** 34, os: 'Linux', node: '20', loadAverage: 0.1 },
+    });
+    assert.match(md, /\| ResNet-50 batch 1: ≥ 0\.8× PyTorch images\/s \| 0\.60× \| ≥ 0\.8× \| not met \| 0\.80×, 0\.50× \|/);
+    assert.match(md, /Machine: AMD EPYC \(family 26 model 2, AVX-512\), 2 cores/);
+  });
+
+  it('names the CPU with its family, model and widest vector extension', () => {
+    const zen5 = 'processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw\n';
+    assert.equal(describeCpu('AMD EPYC', zen5), 'AMD EPYC (family 26 model 2, AVX-512)');
+    assert.equal(describeCpu('AMD EPYC', zen5.replace(' avx512f avx512bw', '').replace('26', '25').replace('2\nmodel name', '1\nmodel name')),
+      'AMD EPYC (family 25 model 1, AVX2)');
+    assert.equal(describeCpu('', 'processor\t: 0\nFeatures\t: fp asimd evtstrm\n'), 'unknown CPU (NEON)');
+    assert.equal(describeCpu(' Apple M2 ', undefined), 'Apple M2');
   });
 });
 

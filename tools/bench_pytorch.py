@@ -74,6 +74,31 @@ def auto_runs(last_ms, target_seconds=20):
     return max(lo, min(30, -(-int(target_seconds * 1000) // max(int(last_ms), 1))))
 
 
+def onednn_isa():
+    """The instruction set oneDNN runs PyTorch's convolutions with here (it prints it on its first
+    verbose line), or None: it decides how wide PyTorch's vectors are (AVX2: 8 floats, AVX-512: 16)."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(write_end, 1)  # oneDNN writes to the C stdout
+    try:
+        with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+            # large enough for PyTorch to hand it to oneDNN
+            torch.nn.functional.conv2d(torch.zeros(1, 64, 56, 56), torch.zeros(64, 64, 3, 3), padding=1)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(write_end)
+    with os.fdopen(read_end, 'rb') as f:
+        text = f.read().decode(errors='replace')
+    for line in text.splitlines():
+        if ',isa:' in line:
+            return line.split(',isa:', 1)[1].strip()
+    return None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--workload', required=True, choices=sorted(WORKLOADS))
@@ -86,6 +111,7 @@ def main():
     w = WORKLOADS[args.workload]
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
+    isa = onednn_isa()
     model = make_bench_net(w['net'], w['classes'])
     macs_per_image = count_macs(model, w['size'])
     x = torch.rand(w['batch'], 3, w['size'], w['size']) * 2 - 1
@@ -129,7 +155,7 @@ def main():
         'gflops': round(flops / (ms * 1e6), 3), 'flopsPerBatch': flops, 'macsPerImage': macs_per_image,
         'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         'warmup': warmup, 'runs': len(times), 'timesMs': [round(t, 3) for t in times],
-        'version': f'torch {torch.__version__}',
+        'version': f'torch {torch.__version__}' + (f', oneDNN convolutions: {isa}' if isa else ''),
     }, indent=2))
 
 

@@ -34,6 +34,11 @@ export interface Target {
   kind: 'at least' | 'at most';
   met?: boolean;
   how: string;
+  /**
+   * With several rounds: the ratio of each round's medians, in round order (speed targets only):
+   * how far the noise of a shared machine moves it.
+   */
+  roundRatios?: number[];
 }
 
 export interface Report {
@@ -71,7 +76,9 @@ export function checkTargets(rows: Row[]): Target[] {
   };
   const speed = (workload: string, peer: string, goal: number, name: string): Target => {
     const m = both(workload, peer);
-    return target(name, 'at least', goal, `images/s of ${ours} ÷ images/s of ${peer}`, m && m[0].imagesPerSecond / m[1].imagesPerSecond);
+    const t = target(name, 'at least', goal, `images/s of ${ours} ÷ images/s of ${peer}`, m && m[0].imagesPerSecond / m[1].imagesPerSecond);
+    const a = m?.[0].roundMediansMs, b = m?.[1].roundMediansMs;
+    return a && b && a.length === b.length && a.length > 1 ? { ...t, roundRatios: a.map((ms, i) => b[i] / ms) } : t;
   };
   const memory = (workload: string, peer: string, goal: number, name: string): Target => {
     const m = both(workload, peer);
@@ -117,9 +124,11 @@ export function renderMarkdown(r: Report): string {
     .map((x) => `- ${x.workload} on ${x.engine}: **${x.status}**: ${x.reason}`);
   const engineNotes = r.rows.filter((x): x is Row & { status: 'ok' } => x.status === 'ok' && x.result.notes !== undefined)
     .map((x) => `${x.engine}: ${x.result.notes}`);
+  const perRound = r.rounds > 1;
   const targets = r.targets.map((t) => [
     t.name, t.ratio === undefined ? 'not measured' : `${t.ratio.toFixed(2)}×`, `${t.kind === 'at least' ? '≥' : '≤'} ${t.goal}×`,
-    t.met === undefined ? '–' : t.met ? 'met' : 'not met', t.how,
+    t.met === undefined ? '–' : t.met ? 'met' : 'not met',
+    ...(perRound ? [t.roundRatios ? t.roundRatios.map((x) => `${x.toFixed(2)}×`).join(', ') : ''] : []), t.how,
   ]);
   const versions = [...new Set(r.rows.flatMap((x) => (x.status === 'ok' && x.result.version ? [`${x.engine}: ${x.result.version}`] : [])))];
   return [
@@ -137,7 +146,8 @@ export function renderMarkdown(r: Report): string {
     '',
     '## Targets',
     '',
-    markdownTable(['target', 'measured', 'goal', 'result', 'ratio of'], targets),
+    markdownTable(['target', 'measured', 'goal', 'result', ...(perRound ? ['each round'] : []), 'ratio of'], targets),
+    ...(perRound ? ['', '`measured` is the ratio of the medians of every round\'s runs pooled; `each round`, the ratio of that round\'s two medians.'] : []),
     '',
     ...(r.profiles ? [renderProfiles(r.profiles, r.profilesBefore)] : []),
     ...(notes.length ? ['## Not run', '', ...notes, ''] : []),

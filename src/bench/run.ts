@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runChild } from './child.js';
+import { describeCpu, readCpuinfo } from './machine.js';
 import { type Engine, detectEngines } from './engines.js';
 import { type BenchResult, mergeRounds } from './measure.js';
 import { PROFILED_WORKLOADS, type ProfileSet, checkProfileSet, collectProfiles } from './profiles.js';
@@ -90,6 +91,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 const DEFAULT_BEFORE = join(ROOT, 'bench/results/profile-before.json');
+
 
 /** --profiles: 'none', a list of workloads, or by default the targets' workloads among those run. */
 function profileWorkloads(flag: string | undefined, run: string[]): string[] {
@@ -177,7 +179,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const date = new Date().toISOString();
   const machine = {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(),
+    cpu: describeCpu(cpus()[0]?.model ?? '', readCpuinfo()), cores: availableParallelism(), memoryBytes: totalmem(),
     os: `${osType()} ${release()}`, node: process.versions.node, loadAverage: loadavg()[0],
   };
   const commit = gitCommit();
