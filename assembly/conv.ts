@@ -31,7 +31,7 @@ import {
   KC_MAX, MR, NC_MAX, NR, blockCount, multiplyBlock, multiplyDirect, multiplyPacked, packA, packB, packedASize,
   panelCount, panelHeight, panelStart, roundUp8, tile4x8,
 } from './gemm';
-import { madd, rangeStart, store8, takeWork, zero4 } from './util';
+import { copyBytes, madd, rangeStart, store8, takeWork, zero4, zeroBytes } from './util';
 
 /**
  * The contract's Conv2dShape as i32s in this order. tools/build-wasm.mjs reads the fields from
@@ -183,7 +183,7 @@ function packPhaseB(wOut: i32, xq: usize, offs: usize, wq: i32, kc: i32, j0: i32
  */
 function gatherColumns(src: usize, dst: usize, c0: i32, c1: i32, sw: i32, b: i32, pw: i32): void {
   if (sw == 1) {
-    memory.copy(dst + (<usize>c0 << 2), src + (<usize>(c0 + b - pw) << 2), <usize>(c1 - c0) << 2);
+    copyBytes(dst + (<usize>c0 << 2), src + (<usize>(c0 + b - pw) << 2), <usize>(c1 - c0) << 2);
     return;
   }
   let c = c0;
@@ -219,11 +219,11 @@ function phaseImage(s: ConvShape, x: usize, xq: usize): void {
         for (let r = 0; r < hq; r++) {
           const row = r * sh + a - ph;
           if (<u32>row >= <u32>h || c0 >= c1) {
-            memory.fill(dst, 0, rowBytes);
+            zeroBytes(dst, rowBytes);
           } else {
-            if (c0 > 0) memory.fill(dst, 0, <usize>c0 << 2);
+            if (c0 > 0) zeroBytes(dst, <usize>c0 << 2);
             gatherColumns(x + (<usize>((ci * h + row) * w) << 2), dst, c0, c1, sw, b, pw);
-            if (c1 < wq) memory.fill(dst + (<usize>c1 << 2), 0, <usize>(wq - c1) << 2);
+            if (c1 < wq) zeroBytes(dst + (<usize>c1 << 2), <usize>(wq - c1) << 2);
           }
           dst += rowBytes;
         }
@@ -243,12 +243,12 @@ function padPlanes(src: usize, channels: i32, h: i32, w: i32, top: i32, left: i3
       const d = dst + (<usize>((ci * hp + r) * wp) << 2);
       const row = r - top;
       if (<u32>row >= <u32>h || c0 >= c1) {
-        memory.fill(d, 0, <usize>wp << 2);
+        zeroBytes(d, <usize>wp << 2);
         continue;
       }
-      if (c0 > 0) memory.fill(d, 0, <usize>c0 << 2);
-      memory.copy(d + (<usize>c0 << 2), src + (<usize>((ci * h + row) * w + c0 - left) << 2), <usize>(c1 - c0) << 2);
-      if (c1 < wp) memory.fill(d + (<usize>c1 << 2), 0, <usize>(wp - c1) << 2);
+      if (c0 > 0) zeroBytes(d, <usize>c0 << 2);
+      copyBytes(d + (<usize>c0 << 2), src + (<usize>((ci * h + row) * w + c0 - left) << 2), <usize>(c1 - c0) << 2);
+      if (c1 < wp) zeroBytes(d + (<usize>c1 << 2), <usize>(wp - c1) << 2);
     }
   }
 }
@@ -635,10 +635,10 @@ function unpadImage(s: ConvShape, dxp: usize, c0: i32, c1: i32, dx: usize): void
     for (let iy = 0; iy < h; iy++) {
       const dst = dx + (<usize>((ci * h + iy) * w) << 2);
       const r = iy + ph;
-      if (<u32>r >= <u32>hp || x0 >= x1) { memory.fill(dst, 0, <usize>w << 2); continue; }
-      if (x0 > 0) memory.fill(dst, 0, <usize>x0 << 2);
-      memory.copy(dst + (<usize>x0 << 2), dxp + (<usize>(((ci - c0) * hp + r) * wp + x0 + pw) << 2), <usize>(x1 - x0) << 2);
-      if (x1 < w) memory.fill(dst + (<usize>x1 << 2), 0, <usize>(w - x1) << 2);
+      if (<u32>r >= <u32>hp || x0 >= x1) { zeroBytes(dst, <usize>w << 2); continue; }
+      if (x0 > 0) zeroBytes(dst, <usize>x0 << 2);
+      copyBytes(dst + (<usize>x0 << 2), dxp + (<usize>(((ci - c0) * hp + r) * wp + x0 + pw) << 2), <usize>(x1 - x0) << 2);
+      if (x1 < w) zeroBytes(dst + (<usize>x1 << 2), <usize>(w - x1) << 2);
     }
   }
 }
@@ -921,7 +921,7 @@ export function conv2dBackwardInputPhases(shape: usize, w: usize, dy: usize, dx:
       if (te > 0) {
         if (ty == 0) { // no tap reaches these rows of dx
           for (let ci = c0; ci < c1; ci++) {
-            for (let t = 0; t < te; t++) memory.fill(dx + <usize>image * dxImage + (<usize>((ci * s.h + sh * t + ey) * s.w) << 2), 0, <usize>s.w << 2);
+            for (let t = 0; t < te; t++) zeroBytes(dx + <usize>image * dxImage + (<usize>((ci * s.h + sh * t + ey) * s.w) << 2), <usize>s.w << 2);
           }
         } else {
           interleavePhases(s, cs, cStride, c0, c1, ey, te, dx + <usize>image * dxImage);

@@ -21,7 +21,7 @@
 
 import { KC_MAX, MR, NR, blockCount, multiplyPacked, packedASize, panelCount, panelStart, roundUp8 } from './gemm';
 import { ConvShape } from './conv';
-import { loadLanes, madd, rangeStart, takeWork, zero4 } from './util';
+import { copyBytes, loadLanes, madd, rangeStart, takeWork, zero4, zeroBytes } from './util';
 
 /** Tiles per row and per column of the output. */
 // @ts-ignore: decorator
@@ -142,14 +142,14 @@ function padImages(s: ConvShape, x: usize, i0: i32, images: i32, xp: usize, m: i
   for (let pl = 0; pl < images * s.cIn; pl++) {
     const src = x + (<usize>((i0 * s.cIn + pl) * h * w) << 2);
     const dst = xp + (<usize>(pl * hp * wp) << 2);
-    memory.fill(dst, 0, rowBytes);
+    zeroBytes(dst, rowBytes);
     for (let r = 0; r < h; r++) {
       const d = dst + <usize>(r + 1) * rowBytes;
       store<f32>(d, 0);
-      memory.copy(d + 4, src + (<usize>(r * w) << 2), <usize>w << 2);
-      memory.fill(d + (<usize>(w + 1) << 2), 0, <usize>(wp - w - 1) << 2);
+      copyBytes(d + 4, src + (<usize>(r * w) << 2), <usize>w << 2);
+      zeroBytes(d + (<usize>(w + 1) << 2), <usize>(wp - w - 1) << 2);
     }
-    memory.fill(dst + <usize>(h + 1) * rowBytes, 0, <usize>(hp - h - 1) * rowBytes);
+    zeroBytes(dst + <usize>(h + 1) * rowBytes, <usize>(hp - h - 1) * rowBytes);
   }
 }
 
