@@ -213,17 +213,23 @@ function storeTile4T(
 }
 
 /**
- * C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8], then the epilogue; `transposed`: C is
- * stored transposed (storeTile4T).
+ * The micro-kernel: C[0..4, 0..8] (+)= A[0..4, 0..kc] · B[0..kc, 0..8], then the epilogue. a: a
+ * packed A panel (kc groups of 4 floats); B's row k is the 8 floats at b + 32k, or, when `direct`,
+ * at b + offs[k] (offs: kc i32 byte offsets: a convolution's input rows read in place, see conv.ts).
+ * `transposed`: C is stored transposed (storeTile4T); `plain`: C is a whole tile stored as it is,
+ * with no partial tile, adding or epilogue (Winograd's multiplies). Inlined into each caller with
+ * constant flags, which the optimizer folds away, so that every caller runs the same loop.
  */
-export function tile4x8(
-  kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
-  transposed: bool = false,
+// @ts-ignore: decorator
+@inline export function microTile(
+  kc: i32, a: usize, b: usize, direct: bool, offs: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32,
+  bias: usize, res: usize, relu: bool, transposed: bool, plain: bool,
 ): void {
   let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
   let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
   for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    const p = direct ? b + <usize>load<i32>(offs) : b;
+    const b0 = v128.load(p), b1 = v128.load(p, 16);
     let av = v128.load32_splat(a);
     c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
     av = v128.load32_splat(a, 4);
@@ -232,10 +238,25 @@ export function tile4x8(
     c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
     av = v128.load32_splat(a, 12);
     c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
-    a += 16; b += 32;
+    a += 16;
+    if (direct) offs += 4;
+    else b += 32;
   }
-  if (transposed) storeTile4T(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+  if (plain) {
+    v128.store(c, c00); v128.store(c, c01, 16);
+    v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+    v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+    v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+  } else if (transposed) storeTile4T(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
   else storeTile4(c, ldc, add, rows, cols, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/** microTile on a packed B strip (row k: the 8 floats at b + 32k); `transposed`: C stored transposed. */
+export function tile4x8(
+  kc: i32, a: usize, b: usize, c: usize, ldc: usize, add: bool, rows: i32, cols: i32, bias: usize, res: usize, relu: bool,
+  transposed: bool = false,
+): void {
+  microTile(kc, a, b, false, 0, c, ldc, add, rows, cols, bias, res, relu, transposed, false);
 }
 
 /**
@@ -338,30 +359,11 @@ export function multiplyPacked(
   multiplyBlock(ap, m, kTot, r0, r1, pc, kc, bp, ncols, c, ldc, add, 0, 0, false);
 }
 
-/**
- * Like tile4x8 with full rows and columns, but B is read in place: row k of the B strip is the 8
- * floats at bBase + offs[k] bytes (a convolution's input rows, see conv.ts).
- * offs: kc i32 byte offsets; c: the tile in C, rows `ldc` bytes apart.
- */
+/** microTile with full columns and B read in place: row k of the B strip at bBase + offs[k] bytes. */
 function tile4x8Direct(
   kc: i32, a: usize, bBase: usize, offs: usize, c: usize, ldc: usize, add: bool, rows: i32, bias: usize, res: usize, relu: bool,
 ): void {
-  let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
-  let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
-  for (let k = 0; k < kc; k++) {
-    const b = bBase + <usize>load<i32>(offs);
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
-    av = v128.load32_splat(a, 4);
-    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
-    av = v128.load32_splat(a, 8);
-    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
-    av = v128.load32_splat(a, 12);
-    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
-    a += 16; offs += 4;
-  }
-  storeTile4(c, ldc, add, rows, NR, bias, res, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+  microTile(kc, a, bBase, true, offs, c, ldc, add, rows, NR, bias, res, relu, false, false);
 }
 
 /**

@@ -19,7 +19,7 @@
 // The transforms run on four tiles at once, one per SIMD lane. The filter gradient reads a
 // zero-padded copy of the block's images (padImages), so that no tile needs a bounds check.
 
-import { KC_MAX, MR, NR, blockCount, multiplyPacked, packedASize, panelCount, panelStart, roundUp8 } from './gemm';
+import { KC_MAX, MR, NR, blockCount, microTile, multiplyPacked, packedASize, panelCount, panelStart, roundUp8 } from './gemm';
 import { ConvShape } from './conv';
 import { copyBytes, loadLanes, madd, rangeStart, takeWork, zero4, zeroBytes } from './util';
 
@@ -586,8 +586,8 @@ export function winogradForward(
 /**
  * M = U · V for one position when every input channel is in one k-block: U packed as gemm.ts's A
  * panels (`panels` of them, kc columns), V as its B strips (`strips` of kc × 8), M whole 4×8 tiles
- * (its rows past cOut get the zero rows of U's last panel), rows ldc bytes apart. The micro-kernel
- * of gemm.ts's tile4x8, inlined here without its partial tiles and epilogue: with the few input
+ * (its rows past cOut get the zero rows of U's last panel), rows ldc bytes apart. gemm.ts's
+ * micro-kernel, inlined here without its partial tiles and epilogue: with the few input
  * channels of CIFAR's layers (k = 16) the calls and their checks cost as much as the multiply-adds
  * (16@32², 1 thread: the multiplies took 8.3 ms through multiplyPacked, 8.0 calling tile4x8 per
  * tile, 6.1 inlined).
@@ -595,28 +595,9 @@ export function winogradForward(
 function multiplyPosition(up: usize, vp: usize, mp: usize, panels: i32, strips: i32, kc: i32, ldc: usize): void {
   const panelBytes = <usize>kc << 4, stripBytes = <usize>kc << 5;
   for (let st = 0; st < strips; st++) {
-    const b0 = vp + <usize>st * stripBytes;
+    const b = vp + <usize>st * stripBytes;
     for (let r = 0; r < panels; r++) {
-      let a = up + <usize>r * panelBytes, b = b0;
-      let c00 = zero4(), c01 = zero4(), c10 = zero4(), c11 = zero4();
-      let c20 = zero4(), c21 = zero4(), c30 = zero4(), c31 = zero4();
-      for (let k = 0; k < kc; k++) {
-        const x0 = v128.load(b), x1 = v128.load(b, 16);
-        let av = v128.load32_splat(a);
-        c00 = madd(av, x0, c00); c01 = madd(av, x1, c01);
-        av = v128.load32_splat(a, 4);
-        c10 = madd(av, x0, c10); c11 = madd(av, x1, c11);
-        av = v128.load32_splat(a, 8);
-        c20 = madd(av, x0, c20); c21 = madd(av, x1, c21);
-        av = v128.load32_splat(a, 12);
-        c30 = madd(av, x0, c30); c31 = madd(av, x1, c31);
-        a += 16; b += 32;
-      }
-      const c = mp + <usize>(4 * r) * ldc + (<usize>st << 5);
-      v128.store(c, c00); v128.store(c, c01, 16);
-      v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
-      v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
-      v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+      microTile(kc, up + <usize>r * panelBytes, b, false, 0, mp + <usize>(4 * r) * ldc + (<usize>st << 5), ldc, false, MR, NR, 0, 0, false, false, true);
     }
   }
 }
