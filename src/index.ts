@@ -30,6 +30,10 @@ export * as data from './data/index.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readNpy, writeNpy } from './io/npy.js';
 export { readPth } from './io/pth.js';
+export { setReadLimits, type ReadLimits } from './io/limits.js';
+
+// errors: `option` lists the options (and read limits) a message names as its remedy
+export { FormatError, LibraryError, LimitError, type OptionNames, type OptionText } from './io/errors.js';
 
 // the paper's experiments and their reports
 export * as experiments from './experiments/index.js';

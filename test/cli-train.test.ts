@@ -106,7 +106,7 @@ describe('resnet train / eval', () => {
       });
     });
     assert.equal(code, 130, stderr);
-    assert.match(stderr, /interrupted at iteration \d+\/100000; checkpoint saved: resume with `resnet train --resume /);
+    assert.match(stderr, /interrupted at iteration \d+\/100000; checkpoint saved in \S+checkpoint\.safetensors\nresume with `resnet train --resume /);
     const ck = readCheckpoint(join(out, 'checkpoint.safetensors'));
     assert.ok(ck.iteration >= 2 && ck.iteration < 100000);
     assert.equal(ck.loader.epoch * 4 + ck.loader.batchIndex, ck.iteration, '4 batches of 8 per epoch');
@@ -120,7 +120,7 @@ describe('resnet train / eval', () => {
   it('refuses an --out that holds a run, and bad flags, with usage errors', () => {
     const again = resnet(['train', ...TINY, '--iterations', '6', '--out', join(root, 'run')]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /already holds a run: continue it with --resume/);
+    assert.match(again.stderr, /already holds a run: continue it with --resume, replace it with --overwrite, or choose another --out/);
     const both = resnet(['train', ...TINY, '--iterations', '6', '--epochs', '2']);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--iterations or --epochs/);
@@ -165,7 +165,7 @@ describe('recipe flags', () => {
     assert.equal(recipe({}, 'resnet56').warmup, null);
     assert.deepEqual(recipe({ warmup: true }, 'resnet56').warmup, paper);
     assert.throws(() => recipeFromFlags({ warmup: true, 'no-warmup': true }), /contradicts/);
-    assert.throws(() => recipe({ lighting: '0.2' }), (e: Error) => e instanceof ConfigError && /--lighting applies to the imagenet-paper/.test(e.message));
+    assert.throws(() => recipe({ lighting: '0.2' }), (e: Error) => e instanceof ConfigError && /^lightingStd applies to the imagenet-paper/.test(e.message));
     assert.throws(() => recipe({ iterations: '10', epochs: '2' }), (e: Error) => e instanceof ConfigError && /not both/.test(e.message));
     const r = recipe({ recipe: 'imagenet-paper', lr: '0.2', 'batch-size': '64', iterations: '1000', lighting: '0' });
     assert.deepEqual([r.lr, r.batchSize, r.iterations, r.epochs, r.schedule.kind], [0.2, 64, 1000, null, 'plateau']);

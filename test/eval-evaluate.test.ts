@@ -146,6 +146,6 @@ describe('views and memory of resnet eval', () => {
       throw new Error('wasm kernels: out of memory (4 GiB) allocating 123 bytes');
     };
     await assert.rejects(evaluate(net, randomSet(4, 1, 8, 8, 10, 2), { kernels, norm: { kind: 'none' }, crop: '10crop', batchSize: 20 }),
-      /out of memory.*evaluating 20 views of 8×8 at once: lower --batch-size/);
+      /out of memory.*evaluating 20 views of 8×8 at once: lower batchSize, or test fewer or smaller views \(crop: 'center', or fewer sides\)$/);
   });
 });

@@ -125,8 +125,8 @@ describe('image folders', () => {
     const held = await evalDataset({ data: { ...info, validation: { count: 4 } } }, { split: 'val', source: 'w.safetensors' });
     assert.equal(held.dataset.size, 4, 'the hold-out of the training images');
     assert.equal(cacheCounters.decoded - before, 12, 'now train/ too, once');
-    await assert.rejects(evalDataset({ data: null }, { split: 'test', source: 'w.safetensors' }), /w.safetensors does not say which data it was trained on: pass --data/);
-    await assert.rejects(evalDataset({ data: { ...info, validation: undefined as never } }, { split: 'val', source: 'w.pth' }), /does not record a validation hold-out; use --split test/);
+    await assert.rejects(evalDataset({ data: null }, { split: 'test', source: 'w.safetensors' }), /w.safetensors does not say which data it was trained on: pass data$/);
+    await assert.rejects(evalDataset({ data: { ...info, validation: undefined as never } }, { split: 'val', source: 'w.pth' }), /does not record a validation hold-out; use split: 'test'/);
     const noTest = tmp();
     await writeImageFolder(noTest, 1);
     await assert.rejects(evalDataset({ data: null }, { data: `folder:${noTest}`, split: 'test', source: 'w' }), /has no test set/);

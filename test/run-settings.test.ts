@@ -79,11 +79,11 @@ describe('run settings', () => {
   it('a run that stopped before its first checkpoint is started again without --overwrite', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'log.jsonl'), `${JSON.stringify({ type: 'start', iteration: 0 })}\n`);
-    await assert.rejects(train(config(dir, { resume: true })), /nothing to resume: the run in .* stopped before its first checkpoint; start it again \(without --resume\)/);
+    await assert.rejects(train(config(dir, { resume: true })), /nothing to resume: the run in .* stopped before its first checkpoint; start it again \(without resume\)/);
     const r = await train(config(dir, { stopAfter: 1 }));
     assert.equal(r.status, 'stopped');
     assert.equal(readLog(r.logPath).filter((x) => x.type === 'start').length, 1, 'the old log is replaced');
-    await assert.rejects(train(config(dir)), /already holds a run: continue it with --resume/);
+    await assert.rejects(train(config(dir)), /already holds a run: continue it with resume, replace it with overwrite, or choose another outDir/);
   });
 });
 

@@ -43,7 +43,7 @@ describe('weights files', () => {
     const net = createNet('resnet20', { width: 4 });
     const path = join(dir, 'plain.safetensors');
     writeFileSync(path, writeSafetensors(net.stateDictArrays()));
-    assert.throws(() => loadNet(path), /does not say which network it holds: pass --net/);
+    assert.throws(() => loadNet(path), /does not say which network it holds: pass net$/);
     assert.equal(loadNet(path, 'resnet20', { width: 4 }).parameterCount(), net.parameterCount());
     writeFileSync(join(dir, 'x.onnx'), new Uint8Array(4));
     assert.throws(() => loadNet(join(dir, 'x.onnx'), 'resnet20'), /unknown weights format '\.onnx'/);

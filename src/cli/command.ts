@@ -1,7 +1,9 @@
 // What every `resnet` sub-command provides, and how its flags are parsed and checked. main.ts
 // dispatches on `name`.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LibraryError } from '../io/errors.js';
 import { fileErrorReason, isSystemError, withoutTemporarySuffix } from '../io/file-errors.js';
+import { FLAG_NAMES } from './option-flags.js';
 
 export interface Command {
   name: string;
@@ -20,7 +22,7 @@ export function asUsage<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(errorMessage(e));
   }
 }
 
@@ -30,10 +32,13 @@ run, out of memory); 2 the command line is wrong (unknown command or option, bad
 130 interrupted (Ctrl-C; a training run saves a checkpoint first).`;
 
 
-/** The message of an error for the user: a path and a reason for file errors, never a temporary file's name. */
+/**
+ * The message of an error for the user: a path and a reason for file errors, never a temporary
+ * file's name; the library's errors name the flags of the options they name (option-flags.ts).
+ */
 export function errorMessage(e: unknown): string {
   if (isSystemError(e) && e.path !== undefined) return `${withoutTemporarySuffix(e.path)}: ${fileErrorReason(e)}`;
-  const text = e instanceof Error ? e.message : String(e);
+  const text = e instanceof LibraryError ? e.messageWith(FLAG_NAMES) : e instanceof Error ? e.message : String(e);
   return text.replace(/(\S+?)\.tmp-\d+\b/g, '$1');
 }
 

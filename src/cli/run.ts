@@ -16,7 +16,7 @@ import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
-import { parseReadLimit, setReadLimits } from '../io/limits.js';
+import { READ_LIMIT_NAMES, type ReadLimits, setReadLimits } from '../io/limits.js';
 import { serveCommand } from './serve.js';
 
 export const COMMANDS: Command[] = [listCommand, infoCommand, forwardCommand, predictCommand, exportCommand, importCommand, benchCommand, trainCommand, evalCommand, dataCommand, demoCommand, experimentCommand, reportCommand, serveCommand];
@@ -49,6 +49,16 @@ function takeReadLimits(args: string[]): string[] {
     } else rest.push(a);
   }
   return rest;
+}
+
+/** Parses the value of --read-limit: NAME=N. */
+function parseReadLimit(text: string): Partial<ReadLimits> {
+  const match = /^([A-Za-z]+)=([0-9.e+]+)$/.exec(text);
+  const value = match ? Number(match[2]) : NaN;
+  if (!match || !(READ_LIMIT_NAMES as string[]).includes(match[1]!) || !(value > 0)) {
+    throw new UsageError(`--read-limit takes NAME=N with NAME one of ${READ_LIMIT_NAMES.join(', ')}, got '${text}'`);
+  }
+  return { [match[1]!]: value };
 }
 
 /** The version in package.json (dist/src/cli/run.js → package.json). */
@@ -96,7 +106,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      console.error(`resnet ${name}: ${e.message}\n(resnet ${name} --help for usage)`);
+      console.error(`resnet ${name}: ${errorMessage(e)}\n(resnet ${name} --help for usage)`);
       return 2;
     }
     // Errors that name a file or a problem are for the user; keep the stack for a debug run.

@@ -186,6 +186,7 @@ export function exitInterrupted(): void {
 
 /** Exit code and last words of a finished run. */
 export function reportRun(r: TrainResult): void {
+  if (r.status !== 'completed') console.error(`resume with \`resnet train --resume ${r.outDir}\``);
   if (r.status === 'interrupted') {
     exitInterrupted();
     return;

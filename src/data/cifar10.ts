@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCifarBatch, CIFAR_IMAGE_BYTES } from '../io/cifar.js';
+import { LibraryError } from '../io/errors.js';
 import { ArrayDataset, SubsetDataset, sharedBytes, type Dataset } from './dataset.js';
 import { Rng } from './rng.js';
 
@@ -35,13 +36,18 @@ export function findCifar10Dir(dir: string): string | null {
   return null;
 }
 
-export function missingCifar10Message(dir: string, suggestDownload = true): string {
+/** Where to put the CIFAR-10 files (a message for a download that failed). */
+export function missingCifar10Message(dir: string): string {
   return (
     `CIFAR-10 binary files not found in ${dir}. Put ${CIFAR10_TRAIN_FILES.join(', ')}, ${CIFAR10_TEST_FILE} ` +
     `and batches.meta.txt there (extract https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, ` +
-    `e.g. \`tar xzf cifar-10-binary.tar.gz --strip-components=1 -C ${dir}\`)` +
-    (suggestDownload ? `, or run \`resnet data get cifar10 --dir ${dir}\` where the network allows.` : '.')
+    `e.g. \`tar xzf cifar-10-binary.tar.gz --strip-components=1 -C ${dir}\`)`
   );
+}
+
+/** The error for CIFAR-10 missing from `dir`: where to put the files, or to download them. */
+export function missingCifar10(dir: string): LibraryError {
+  return new LibraryError((n) => `${missingCifar10Message(dir)}, or download them with ${n.call('downloadCifar10', dir)} where the network allows.`);
 }
 
 function readClassNames(dir: string): string[] {
@@ -69,7 +75,7 @@ function readBatches(dir: string, files: string[], classes: string[]): ArrayData
 
 export function openCifar10(dir: string, options: Cifar10Options): Dataset {
   const found = findCifar10Dir(dir);
-  if (!found) throw new Error(missingCifar10Message(dir));
+  if (!found) throw missingCifar10(dir);
   const classes = readClassNames(found);
   if (options.split === 'test') return readBatches(found, [CIFAR10_TEST_FILE], classes);
   const train = readBatches(found, CIFAR10_TRAIN_FILES, classes);

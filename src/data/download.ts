@@ -18,7 +18,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
-import { FormatError } from '../io/errors.js';
+import { FormatError, LimitError } from '../io/errors.js';
 import { type ReadLimits, checkLimit, inflateBound, readLimits } from '../io/limits.js';
 import { findCifar10Dir, missingCifar10Message } from './cifar10.js';
 
@@ -49,15 +49,20 @@ export async function safeExtractTarGz(archive: string, targetDir: string, strip
   const lim = readLimits(limits);
   const problems: string[] = [];
   const names: string[] = [];
+  let tooMany = false;
   await readTarGz(archive, lim, tar.t({
     strict: true,
     onReadEntry: (entry) => {
       const reason = unsafeEntryReason(entry.path, entry.type, targetDir);
       if (reason) problems.push(`"${entry.path}": ${reason}`);
       if (names.length < lim.maxArchiveEntries) names.push(entry.path);
-      else problems.push(`more than ${lim.maxArchiveEntries} entries (maxArchiveEntries; raise it with --read-limit maxArchiveEntries=N if the archive is genuine)`);
+      else tooMany = true;
     },
   }));
+  if (tooMany) {
+    throw new LimitError((n) => `${archive}: more than ${lim.maxArchiveEntries} entries (maxArchiveEntries); if the archive is genuine, raise it: ` +
+      n.readLimit('maxArchiveEntries'));
+  }
   if (problems.length > 0) {
     throw new FormatError(`${archive}: refusing to extract into ${targetDir}; unsafe entries: ${problems.slice(0, 20).join('; ')}`);
   }
@@ -127,7 +132,7 @@ export async function downloadCifar10(dir: string, options: DownloadOptions = {}
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
-    throw new Error(`Cannot download ${url} (${why}). ${missingCifar10Message(dir, false)}`);
+    throw new Error(`Cannot download ${url} (${why}). ${missingCifar10Message(dir)}.`);
   } finally {
     clearTimeout(timer);
   }
@@ -142,7 +147,7 @@ export async function downloadCifar10(dir: string, options: DownloadOptions = {}
     await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(partial));
   } catch (e) {
     await rm(partial, { force: true });
-    throw new Error(`Download of ${url} failed (${(e as Error).message}). ${missingCifar10Message(dir, false)}`);
+    throw new Error(`Download of ${url} failed (${(e as Error).message}). ${missingCifar10Message(dir)}.`);
   }
   const actual = hash.digest('hex');
   if (actual !== expected) {
@@ -152,6 +157,6 @@ export async function downloadCifar10(dir: string, options: DownloadOptions = {}
   await rename(partial, archive);
   await safeExtractTarGz(archive, dir, 1); // cifar-10-batches-bin/data_batch_1.bin → dir/data_batch_1.bin
   const found = findCifar10Dir(dir);
-  if (!found) throw new Error(`${archive} did not contain the expected files. ${missingCifar10Message(dir, false)}`);
+  if (!found) throw new Error(`${archive} did not contain the expected files. ${missingCifar10Message(dir)}.`);
   return found;
 }

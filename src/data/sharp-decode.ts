@@ -18,7 +18,7 @@ export async function decodeRaw(input: string | Uint8Array, options: { ignoreIcc
   } catch (e) {
     const message = (e as Error).message;
     if (/pixel limit/i.test(message)) {
-      throw new LimitError(`${source}: the image has more than ${limit} pixels (maxImagePixels); if it is genuine, raise the limit (--read-limit maxImagePixels=N)`);
+      throw new LimitError((n) => `${source}: the image has more than ${limit} pixels (maxImagePixels); if it is genuine, raise the limit: ${n.readLimit('maxImagePixels')}`);
     }
     throw new FormatError(`${source}: cannot decode the image (${sharpReason(message)})`);
   }

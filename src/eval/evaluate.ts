@@ -15,6 +15,7 @@
 import { noGrad } from '../autograd/tape.js';
 import type { Dataset, Sample } from '../data/dataset.js';
 import { MULTI_SCALE_SIDES, type Normalization, type TransformSpec, type View, applyTransform, multiScaleViews, normalize, padCropFlip, tenCrop } from '../data/transforms.js';
+import { LibraryError } from '../io/errors.js';
 import type { KernelSet } from '../kernels/contract.js';
 import { fittingEvalBatch, formatBytes, memoryBudget, memoryCapacity } from '../models/memory.js';
 import type { NetName } from '../models/registry.js';
@@ -109,8 +110,8 @@ function withMemoryHint<T>(fn: () => T, views: number, h: number, w: number): T 
     return fn();
   } catch (e) {
     if (!/out of memory/i.test((e as Error).message)) throw e;
-    throw new Error(`${(e as Error).message} evaluating ${views} views of ${h}×${w} at once: lower --batch-size ` +
-      '(without it, eval picks a batch that fits the estimate), or test fewer or smaller views (--crop center, --sides)');
+    throw new LibraryError((n) => `${(e as Error).message} evaluating ${views} views of ${h}×${w} at once: lower ${n.option('batchSize')}, ` +
+      `or test fewer or smaller views (${n.option('crop', "'center'")}, or fewer ${n.option('sides')})`);
   }
 }
 
@@ -150,9 +151,9 @@ export function defaultEvalBatch(net: ResNet, kernels: KernelSet, mode: CropMode
   }
   const batch = evalBatchFor(net.name, net.options, mode, view, 128, memoryBudget(kernels), fixed);
   if (batch === null) {
-    throw new Error(`one ${view.height}×${view.width} view of ${net.name} needs more than the ${kernels.name} kernels hold ` +
-      `(${formatBytes(memoryCapacity(kernels))}): test smaller views (--crop center, or --sides with smaller sides)` +
-      `${kernels.name === 'wasm' ? ', or use --backend ref' : ''}`);
+    throw new LibraryError((n) => `one ${view.height}×${view.width} view of ${net.name} needs more than the ${kernels.name} kernels hold ` +
+      `(${formatBytes(memoryCapacity(kernels))}): test smaller views (${n.option('crop', "'center'")}, or ${n.option('sides')} with smaller sides)` +
+      `${kernels.name === 'wasm' ? `, or use ${n.option('backend', "'ref'")}` : ''}`);
   }
   return batch;
 }

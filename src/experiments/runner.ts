@@ -23,6 +23,7 @@ import { Rng } from '../tensor/random.js';
 import { type DataSplits, openData } from '../train/data.js';
 import { train } from '../train/loop.js';
 import { type LogRecord, Progress, type ProgressMode, formatDuration, readLog } from '../train/progress.js';
+import { LibraryError } from '../io/errors.js';
 import { type Recipe, applyOverrides, getRecipe } from '../train/recipe.js';
 import { type Experiment, type RunSpec, type Scale, type ScaleSpec, getExperiment } from './catalog.js';
 import { type LayerResponse, layerResponses } from './responses.js';
@@ -99,13 +100,13 @@ export function runFinished(dir: string): boolean {
 
 /**
  * The experiment's default data: CIFAR-10 when present, else the full Fashion-MNIST, else the
- * bundled sample. Image-folder experiments need --data folder:PATH.
+ * bundled sample. Image-folder experiments need `data: 'folder:PATH'`.
  */
 export function resolveData(e: Experiment, data?: string, dataDir?: string): { splits: DataSplits; how: string } {
   if (data) return { splits: openData(data, dataDir), how: 'given with --data' };
   if (e.data === 'folder') {
-    throw new Error(`${e.name} trains on an image folder: pass --data folder:PATH (PATH/train and PATH/val with one sub-folder ` +
-      'per class, JPEG/PNG; ImageNet or a subset of it)');
+    throw new LibraryError((n) => `${e.name} trains on an image folder: pass ${n.option('data', "'folder:PATH'")} (PATH/train and PATH/val ` +
+      'with one sub-folder per class, JPEG/PNG; ImageNet or a subset of it)');
   }
   const missing: string[] = [];
   for (const name of ['cifar10', 'fashion-mnist', 'fashion-mnist-sample']) {
@@ -171,12 +172,13 @@ export async function runExperiment(config: ExperimentConfig): Promise<Experimen
   const progress = config.progress === undefined || config.progress === 'auto' ? Progress.auto() : new Progress(config.progress);
   const previous = readManifest(out);
   if (previous && (previous.experiment !== e.name || previous.scale !== config.scale)) {
-    throw new Error(`${out} holds ${previous.experiment} at scale ${previous.scale}: choose another --out for ${e.name} at scale ${config.scale}`);
+    throw new LibraryError((n) => `${out} holds ${previous.experiment} at scale ${previous.scale}: choose another ${n.option('out')} for ${e.name} ` +
+      `at scale ${config.scale}`);
   }
   const dataName = config.data ?? previous?.data.name;
   const { splits: full, how } = resolveData(e, dataName, config.dataDir ?? previous?.data.dir);
   if (previous && previous.data.name !== full.name) {
-    throw new Error(`${out} holds runs on ${previous.data.name}; this call would train on ${full.name}: choose another --out`);
+    throw new LibraryError((n) => `${out} holds runs on ${previous.data.name}; this call would train on ${full.name}: choose another ${n.option('out')}`);
   }
   const splits = limitSplits(full, scale);
   const ids = config.runs ?? previous?.runs.map((r) => r.id) ?? e.runs.map((r) => r.id);

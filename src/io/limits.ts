@@ -3,7 +3,7 @@
 // before anything is allocated, so that a small hostile file cannot hang the process or exhaust its
 // memory. The defaults fit any real ResNet file (weights, checkpoints, datasets) with a wide margin;
 // an unusual genuine file can raise them, per call (the readers' `limits` argument), process-wide
-// (`setReadLimits`), or from the command line (`--read-limit NAME=N`).
+// (`setReadLimits`). A LimitError names the limit in its message and in `option`.
 
 import { LimitError } from './errors.js';
 
@@ -69,23 +69,10 @@ export function readLimits(override: Partial<ReadLimits> = {}): ReadLimits {
   return { ...processDefaults, ...withoutUndefined(override) };
 }
 
-/** Parses 'NAME=N' (the --read-limit flag's value). */
-export function parseReadLimit(text: string): Partial<ReadLimits> {
-  const match = /^([A-Za-z]+)=([0-9.e+]+)$/.exec(text);
-  const value = match ? Number(match[2]) : NaN;
-  if (!match || !(READ_LIMIT_NAMES as string[]).includes(match[1]!) || !(value > 0)) {
-    throw new Error(`--read-limit takes NAME=N with NAME one of ${READ_LIMIT_NAMES.join(', ')}, got '${text}'`);
-  }
-  return { [match[1]!]: value };
-}
-
 /** Throws a LimitError unless value ≤ limits[name]. */
 export function checkLimit(source: string, what: string, value: number, limits: ReadLimits, name: keyof ReadLimits, bound = limits[name]): void {
   if (value <= bound) return;
-  throw new LimitError(
-    `${source}: ${what} is ${value}, over the limit ${bound} (${name}); if the file is genuine, raise the ` +
-      `limit (--read-limit ${name}=N on the command line, setReadLimits({ ${name}: N }) in the library)`,
-  );
+  throw new LimitError((n) => `${source}: ${what} is ${value}, over the limit ${bound} (${name}); if the file is genuine, raise the limit: ${n.readLimit(name)}`);
 }
 
 /** The most bytes a stream of `compressed` bytes may inflate to under the limits. */

@@ -119,11 +119,9 @@ export class TensorRef {
       throw new FormatError(`${source}: tensor of shape [${shape.join(', ')}] is too large (${numel} elements)`);
     }
     if (4 * numel > budget.bytes) {
-      throw new LimitError(
+      throw new LimitError((n) =>
         `${source}: tensor of shape [${shape.join(', ')}] (${numel} elements) would take the tensors decoded from this file past the ` +
-          `limit of ${budget.ratio} float32 bytes per byte of file (maxDecodedRatio); if the file is genuine, raise it ` +
-          `(--read-limit maxDecodedRatio=N on the command line, setReadLimits({ maxDecodedRatio: N }) in the library)`,
-      );
+          `limit of ${budget.ratio} float32 bytes per byte of file (maxDecodedRatio); if the file is genuine, raise it: ${n.readLimit('maxDecodedRatio')}`);
     }
     budget.bytes -= 4 * numel;
     const values = storage.values(source);

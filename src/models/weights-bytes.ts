@@ -5,7 +5,7 @@
 
 import { readPth } from '../io/pth.js';
 import { type StoredTensor, readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { FormatError } from '../io/errors.js';
+import { FormatError, LibraryError } from '../io/errors.js';
 import { type CreateOptions, type NetOptions, type ResNet, createNet } from './resnet.js';
 import { checkFileOptions } from './options-check.js';
 import { isNetName } from './registry.js';
@@ -61,7 +61,7 @@ function stripStored(m: Map<string, StoredTensor | { shape: number[]; data: Floa
 /** The network a weights file already read holds (see loadNet); `source` names the file in errors. */
 export function netFromWeights(file: WeightsFile, source: string, net?: string, options: CreateOptions = {}): ResNet {
   const name = net ?? file.net;
-  if (name === undefined) throw new Error(`'${source}' does not say which network it holds: pass --net`);
+  if (name === undefined) throw new LibraryError((n) => `'${source}' does not say which network it holds: pass ${n.option('net')}`);
   if (!isNetName(name)) throw new Error(`unknown network '${name}'`);
   const model = createNet(name, { ...file.options, ...withoutUndefined(options), skipInit: true });
   try {

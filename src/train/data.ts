@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { findCifar10Dir, missingCifar10Message, openCifar10 } from '../data/cifar10.js';
+import { findCifar10Dir, missingCifar10, openCifar10 } from '../data/cifar10.js';
 import { ArrayDataset, type Dataset, SubsetDataset } from '../data/dataset.js';
 import { DEBIAN_FASHION_MNIST_DIR, bundledFashionMnistDir, findFashionMnist, findIdxPair, openFashionMnist, openMnist } from '../data/idx-dataset.js';
 import { FolderCache, cacheDirFor } from '../data/image-cache.js';
@@ -15,6 +15,7 @@ import { computeMeanImage } from '../data/stats.js';
 import type { Normalization, TransformSpec } from '../data/transforms.js';
 import { Rng } from '../tensor/random.js';
 import type { DataInfo } from '../eval/metadata.js';
+import { LibraryError } from '../io/errors.js';
 import { ConfigError, type Recipe, type RecipeChoice, chooseRecipe, recipeForImages } from './recipe.js';
 
 export const DATA_NAMES = ['cifar10', 'fashion-mnist', 'fashion-mnist-sample', 'mnist', 'folder:PATH'] as const;
@@ -76,15 +77,15 @@ export function openData(name: string, dataDir?: string): DataSplits {
   switch (name) {
     case 'cifar10': {
       const dir = firstExisting(where('cifar10'), (d) => findCifar10Dir(d) !== null);
-      if (!dir) throw new Error(missingCifar10Message(dataDir ?? defaultDataDir('cifar10')));
+      if (!dir) throw missingCifar10(dataDir ?? defaultDataDir('cifar10'));
       return { name, dir, trainFull: openCifar10(dir, { split: 'train' }), test: openCifar10(dir, { split: 'test' }), val: null };
     }
     case 'fashion-mnist': {
       const dir = findFashionMnist(dataDir);
       if (!dir) {
-        throw new Error(`Fashion-MNIST not found in ${where('fashion-mnist').join(', ')}: put train-images-idx3-ubyte.gz, ` +
+        throw new LibraryError((n) => `Fashion-MNIST not found in ${where('fashion-mnist').join(', ')}: put train-images-idx3-ubyte.gz, ` +
           `train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in one of them ` +
-          `(or --data-dir D), or use --data fashion-mnist-sample`);
+          `(or in the folder given as ${n.option('dataDir')}), or use ${n.option('data', "'fashion-mnist-sample'")}`);
       }
       return { name, dir, trainFull: openFashionMnist('train', dir), test: openFashionMnist('test', dir), val: null };
     }
@@ -94,7 +95,10 @@ export function openData(name: string, dataDir?: string): DataSplits {
     }
     case 'mnist': {
       const dir = firstExisting(where('mnist'), (d) => findIdxPair(d, 'train') !== null && findIdxPair(d, 'test') !== null);
-      if (!dir) throw new Error(`MNIST not found in ${where('mnist').join(', ')}: put the four IDX files in one of them or pass --data-dir D`);
+      if (!dir) {
+        throw new LibraryError((n) => `MNIST not found in ${where('mnist').join(', ')}: put the four IDX files in one of them ` +
+          `(or in the folder given as ${n.option('dataDir')})`);
+      }
       return { name, dir, trainFull: openMnist(dir, 'train'), test: openMnist(dir, 'test'), val: null };
     }
   }
@@ -161,7 +165,7 @@ export function trainTransform(r: Recipe, norm: Normalization, dataset: Dataset)
       if (!fixed) throw new Error(`${r.name}: pad-and-crop augmentation needs images of one size (image folders are brought to one by fitImageFolder)`);
       return { kind: 'padCropFlip', pad: a.pad, flip: a.flip, norm };
     case 'scale':
-      if (a.lightingStd > 0 && dataset.channels !== 3) throw new Error(`${r.name}: PCA lighting needs RGB images; pass --lighting 0`);
+      if (a.lightingStd > 0 && dataset.channels !== 3) throw new ConfigError((n) => `${r.name}: PCA lighting needs RGB images; pass ${n.option('lightingStd', '0')}`);
       return { kind: 'imagenetTrain', minSize: a.minSize, maxSize: a.maxSize, crop: a.crop, flip: a.flip, lightingStd: a.lightingStd, norm };
   }
 }
@@ -204,7 +208,7 @@ export async function fitImageFolder(
 ): Promise<{ data: DataSplits; recipe: Recipe; fit: ImageFit | null }> {
   const caches = folderCaches(data);
   if (!caches) {
-    if (imageSize !== undefined) throw new ConfigError(`--image-size applies to image folders (folder:PATH); ${data.name} has images of one size`);
+    if (imageSize !== undefined) throw new ConfigError((n) => `${n.option('imageSize')} applies to image folders (folder:PATH); ${data.name} has images of one size`);
     return { data, recipe: chooseRecipe(choice, null), fit: null };
   }
   const side = imageSize ?? defaultImageSize(await caches[0]!.imageSizes());
@@ -244,13 +248,13 @@ export async function evalDataset(
   meta: { data: DataInfo | null }, o: { data?: string; dataDir?: string; split: 'test' | 'val'; source: string; onMessage?: (text: string) => void },
 ): Promise<{ name: string; dataset: Dataset }> {
   const name = o.data ?? meta.data?.name;
-  if (!name) throw new ConfigError(`${o.source} does not say which data it was trained on: pass --data`);
+  if (!name) throw new ConfigError((n) => `${o.source} does not say which data it was trained on: pass ${n.option('data')}`);
   const same = meta.data !== null && meta.data.name === name;
   const opened = openData(name, o.dataDir ?? (same ? meta.data!.dir : undefined));
   const geometry = same ? meta.data!.geometry : undefined;
   if (o.split === 'val') {
     const validation = meta.data?.validation;
-    if (!validation) throw new ConfigError(`${o.source} does not record a validation hold-out; use --split test`);
+    if (!validation) throw new ConfigError((n) => `${o.source} does not record a validation hold-out; use ${n.option('split', "'test'")}`);
     const data = geometry ? await cacheFolderImages(opened, geometry, { onMessage: o.onMessage }) : opened;
     const val = holdOut(data, validation).val;
     if (!val) throw new ConfigError(`the run of ${o.source} held out no validation images`);

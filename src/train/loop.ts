@@ -23,6 +23,7 @@ import { saveWeights } from '../models/weights.js';
 import { sgdStep } from './step.js';
 import { type ProgressState, writeCheckpoint } from './checkpoint.js';
 import { formatValue } from './progress.js';
+import { LibraryError, type OptionText } from '../io/errors.js';
 import { warmupOf } from './recipe.js';
 import { type Run, type TrainConfig, emptyAcc, openRun } from './run.js';
 
@@ -49,9 +50,9 @@ export interface TrainResult {
 }
 
 /** The loss became NaN or infinite: the run stopped, its last good checkpoint is kept. */
-export class TrainingDiverged extends Error {
-  constructor(message: string, readonly iteration: number, readonly loss: number, readonly checkpoint: string | null) {
-    super(message);
+export class TrainingDiverged extends LibraryError {
+  constructor(text: string | OptionText, readonly iteration: number, readonly loss: number, readonly checkpoint: string | null) {
+    super(text);
     this.name = 'TrainingDiverged';
   }
 }
@@ -213,7 +214,7 @@ function diverged(run: Run, what: string, loss: number): TrainingDiverged {
   const { lastCheckpoint, paths, opt } = run;
   const kept = lastCheckpoint === null ? 'no checkpoint had been written yet' : `the last good checkpoint (iteration ${lastCheckpoint}) is kept in ${paths.checkpoint}`;
   run.log.write({ type: 'diverged', iteration: run.iteration, loss: String(loss), lr: opt.lr, time: elapsed(run) });
-  return new TrainingDiverged(`training diverged: ${what} (lr ${formatValue(opt.lr)}); ${kept}. Lower --lr, or try --warmup.`,
+  return new TrainingDiverged((n) => `training diverged: ${what} (lr ${formatValue(opt.lr)}); ${kept}. Lower ${n.option('lr')}, or try ${n.option('warmup')}.`,
     run.iteration, loss, lastCheckpoint === null ? null : paths.checkpoint);
 }
 
@@ -221,8 +222,7 @@ function diverged(run: Run, what: string, loss: number): TrainingDiverged {
 function stop(run: Run, status: 'interrupted' | 'stopped'): void {
   checkpoint(run);
   run.log.write({ type: status, iteration: run.iteration, time: elapsed(run) });
-  run.progress.message(`${status === 'interrupted' ? 'interrupted' : 'stopped'} at iteration ${run.iteration}/${run.total}; ` +
-    `checkpoint saved: resume with \`resnet train --resume ${run.out}\``);
+  run.progress.message(`${status} at iteration ${run.iteration}/${run.total}; checkpoint saved in ${run.paths.checkpoint}`);
 }
 
 /**

@@ -13,6 +13,7 @@
 // lr at the same fractions of its own length; explicit `--milestones` are iterations, as given.
 
 import { SMALL_IMAGE_LIMIT, scaledToCrop } from '../data/image-size.js';
+import { LibraryError } from '../io/errors.js';
 import { type ScheduleSpec, type WarmupSpec } from '../optim/schedule.js';
 
 /** 'paper': the paper's warm-up (PAPER_WARMUP) for the nets that need it (PAPER_WARMUP_NETS), none for the others. */
@@ -113,7 +114,8 @@ export function warmupOf(r: Recipe): WarmupSpec | null {
  * What a caller asked of a run cannot be: an override that does not apply to its recipe, an unknown
  * recipe, an image size out of range. The command line reports it as a mistake in its flags.
  */
-export class ConfigError extends Error {}
+/** What a caller asked for cannot be done as asked; the message (and `option`) names the options to change. */
+export class ConfigError extends LibraryError {}
 
 export function getRecipe(name: string): Recipe {
   const r = RECIPES[name];
@@ -144,7 +146,7 @@ export interface RecipeOverrides {
 
 export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
   const r = structuredClone(base);
-  if (o.iterations !== undefined && o.epochs !== undefined) throw new ConfigError('give --iterations or --epochs, not both');
+  if (o.iterations !== undefined && o.epochs !== undefined) throw new ConfigError((n) => `give ${n.option('iterations')} or ${n.option('epochs')}, not both`);
   for (const k of ['batchSize', 'lr', 'momentum', 'weightDecay', 'nesterov', 'augmentation', 'normalization', 'validation', 'evalEvery'] as const) {
     if (o[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = structuredClone(o[k]);
   }
@@ -171,7 +173,7 @@ export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
     r.schedule = { kind: 'plateau', patience: o.patience, gamma, threshold: r.schedule.kind === 'plateau' ? r.schedule.threshold : 0 };
   }
   if (o.lightingStd !== undefined) {
-    if (r.augmentation.kind !== 'scale') throw new ConfigError('--lighting applies to the imagenet-paper scale augmentation only');
+    if (r.augmentation.kind !== 'scale') throw new ConfigError((n) => `${n.option('lightingStd')} applies to the imagenet-paper scale augmentation only`);
     r.augmentation = { ...r.augmentation, lightingStd: o.lightingStd };
   }
   return r;
@@ -207,7 +209,7 @@ export const MAX_IMAGE_SIZE = 4096;
  */
 export function recipeForImages(r: Recipe, side: number, hasVal: boolean): Recipe {
   if (!Number.isInteger(side) || side < MIN_IMAGE_SIZE || side > MAX_IMAGE_SIZE) {
-    throw new ConfigError(`image size (--image-size) ${side}: give a whole number of pixels from ${MIN_IMAGE_SIZE} to ${MAX_IMAGE_SIZE}`);
+    throw new ConfigError((n) => `image size (${n.option('imageSize')}) ${side}: give a whole number of pixels from ${MIN_IMAGE_SIZE} to ${MAX_IMAGE_SIZE}`);
   }
   const out = structuredClone(r);
   const a = out.augmentation;

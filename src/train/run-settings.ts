@@ -23,7 +23,8 @@ export interface RunSettings {
   microBatch: number;
 }
 
-const FLAGS: Record<keyof RunSettings, string> = {
+/** The `resnet train` flag of each setting. */
+export const SETTING_FLAGS: Record<keyof RunSettings, string> = {
   logEvery: '--log-every', checkpointEvery: '--checkpoint-every', test: '--no-test', microBatch: '--micro-batch',
 };
 
@@ -48,7 +49,7 @@ export function resolveSettings(stored: Partial<RunSettings> | undefined, given:
     const now = given[key];
     const value = now ?? before ?? defaults[key];
     (settings as Record<string, number | boolean>)[key] = value;
-    if (before !== undefined && now !== undefined && now !== before) changes.push({ key, flag: FLAGS[key], from: before, to: now });
+    if (before !== undefined && now !== undefined && now !== before) changes.push({ key, flag: SETTING_FLAGS[key], from: before, to: now });
   }
   return { settings, changes };
 }

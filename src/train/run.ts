@@ -20,6 +20,7 @@ import { GradientAccumulator } from './accumulate.js';
 import { type RunSettings, describeChanges, removeStaleTemporaries, resolveSettings } from './run-settings.js';
 import { type DataSplits, fitImageFolder, holdOut, meanImage, openData, trainCrop, trainTransform } from './data.js';
 import { JsonlLog, Progress, type ProgressMode } from './progress.js';
+import { LibraryError } from '../io/errors.js';
 import { type Recipe, type RecipeOverrides, describeRecipe, scheduleSpec, totalIterations } from './recipe.js';
 
 export interface TrainConfig {
@@ -198,13 +199,13 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
   let ckpt: Checkpoint | null = null;
   if (config.resume) {
     if (!existsSync(paths.checkpoint)) {
-      throw new Error(existsSync(paths.log)
-        ? `nothing to resume: the run in ${out} stopped before its first checkpoint; start it again (without --resume)`
-        : `nothing to resume: ${paths.checkpoint} does not exist`);
+      if (!existsSync(paths.log)) throw new Error(`nothing to resume: ${paths.checkpoint} does not exist`);
+      throw new LibraryError((n) => `nothing to resume: the run in ${out} stopped before its first checkpoint; start it again (without ${n.option('resume')})`);
     }
     ckpt = readCheckpoint(paths.checkpoint);
   } else if (existsSync(paths.checkpoint) && !config.overwrite) {
-    throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
+    throw new LibraryError((n) => `${out} already holds a run: continue it with ${n.option('resume')}, replace it with ${n.option('overwrite')}, ` +
+      `or choose another ${n.option('outDir')}`);
   }
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
   const opened = typeof config.data === 'string' ? openData(ckpt ? ckpt.data.name : config.data, ckpt ? ckpt.data.dir : config.dataDir) : config.data;
@@ -213,8 +214,8 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
     ckpt ? ckpt.data.imageSize : config.imageSize, config.progress === 'none' ? undefined : (m) => process.stderr.write(`${m}\n`));
   const { train: trainSet, val } = holdOut(splits, recipe.validation);
   if (recipe.schedule.kind === 'plateau' && !val) {
-    throw new Error(`the plateau schedule lowers lr when the validation error stops improving, and ${splits.name} has no validation ` +
-      'images: hold some out with --val N, or give an image folder with a val/ sub-folder');
+    throw new LibraryError((n) => `the plateau schedule lowers lr when the validation error stops improving, and ${splits.name} has no ` +
+      `validation images: hold some out with ${n.option('validation')}, or give an image folder with a val/ sub-folder`);
   }
   const netName = ckpt ? ckpt.net : config.net;
   if (!isNetName(netName)) throw new Error(`unknown network '${netName}'`);

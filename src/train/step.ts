@@ -1,6 +1,7 @@
 // The training step, with no Node API: `train()` (loop.ts) and the browser app's worker run it.
 
 import type { BatchData } from '../data/batch.js';
+import { LibraryError } from '../io/errors.js';
 import { countWrong } from '../eval/scores.js';
 import type { ResNet } from '../models/resnet.js';
 import { crossEntropy } from '../ops/index.js';
@@ -49,7 +50,7 @@ function withMemoryHint<T>(fn: () => T, images: number): T {
     return fn();
   } catch (e) {
     if (!/out of memory/i.test((e as Error).message)) throw e;
-    throw new Error(`${(e as Error).message} with ${images} images per pass: lower --micro-batch (or --batch-size) ` +
-      'or train on smaller images; --micro-batch auto (the default) picks a micro-batch that fits the estimate');
+    throw new LibraryError((n) => `${(e as Error).message} with ${images} images per pass: lower ${n.option('microBatch')} ` +
+      `(or ${n.option('batchSize')}) or train on smaller images; ${n.option('microBatch', "'auto'")} (the default) picks a micro-batch that fits the estimate`);
   }
 }
