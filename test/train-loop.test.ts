@@ -17,7 +17,7 @@ import { readCheckpoint } from '../src/train/checkpoint.js';
 import { TrainingDiverged, type TrainConfig, train } from '../src/train/loop.js';
 import { countWrong } from '../src/eval/scores.js';
 import { type LogRecord, readLog } from '../src/train/progress.js';
-import { CIFAR_PAPER, applyOverrides } from '../src/train/recipe.js';
+import { CIFAR_PAPER, ConfigError, applyOverrides } from '../src/train/recipe.js';
 import { assertSameTensors, tinySet } from './train-fixtures.js';
 
 const kernels = refKernels as KernelSet;
@@ -142,7 +142,7 @@ describe('training loop', () => {
     await train(config(dir, { stopAfter: 1, worker: false }));
     const before = readFileSync(join(dir, 'checkpoint.safetensors'));
     await assert.rejects(train(config(dir, { overwrite: true, net: 'resnet7' as TrainConfig['net'], worker: false })), /unknown network 'resnet7'/);
-    await assert.rejects(train(config(dir, { overwrite: true, imageSize: 5, worker: false })), /image.size/);
+    await assert.rejects(train(config(dir, { overwrite: true, imageSize: 5, worker: false })), (e: Error) => e instanceof ConfigError && e.option.includes('imageSize'));
     assert.deepEqual(readFileSync(join(dir, 'checkpoint.safetensors')), before);
     assert.ok(existsSync(join(dir, 'log.jsonl')));
   });
