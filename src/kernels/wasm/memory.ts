@@ -201,7 +201,7 @@ export class WasmMemory {
     const needed = Math.ceil((size - tail) / PAGE);
     const room = this.maxPages - end / PAGE;
     if (needed > room) {
-      throw new Error(`wasm kernels: out of memory (${this.maxPages * PAGE / 2 ** 20} MiB in all) allocating ${size} bytes; use a smaller batch (or --micro-batch)`);
+      throw new Error(`wasm kernels: out of memory (${this.maxPages * PAGE / 2 ** 20} MiB in all) allocating ${size} bytes; use a smaller batch, or split it into micro-batches`);
     }
     const pages = Math.min(room, Math.max(needed, Math.ceil(end / PAGE / 8))); // 1/8 more, as far as the maximum allows
     this.memory.grow(pages);
