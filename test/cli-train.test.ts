@@ -120,7 +120,7 @@ describe('resnet train / eval', () => {
   it('refuses an --out that holds a run, and bad flags, with usage errors', () => {
     const again = resnet(['train', ...TINY, '--iterations', '6', '--out', join(root, 'run')]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /already holds a run: continue it with --resume, replace it with --overwrite, or choose another --out/);
+    assert.match(again.stderr, /already holds a run: continue it with --resume \S+, replace it with --overwrite, or choose another --out/);
     const both = resnet(['train', ...TINY, '--iterations', '6', '--epochs', '2']);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--iterations or --epochs/);

@@ -83,7 +83,7 @@ describe('run settings', () => {
     const r = await train(config(dir, { stopAfter: 1 }));
     assert.equal(r.status, 'stopped');
     assert.equal(readLog(r.logPath).filter((x) => x.type === 'start').length, 1, 'the old log is replaced');
-    await assert.rejects(train(config(dir)), /already holds a run: continue it with resume, replace it with overwrite, or choose another outDir/);
+    await assert.rejects(train(config(dir)), /already holds a run: continue it with resume: '[^']+', replace it with overwrite, or choose another outDir/);
   });
 });
 

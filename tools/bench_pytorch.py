@@ -19,6 +19,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
@@ -79,20 +80,23 @@ def onednn_isa():
     verbose line), or None: it decides how wide PyTorch's vectors are (AVX2: 8 floats, AVX-512: 16)."""
     if not torch.backends.mkldnn.is_available():
         return None
-    read_end, write_end = os.pipe()
     sys.stdout.flush()
     saved = os.dup(1)
-    os.dup2(write_end, 1)  # oneDNN writes to the C stdout
     try:
-        with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
-            # large enough for PyTorch to hand it to oneDNN
-            torch.nn.functional.conv2d(torch.zeros(1, 64, 56, 56), torch.zeros(64, 64, 3, 3), padding=1)
+        with tempfile.TemporaryFile() as out:
+            os.dup2(out.fileno(), 1)  # oneDNN writes to the C stdout
+            try:
+                with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                    # large enough for PyTorch to hand it to oneDNN
+                    torch.nn.functional.conv2d(torch.zeros(1, 64, 56, 56), torch.zeros(64, 64, 3, 3), padding=1)
+            finally:
+                os.dup2(saved, 1)
+            out.seek(0)
+            text = out.read().decode(errors='replace')
+    except Exception:  # an optional probe: the benchmark goes on without it
+        return None
     finally:
-        os.dup2(saved, 1)
         os.close(saved)
-        os.close(write_end)
-    with os.fdopen(read_end, 'rb') as f:
-        text = f.read().decode(errors='replace')
     for line in text.splitlines():
         if ',isa:' in line:
             return line.split(',isa:', 1)[1].strip()

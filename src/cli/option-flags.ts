@@ -1,6 +1,7 @@
 // The flag of each library option that an error of the library names (io/errors.ts): the errors
 // say `microBatch`, the command says `--micro-batch`. errorMessage (command.ts) renders every
-// LibraryError with these names, so each command's messages name its own flags.
+// LibraryError with these names. The table is shared by every command, so a message may name a
+// flag that only another command has (a diverged run inside `resnet experiment` names --lr).
 
 import type { OptionNames } from '../io/errors.js';
 import { SETTING_FLAGS } from '../train/run-settings.js';

@@ -110,10 +110,6 @@ export function warmupOf(r: Recipe): WarmupSpec | null {
   return r.warmup;
 }
 
-/**
- * What a caller asked of a run cannot be: an override that does not apply to its recipe, an unknown
- * recipe, an image size out of range. The command line reports it as a mistake in its flags.
- */
 /** What a caller asked for cannot be done as asked; the message (and `option`) names the options to change. */
 export class ConfigError extends LibraryError {}
 

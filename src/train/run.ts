@@ -204,7 +204,7 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
     }
     ckpt = readCheckpoint(paths.checkpoint);
   } else if (existsSync(paths.checkpoint) && !config.overwrite) {
-    throw new LibraryError((n) => `${out} already holds a run: continue it with ${n.option('resume')}, replace it with ${n.option('overwrite')}, ` +
+    throw new LibraryError((n) => `${out} already holds a run: continue it with ${n.option('resume', `'${out}'`)}, replace it with ${n.option('overwrite')}, ` +
       `or choose another ${n.option('outDir')}`);
   }
   const seed = ckpt ? ckpt.seed : (config.seed ?? 0);
@@ -215,7 +215,7 @@ async function restore(config: TrainConfig, out: string, paths: RunPaths) {
   const { train: trainSet, val } = holdOut(splits, recipe.validation);
   if (recipe.schedule.kind === 'plateau' && !val) {
     throw new LibraryError((n) => `the plateau schedule lowers lr when the validation error stops improving, and ${splits.name} has no ` +
-      `validation images: hold some out with ${n.option('validation')}, or give an image folder with a val/ sub-folder`);
+      `validation images: hold some out with ${n.option('validation', 'N')}, or give an image folder with a val/ sub-folder`);
   }
   const netName = ckpt ? ckpt.net : config.net;
   if (!isNetName(netName)) throw new Error(`unknown network '${netName}'`);
